@@ -1,0 +1,35 @@
+"""llmtrace: OpenTelemetry tracing, an embedded DuckDB span store and release gates for LLM apps.
+
+Example:
+    >>> import llmtrace
+    >>> llmtrace.configure(service_name="support-bot")       # spans -> ./llmtrace.duckdb
+    >>> @llmtrace.llm(model="gpt-4o-mini", provider="openai")
+    ... def call_model(messages): ...
+    >>> llmtrace.query("SELECT model, sum(cost_usd) FROM llm_calls GROUP BY 1")
+"""
+
+from ._config import TracingHandle, configure
+from ._context import context
+from ._live import LiveSpan, current_span
+from ._spans import SpanSpec, guardrail, judge, llm, retrieval, tool, workflow
+from .decision import Decision
+from .prompts import Prompt
+from .store.query import query
+
+__all__ = [
+    "Decision",
+    "LiveSpan",
+    "Prompt",
+    "SpanSpec",
+    "TracingHandle",
+    "configure",
+    "context",
+    "current_span",
+    "guardrail",
+    "judge",
+    "llm",
+    "query",
+    "retrieval",
+    "tool",
+    "workflow",
+]

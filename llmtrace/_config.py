@@ -1,0 +1,283 @@
+"""``llmtrace.configure()``: arguments, then LLMTRACE_*/OTEL_* variables, then defaults.
+
+llmtrace never replaces an application's OpenTelemetry set-up: when an SDK ``TracerProvider``
+is already installed globally, our processors are added to it (its sampler and resource stay in
+charge); otherwise llmtrace creates one and installs it globally. All our processors sit behind
+one :class:`Pipeline` added to the provider once, so calling ``configure()`` again swaps the
+pipeline's contents instead of duplicating spans.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from ._context import ContextStampingProcessor, install_thread_pool_propagation
+from ._runtime import TRACER_NAME, _version, capture_from_env, runtime, sdk_disabled
+from .pricing import PriceTable, load_user_prices
+from .redaction import DEFAULT_MAX_CHARS, Redactor
+
+__all__ = ["Pipeline", "TracingHandle", "configure"]
+
+DEFAULT_DB = "llmtrace.duckdb"
+OtlpProtocol = Literal["grpc", "http/protobuf"]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+UNSET: Any = _Unset()
+
+# The settings table: keyword, environment variables in order of precedence, default.
+SETTINGS: dict[str, tuple[tuple[str, ...], object]] = {
+    "service_name": (("OTEL_SERVICE_NAME",), None),
+    "db": (("LLMTRACE_DB",), DEFAULT_DB),
+    "otlp_endpoint": (("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"), None),
+    "otlp_protocol": (
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        "http/protobuf",
+    ),
+    "capture_content": (
+        ("LLMTRACE_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
+        False,
+    ),
+    "sample_ratio": (("LLMTRACE_SAMPLE_RATIO",), 1.0),
+}
+
+
+def _from_env(name: str) -> str | None:
+    for variable in SETTINGS[name][0]:
+        value = os.environ.get(variable)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+class Pipeline(SpanProcessor):
+    """The one processor llmtrace adds to a provider; its children can be swapped safely."""
+
+    def __init__(self) -> None:
+        self._children: tuple[SpanProcessor, ...] = ()
+        self._lock = threading.Lock()
+
+    def replace(self, children: tuple[SpanProcessor, ...]) -> tuple[SpanProcessor, ...]:
+        with self._lock:
+            old, self._children = self._children, children
+        return old
+
+    @property
+    def children(self) -> tuple[SpanProcessor, ...]:
+        return self._children
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        for child in self._children:
+            child.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for child in self._children:
+            child.on_end(span)
+
+    def shutdown(self) -> None:
+        for child in self.replace(()):
+            child.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return all(child.force_flush(timeout_millis) for child in self._children)
+
+
+_pipeline = Pipeline()
+_own_provider: TracerProvider | None = None
+_configure_lock = threading.Lock()
+_atexit_registered = False
+
+
+@dataclass
+class TracingHandle:
+    """What ``configure()`` returns: flush or shut down the spans llmtrace exports."""
+
+    provider: TracerProvider | None
+    db_path: Path | None
+    otlp_endpoint: str | None
+    joined_existing_provider: bool
+    exporters: tuple[SpanExporter, ...] = ()
+
+    def flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export every finished span now; True when everything was exported in time."""
+        return _pipeline.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        """Flush and stop llmtrace's exporters (the provider itself stays usable)."""
+        _pipeline.shutdown()
+
+
+def _resource(service_name: str | None) -> Resource:
+    attributes: dict[str, Any] = {"telemetry.distro.name": "llmtrace"}
+    attributes["telemetry.distro.version"] = _version()
+    if service_name:
+        attributes[SERVICE_NAME] = service_name
+    return Resource.create(attributes)
+
+
+def _provider(service_name: str | None, sample_ratio: float) -> tuple[TracerProvider, bool]:
+    """The SDK provider to join, or a new one installed globally. True when joined."""
+    global _own_provider
+    existing = trace.get_tracer_provider()
+    if isinstance(existing, TracerProvider) and existing is not _own_provider:
+        return existing, True
+    sampler = None
+    if sample_ratio < 1.0:
+        sampler = ParentBased(TraceIdRatioBased(sample_ratio))
+    provider = TracerProvider(resource=_resource(service_name), sampler=sampler)
+    provider.add_span_processor(_pipeline)
+    if _own_provider is None:
+        trace.set_tracer_provider(provider)
+    _own_provider = provider
+    return provider, False
+
+
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{name}: expected true or false, got {value!r}")
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    db: str | os.PathLike[str] | None = UNSET,
+    otlp_endpoint: str | None = UNSET,
+    otlp_protocol: OtlpProtocol | None = None,
+    otlp_headers: dict[str, str] | None = None,
+    otlp_timeout_s: float | None = None,
+    otlp_compression: Literal["gzip", "none"] | None = None,
+    capture_content: bool | None = None,
+    redact_patterns: list[str] | dict[str, str] | None = None,
+    max_content_chars: int = DEFAULT_MAX_CHARS,
+    prices: str | os.PathLike[str] | dict[str, Any] | None = None,
+    sample_ratio: float | None = None,
+    extra_exporters: tuple[SpanExporter, ...] = (),
+) -> TracingHandle:
+    """Send llmtrace spans to a DuckDB file (default ``./llmtrace.duckdb``) and/or OTLP.
+
+    Args:
+        service_name: ``service.name`` of a provider llmtrace creates (else OTEL_SERVICE_NAME).
+        db: the DuckDB file; ``None`` turns the store off (else LLMTRACE_DB).
+        otlp_endpoint: a collector URL; the standard OTEL_EXPORTER_OTLP_* variables apply.
+        otlp_protocol: ``"grpc"`` or ``"http/protobuf"`` (the default).
+        capture_content: record prompts and completions, redacted (off by default).
+        redact_patterns: extra regexes hidden from captured content, beside the defaults.
+        prices: a dict or JSON/YAML file of model -> USD per million tokens, over genai-prices.
+        sample_ratio: head sampling ratio for a provider llmtrace creates.
+        extra_exporters: more exporters, each behind its own batch processor.
+
+    Returns a handle with ``.flush()`` and ``.shutdown()``; spans are also flushed at exit.
+    """
+    global _atexit_registered
+    with _configure_lock:
+        resolved_db = db if db is not UNSET else (_from_env("db") or DEFAULT_DB)
+        endpoint = otlp_endpoint if otlp_endpoint is not UNSET else _from_env("otlp_endpoint")
+        protocol = otlp_protocol or _from_env("otlp_protocol") or "http/protobuf"
+        if protocol not in ("grpc", "http/protobuf"):
+            raise ValueError(
+                f"otlp_protocol must be 'grpc' or 'http/protobuf', got {protocol!r}"
+            )
+        ratio = sample_ratio if sample_ratio is not None else float(
+            _from_env("sample_ratio") or 1.0
+        )
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"sample_ratio must be between 0 and 1, got {ratio!r}")
+        capture = capture_from_env() if capture_content is None else _flag(
+            capture_content, "capture_content"
+        )
+        user_prices = load_user_prices(prices)  # validate before changing anything
+
+        runtime.capture_content = capture
+        runtime.redactor = Redactor.with_extra(redact_patterns, max_content_chars)
+        runtime.prices = PriceTable(user_prices)
+        runtime.db_path = None if resolved_db is None else str(resolved_db)
+        install_thread_pool_propagation()
+        _warm_token_encoding()
+
+        if sdk_disabled():
+            runtime.enabled = False
+            return TracingHandle(None, None, None, False)
+        runtime.enabled = True
+
+        provider, joined = _provider(service_name or _from_env("service_name"), ratio)
+        if joined and not any(p is _pipeline for p in _registered(provider)):
+            provider.add_span_processor(_pipeline)
+        runtime.tracer = provider.get_tracer(TRACER_NAME, _version())
+
+        exporters: list[SpanExporter] = []
+        db_path = None
+        if resolved_db is not None:
+            from .exporters.duckdb_exporter import DuckDBSpanExporter
+
+            db_path = Path(resolved_db)
+            exporters.append(DuckDBSpanExporter(db_path))
+        if endpoint:
+            from .exporters.otlp import otlp_exporter
+
+            exporters.append(
+                otlp_exporter(
+                    endpoint=endpoint,
+                    protocol=protocol,  # type: ignore[arg-type]
+                    headers=otlp_headers,
+                    timeout_s=otlp_timeout_s,
+                    compression=otlp_compression,
+                )
+            )
+        exporters.extend(extra_exporters)
+        children: tuple[SpanProcessor, ...] = (
+            ContextStampingProcessor(),
+            *(_batch_processor(exporter) for exporter in exporters),
+        )
+        for old in _pipeline.replace(children):
+            old.shutdown()
+        if not _atexit_registered:
+            atexit.register(_pipeline.shutdown)
+            _atexit_registered = True
+        return TracingHandle(provider, db_path, endpoint, joined, tuple(exporters))
+
+
+def _warm_token_encoding() -> None:
+    """Build the default tiktoken encoding off-thread (~0.5 s), not inside the first LLM span."""
+    from .tokens import DEFAULT_ENCODING, get_encoding
+
+    threading.Thread(
+        target=get_encoding, args=(DEFAULT_ENCODING,), name="llmtrace-warm", daemon=True
+    ).start()
+
+
+def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
+    """One batch processor per exporter, so a slow collector never holds up the store."""
+    from .exporters.duckdb_exporter import RECOMMENDED_BATCH, DuckDBSpanExporter
+
+    if isinstance(exporter, DuckDBSpanExporter) and not any(
+        name.startswith("OTEL_BSP_") for name in os.environ
+    ):
+        return BatchSpanProcessor(exporter, **RECOMMENDED_BATCH)
+    return BatchSpanProcessor(exporter)
+
+
+def _registered(provider: TracerProvider) -> tuple[SpanProcessor, ...]:
+    multi = getattr(provider, "_active_span_processor", None)
+    return tuple(getattr(multi, "_span_processors", ()))

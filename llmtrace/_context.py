@@ -1,0 +1,134 @@
+"""``llmtrace.context(...)``: attributes stamped on every span opened inside the block.
+
+The values live in a ``contextvars.ContextVar``, so asyncio tasks created inside the block see
+them (tasks copy the context when created). Threads do not copy contexts, so while llmtrace is
+imported, ``concurrent.futures.ThreadPoolExecutor.submit`` (and so ``Executor.map`` and
+``loop.run_in_executor``) runs the submitted callable in a copy of the submitter's context;
+``asyncio.to_thread`` already does this. Plain ``threading.Thread`` does not carry it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import functools
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from . import semconv
+
+__all__ = ["ContextStampingProcessor", "context", "current_context_attributes"]
+
+_ATTRIBUTES: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "llmtrace_context_attributes", default={}
+)
+
+
+def current_context_attributes() -> Mapping[str, Any]:
+    """The span attributes that the enclosing ``llmtrace.context`` blocks stamp."""
+    return _ATTRIBUTES.get()
+
+
+def _attribute_value(key: str, value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
+        return tuple(value)
+    raise TypeError(
+        f"llmtrace.context({key}=...): value must be a str, bool, int, float or a list of them, "
+        f"got {value!r}"
+    )
+
+
+class context:  # noqa: N801 - used like a function: `with llmtrace.context(user_id="u-1"):`
+    """Stamp ``**attributes`` on every span opened inside this block (sync or async).
+
+    Known keys map to promoted attributes (``prompt_version`` -> ``gen_ai.prompt.version``,
+    ``dataset_version``, ``conversation_id``, ``user_id``, ``session_id``, ...); other keys go
+    under ``llmtrace.context.<key>``. Inner blocks add to and override outer ones, and what a
+    span sets itself wins over the context.
+
+    Example:
+        >>> with llmtrace.context(prompt_version="v3", user_id="u-1"):
+        ...     handle(question)
+    """
+
+    def __init__(self, **attributes: Any) -> None:
+        self._attributes = {
+            semconv.context_attribute(key): _attribute_value(key, value)
+            for key, value in attributes.items()
+            if value is not None
+        }
+        self._tokens: list[contextvars.Token[Mapping[str, Any]]] = []
+
+    def __enter__(self) -> context:
+        install_thread_pool_propagation()
+        merged = {**_ATTRIBUTES.get(), **self._attributes}
+        self._tokens.append(_ATTRIBUTES.set(merged))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _ATTRIBUTES.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> context:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class ContextStampingProcessor(SpanProcessor):
+    """Adds the active ``llmtrace.context`` attributes to each span as it starts."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        stamped = _ATTRIBUTES.get()
+        if not stamped:
+            return
+        own = span.attributes or {}
+        for key, value in stamped.items():
+            if key not in own:
+                span.set_attribute(key, value)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+_original_submit: Callable[..., Any] | None = None
+
+
+def install_thread_pool_propagation() -> None:
+    """Make ``ThreadPoolExecutor.submit`` run work in a copy of the submitter's context."""
+    global _original_submit
+    if _original_submit is not None:
+        return
+    original = concurrent.futures.ThreadPoolExecutor.submit
+    _original_submit = original
+
+    @functools.wraps(original)
+    def submit(
+        self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        ctx = contextvars.copy_context()
+        return original(self, ctx.run, fn, *args, **kwargs)
+
+    concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]

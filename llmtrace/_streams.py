@@ -1,0 +1,150 @@
+"""Traced streams: the span stays open until the stream is exhausted, closed or collected.
+
+Each step of the wrapped iterator runs with the span attached to the context, and the context
+is detached again before the chunk is handed back: no context is ever held across a ``yield``,
+so a stream abandoned half-way cannot leak its span into the next request ("Failed to detach
+context" in other SDKs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Generic, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+
+from ._live import LiveSpan
+
+__all__ = ["TracedAsyncIterator", "TracedIterator"]
+
+T = TypeVar("T")
+
+
+class TracedIterator(Generic[T]):
+    """Wraps a (generator) iterator; every chunk is recorded on the open span."""
+
+    __slots__ = ("_ctx", "_inner", "_live", "__weakref__")
+
+    def __init__(self, inner: Iterator[T], live: LiveSpan, ctx: Context) -> None:
+        self._inner = inner
+        self._live = live
+        self._ctx = ctx
+
+    def __iter__(self) -> TracedIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        return self._step(next, self._inner)
+
+    def send(self, value: Any) -> T:
+        return self._step(self._inner.send, value)  # type: ignore[attr-defined]
+
+    def throw(self, *args: Any) -> T:
+        return self._step(self._inner.throw, *args)  # type: ignore[attr-defined]
+
+    def _step(self, fn: Any, *args: Any) -> T:
+        token = otel_context.attach(self._ctx)
+        try:
+            chunk = fn(*args)
+        except StopIteration:
+            self._live.end()
+            raise
+        except BaseException as exc:
+            self._live.fail(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        self._live.record_chunk(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Close the underlying stream and end the span (an early stop is not an error)."""
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._live.end()
+
+    def __enter__(self) -> TracedIterator[T]:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Provider stream objects carry more than iteration (``.response``, ``.get_final_...``).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    def __del__(self) -> None:
+        live = getattr(self, "_live", None)
+        if live is not None:
+            live.end()
+
+
+class TracedAsyncIterator(Generic[T]):
+    """Wraps an async (generator) iterator; every chunk is recorded on the open span."""
+
+    __slots__ = ("_ctx", "_inner", "_live", "__weakref__")
+
+    def __init__(self, inner: AsyncIterator[T], live: LiveSpan, ctx: Context) -> None:
+        self._inner = inner
+        self._live = live
+        self._ctx = ctx
+
+    def __aiter__(self) -> TracedAsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self._step(self._inner.__anext__)
+
+    async def asend(self, value: Any) -> T:
+        return await self._step(self._inner.asend, value)  # type: ignore[attr-defined]
+
+    async def athrow(self, *args: Any) -> T:
+        return await self._step(self._inner.athrow, *args)  # type: ignore[attr-defined]
+
+    async def _step(self, fn: Any, *args: Any) -> T:
+        token = otel_context.attach(self._ctx)
+        try:
+            chunk = await fn(*args)
+        except StopAsyncIteration:
+            self._live.end()
+            raise
+        except BaseException as exc:
+            self._live.fail(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        self._live.record_chunk(chunk)
+        return chunk
+
+    async def aclose(self) -> None:
+        """Close the underlying stream and end the span (an early stop is not an error)."""
+        try:
+            aclose = getattr(self._inner, "aclose", None) or getattr(self._inner, "close", None)
+            if aclose is not None:
+                result = aclose()
+                if hasattr(result, "__await__"):
+                    await result
+        finally:
+            self._live.end()
+
+    async def __aenter__(self) -> TracedAsyncIterator[T]:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    def __del__(self) -> None:
+        live = getattr(self, "_live", None)
+        if live is not None:
+            live.end()

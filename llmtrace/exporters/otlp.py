@@ -1,0 +1,73 @@
+"""``otlp_exporter()``: the OpenTelemetry OTLP span exporter for gRPC or http/protobuf.
+
+Arguments win; otherwise the exporters read the standard variables themselves
+(``OTEL_EXPORTER_OTLP_TRACES_*`` before ``OTEL_EXPORTER_OTLP_*``, as the specification says).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from opentelemetry.sdk.trace.export import SpanExporter
+
+__all__ = ["otlp_exporter"]
+
+Protocol = Literal["grpc", "http/protobuf"]
+
+
+def _default_protocol() -> str:
+    return (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+
+
+def _http_traces_url(endpoint: str) -> str:
+    """A base endpoint gets ``/v1/traces`` appended, as the spec says for the generic variable."""
+    trimmed = endpoint.rstrip("/")
+    return trimmed if trimmed.endswith("/v1/traces") else trimmed + "/v1/traces"
+
+
+def otlp_exporter(
+    endpoint: str | None = None,
+    protocol: Protocol | None = None,
+    headers: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+    compression: Literal["gzip", "none"] | None = None,
+) -> SpanExporter:
+    """An OTLP span exporter; unset arguments fall back to the OTEL_EXPORTER_OTLP_* variables."""
+    chosen = protocol or _default_protocol()
+    if chosen == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            Compression as GrpcCompression,
+        )
+
+        return GrpcExporter(
+            endpoint=endpoint,
+            insecure=endpoint.startswith("http://") if endpoint else None,
+            headers=headers,
+            timeout=timeout_s,
+            compression=GrpcCompression.Gzip if compression == "gzip" else None,
+        )
+    if chosen == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpExporter,
+        )
+
+        explicit_traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        url = endpoint
+        if url is not None and url != explicit_traces:
+            url = _http_traces_url(url)
+        return HttpExporter(
+            endpoint=url,
+            headers=headers,
+            timeout=timeout_s,
+            compression=HttpCompression.Gzip if compression == "gzip" else None,
+        )
+    raise ValueError(f"OTLP protocol must be 'grpc' or 'http/protobuf', got {chosen!r}")

@@ -1,0 +1,210 @@
+"""Cost in USD from token counts, using the genai-prices table (offline) plus user overrides.
+
+genai-prices' own ``calc_price`` takes ~150 us a call, too slow for the hot path of a traced
+call, so each (provider, model) is resolved once to per-token rates and the arithmetic is done
+here. The tests check the result equals genai-prices' own calculation. An unknown model costs
+None (stored as NULL) and logs one warning; a made-up number would be worse than none.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ._internal import warn_once
+from .usage import Usage
+
+__all__ = ["Cost", "PriceTable", "TokenRates"]
+
+_PER_MTOK = 1_000_000
+
+
+def _genai_prices_version() -> str:
+    from importlib.metadata import version
+
+    return version("genai-prices")
+
+
+@dataclass(frozen=True)
+class _Rate:
+    """A USD-per-million-token price, optionally tiered on the call's total input tokens."""
+
+    base: float
+    tiers: tuple[tuple[int, float], ...] = ()
+
+    def at(self, total_input_tokens: int) -> float:
+        for start, price in reversed(self.tiers):
+            if total_input_tokens > start:
+                return price
+        return self.base
+
+
+@dataclass(frozen=True)
+class TokenRates:
+    """Per-million-token prices of one model, and where they came from."""
+
+    input: _Rate
+    output: _Rate
+    cache_read: _Rate | None = None
+    cache_write: _Rate | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The price of one call in USD, split into input and output parts."""
+
+    input_usd: float
+    output_usd: float
+    source: str
+
+    @property
+    def total_usd(self) -> float:
+        return self.input_usd + self.output_usd
+
+
+def _rate(value: Any) -> _Rate | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float, Decimal)):
+        return _Rate(float(value))
+    base = getattr(value, "base", None)
+    if base is not None:  # genai_prices TieredPrices
+        tiers = tuple((int(t.start), float(t.price)) for t in value.tiers)
+        return _Rate(float(base), tiers)
+    raise TypeError(f"unsupported price value {value!r}")
+
+
+def _user_rates(model: str, spec: Any, origin: str) -> TokenRates:
+    if not isinstance(spec, dict):
+        raise ValueError(f"prices[{model!r}] in {origin}: expected a mapping, got {spec!r}")
+    allowed = {"input", "output", "cache_read", "cache_write"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ValueError(
+            f"prices[{model!r}] in {origin}: unknown field(s) {sorted(unknown)}; "
+            f"use {sorted(allowed)} (USD per million tokens)"
+        )
+    missing = {"input", "output"} - set(spec)
+    if missing:
+        raise ValueError(f"prices[{model!r}] in {origin}: missing {sorted(missing)}")
+    rates: dict[str, _Rate | None] = {}
+    for key in allowed:
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"prices[{model!r}].{key} in {origin}: not a number: {value!r}")
+        if value is not None and value < 0:
+            raise ValueError(f"prices[{model!r}].{key} in {origin}: negative price {value!r}")
+        rates[key] = _Rate(float(value)) if value is not None else None
+    input_rate, output_rate = rates["input"], rates["output"]
+    assert input_rate is not None and output_rate is not None
+    return TokenRates(
+        input=input_rate,
+        output=output_rate,
+        cache_read=rates["cache_read"],
+        cache_write=rates["cache_write"],
+        source=f"user:{origin}",
+    )
+
+
+def load_user_prices(prices: str | Path | dict[str, Any] | None) -> dict[str, TokenRates]:
+    """Parse ``configure(prices=...)``: a dict or a JSON/YAML file of model -> USD per MTok."""
+    if prices is None:
+        return {}
+    origin = "configure(prices=...)"
+    if isinstance(prices, (str, Path)):
+        path = Path(prices)
+        origin = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read price file {path}: {exc.strerror}") from None
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            loaded = yaml.safe_load(text)
+        else:
+            try:
+                loaded = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        prices = loaded
+    if not isinstance(prices, dict):
+        raise ValueError(f"prices from {origin} must map model names to prices, got {prices!r}")
+    return {str(model): _user_rates(str(model), spec, origin) for model, spec in prices.items()}
+
+
+class PriceTable:
+    """Resolves (provider, model) to token rates once, then prices calls with float arithmetic."""
+
+    def __init__(self, overrides: dict[str, TokenRates] | None = None) -> None:
+        self._overrides = dict(overrides or {})
+        self._cache: dict[tuple[str | None, str], TokenRates | None] = {}
+        self._lock = threading.Lock()
+
+    def rates(self, model: str, provider: str | None = None) -> TokenRates | None:
+        key = (provider, model)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        found = self._overrides.get(model) or self._lookup(model, provider)
+        with self._lock:
+            self._cache[key] = found
+        if found is None:
+            warn_once(
+                f"price:{provider}:{model}",
+                f"llmtrace: no price known for model {model!r} (provider {provider!r}); "
+                "its cost is recorded as NULL. Add it with configure(prices={...}).",
+            )
+        return found
+
+    @staticmethod
+    def _lookup(model: str, provider: str | None) -> TokenRates | None:
+        from genai_prices import data_snapshot
+
+        snapshot = data_snapshot.get_snapshot()
+        provider_ids = [provider, None] if provider else [None]
+        for provider_id in provider_ids:
+            try:
+                found_provider, found_model = snapshot.find_provider_model(
+                    model, None, provider_id, None
+                )
+            except LookupError:
+                continue
+            price = found_model.get_prices(datetime.now(tz=timezone.utc))
+            input_rate = _rate(getattr(price, "input_mtok", None))
+            output_rate = _rate(getattr(price, "output_mtok", None))
+            if input_rate is None or output_rate is None:
+                return None
+            return TokenRates(
+                input=input_rate,
+                output=output_rate,
+                cache_read=_rate(getattr(price, "cache_read_mtok", None)),
+                cache_write=_rate(getattr(price, "cache_write_mtok", None)),
+                source=f"genai-prices {_genai_prices_version()}:{found_provider.id}/{found_model.id}",
+            )
+        return None
+
+    def cost(self, usage: Usage, model: str | None, provider: str | None = None) -> Cost | None:
+        """The cost of ``usage`` on ``model``, or None when the model or the counts are unknown."""
+        if not model or usage.input_tokens is None or usage.output_tokens is None:
+            return None
+        rates = self.rates(model, provider)
+        if rates is None:
+            return None
+        total_in = usage.input_tokens
+        cache_read = usage.cache_read_input_tokens or 0
+        cache_write = usage.cache_creation_input_tokens or 0
+        uncached = max(total_in - cache_read - cache_write, 0)
+        input_usd = uncached * rates.input.at(total_in)
+        read_rate = rates.cache_read or rates.input
+        write_rate = rates.cache_write or rates.input
+        input_usd += cache_read * read_rate.at(total_in) + cache_write * write_rate.at(total_in)
+        output_usd = usage.output_tokens * rates.output.at(total_in)
+        return Cost(input_usd / _PER_MTOK, output_usd / _PER_MTOK, rates.source)

@@ -1,0 +1,156 @@
+"""Every span attribute and event name llmtrace writes or reads, one constant each.
+
+OpenTelemetry GenAI semantic-convention names are used wherever the conventions have one, so
+that any OTLP backend shows llmtrace spans correctly; everything else lives under
+``llmtrace.*``. No other module spells an attribute string: import it from here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- OpenTelemetry GenAI semantic conventions -------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_REQUEST_PREFIX: Final = "gen_ai.request."
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
+GEN_AI_PROMPT_VERSION: Final = "gen_ai.prompt.version"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+
+# Evaluation results are events on the judged span.
+GEN_AI_EVALUATION_RESULT_EVENT: Final = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+
+# Values of gen_ai.operation.name.
+OP_CHAT: Final = "chat"
+OP_TEXT_COMPLETION: Final = "text_completion"
+OP_EMBEDDINGS: Final = "embeddings"
+OP_RETRIEVAL: Final = "retrieval"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
+# Guardrails and judges have no GenAI operation name yet; these are ours.
+OP_GUARDRAIL: Final = "guardrail"
+OP_JUDGE: Final = "judge"
+
+# --- General OpenTelemetry names used on spans ------------------------------------------------
+USER_ID: Final = "user.id"
+SESSION_ID: Final = "session.id"
+EXCEPTION_EVENT: Final = "exception"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+SERVICE_NAME: Final = "service.name"
+
+# --- llmtrace.* -------------------------------------------------------------------------------
+SPAN_KIND: Final = "llmtrace.span.kind"
+PROMPT_HASH: Final = "llmtrace.prompt.hash"
+RETRIEVAL_INDEX: Final = "llmtrace.retrieval.index"
+RETRIEVAL_INDEX_VERSION: Final = "llmtrace.retrieval.index_version"
+RETRIEVAL_DOCUMENT_IDS: Final = "llmtrace.retrieval.document_ids"
+USAGE_SOURCE: Final = "llmtrace.usage.source"
+COST_USD: Final = "llmtrace.cost.usd"
+COST_INPUT_USD: Final = "llmtrace.cost.input_usd"
+COST_OUTPUT_USD: Final = "llmtrace.cost.output_usd"
+PRICING_SOURCE: Final = "llmtrace.pricing.source"
+GUARDRAIL_POLICY: Final = "llmtrace.guardrail.policy"
+GUARDRAIL_VERSION: Final = "llmtrace.guardrail.version"
+GUARDRAIL_ACTION: Final = "llmtrace.guardrail.action"
+GUARDRAIL_SCORE: Final = "llmtrace.guardrail.score"
+GUARDRAIL_REASON: Final = "llmtrace.guardrail.reason"
+JUDGE_MODEL: Final = "llmtrace.judge.model"
+JUDGE_VERSION: Final = "llmtrace.judge.version"
+EVAL_RUN_ID: Final = "llmtrace.eval.run_id"
+EVAL_EXAMPLE_ID: Final = "llmtrace.eval.example_id"
+EVAL_EPOCH: Final = "llmtrace.eval.epoch"
+DATASET_VERSION: Final = "llmtrace.dataset.version"
+STREAM_TTFT_MS: Final = "llmtrace.stream.ttft_ms"
+STREAM_CHUNKS: Final = "llmtrace.stream.chunks"
+CONTENT_TRUNCATED: Final = "llmtrace.content.truncated"
+CONTEXT_PREFIX: Final = "llmtrace.context."
+
+# Values of llmtrace.span.kind.
+KIND_WORKFLOW: Final = "workflow"
+KIND_LLM: Final = "llm"
+KIND_TOOL: Final = "tool"
+KIND_RETRIEVAL: Final = "retrieval"
+KIND_GUARDRAIL: Final = "guardrail"
+KIND_JUDGE: Final = "judge"
+SPAN_KINDS: Final = (
+    KIND_WORKFLOW,
+    KIND_LLM,
+    KIND_TOOL,
+    KIND_RETRIEVAL,
+    KIND_GUARDRAIL,
+    KIND_JUDGE,
+)
+
+# Values of llmtrace.usage.source.
+USAGE_FROM_PROVIDER: Final = "provider"
+USAGE_ESTIMATED: Final = "estimate"
+
+# llmtrace.context(key=...) keys that map to a promoted attribute instead of llmtrace.context.*.
+CONTEXT_KEY_ATTRIBUTES: Final[dict[str, str]] = {
+    "prompt_name": GEN_AI_PROMPT_NAME,
+    "prompt_version": GEN_AI_PROMPT_VERSION,
+    "dataset_version": DATASET_VERSION,
+    "conversation_id": GEN_AI_CONVERSATION_ID,
+    "user_id": USER_ID,
+    "session_id": SESSION_ID,
+    "eval_run_id": EVAL_RUN_ID,
+    "eval_example_id": EVAL_EXAMPLE_ID,
+    "eval_epoch": EVAL_EPOCH,
+}
+
+
+def context_attribute(key: str) -> str:
+    """The span attribute that ``llmtrace.context(key=...)`` writes."""
+    return CONTEXT_KEY_ATTRIBUTES.get(key, CONTEXT_PREFIX + key)
+
+
+# --- The store's promoted columns: column name -> the attribute it is read from ---------------
+# Columns not listed here (ids, names, times, status, kind) come from the span itself.
+PROMOTED_COLUMNS: Final[dict[str, str]] = {
+    "operation": GEN_AI_OPERATION_NAME,
+    "provider": GEN_AI_PROVIDER_NAME,
+    "model": GEN_AI_REQUEST_MODEL,
+    "prompt_name": GEN_AI_PROMPT_NAME,
+    "prompt_version": GEN_AI_PROMPT_VERSION,
+    "prompt_hash": PROMPT_HASH,
+    "retrieval_index": GEN_AI_DATA_SOURCE_ID,
+    "retrieval_index_version": RETRIEVAL_INDEX_VERSION,
+    "tool_name": GEN_AI_TOOL_NAME,
+    "tool_call_id": GEN_AI_TOOL_CALL_ID,
+    "input_tokens": GEN_AI_USAGE_INPUT_TOKENS,
+    "output_tokens": GEN_AI_USAGE_OUTPUT_TOKENS,
+    "cost_usd": COST_USD,
+    "guardrail_policy": GUARDRAIL_POLICY,
+    "guardrail_action": GUARDRAIL_ACTION,
+    "guardrail_score": GUARDRAIL_SCORE,
+    "judge_model": JUDGE_MODEL,
+    "judge_version": JUDGE_VERSION,
+    "dataset_version": DATASET_VERSION,
+    "eval_run_id": EVAL_RUN_ID,
+    "eval_example_id": EVAL_EXAMPLE_ID,
+}

@@ -1,0 +1,17 @@
+"""The embedded DuckDB store: schema and migrations, safe connections, and ``query()``."""
+
+from .connection import StoreBusyError, StoreMissingError, connect_read, connect_write
+from .query import ReadOnlyQueryError, default_db_path, query
+from .schema import SCHEMA_VERSION, apply_migrations
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ReadOnlyQueryError",
+    "StoreBusyError",
+    "StoreMissingError",
+    "apply_migrations",
+    "connect_read",
+    "connect_write",
+    "default_db_path",
+    "query",
+]

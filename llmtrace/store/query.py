@@ -1,0 +1,84 @@
+"""``llmtrace.query()``: read-only SQL over the store, as a list of dicts (or Arrow/pandas)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from .connection import StoreBusyError, connect_read, connect_write
+from .spool import merge_spool, spool_files
+
+__all__ = ["ReadOnlyQueryError", "default_db_path", "open_store_for_read", "query"]
+
+
+class ReadOnlyQueryError(ValueError):
+    """A query tried to change the store; ``query`` and ``llmtrace sql`` only read."""
+
+
+def default_db_path(db: str | os.PathLike[str] | None = None) -> Path:
+    """``db``, else the store ``configure()`` chose, else LLMTRACE_DB, else ./llmtrace.duckdb."""
+    from .._runtime import runtime
+
+    return Path(db or runtime.db_path or os.environ.get("LLMTRACE_DB") or "llmtrace.duckdb")
+
+
+def _flush_own_spans() -> None:
+    from .._config import _pipeline
+
+    _pipeline.force_flush(10_000)
+
+
+def open_store_for_read(path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """A read-only connection, after merging any spooled batches so readers see every span."""
+    if path.exists() and spool_files(path):
+        try:
+            conn = connect_write(path, timeout_s=1.0)
+        except StoreBusyError:
+            pass  # a writer holds it and will merge the spool itself
+        else:
+            try:
+                merge_spool(conn, path)
+            finally:
+                conn.close()
+    return connect_read(path, timeout_s=timeout_s)
+
+
+def query(
+    sql: str,
+    params: list[Any] | dict[str, Any] | None = None,
+    db: str | os.PathLike[str] | None = None,
+    *,
+    format: Literal["records", "arrow", "pandas"] = "records",  # noqa: A002
+) -> Any:
+    """Run read-only ``sql`` against the store and return its rows.
+
+    Spans this process has finished are flushed first, so a query right after traced code
+    sees them. ``params`` are bound (``?`` or ``$name``), never interpolated.
+
+    Example:
+        >>> llmtrace.query("SELECT model, count(*) AS n FROM llm_calls GROUP BY 1")
+        [{'model': 'gpt-4o-mini', 'n': 42}]
+    """
+    _flush_own_spans()
+    path = default_db_path(db)
+    conn = open_store_for_read(path)
+    try:
+        try:
+            result = conn.execute(sql, params) if params is not None else conn.execute(sql)
+        except duckdb.Error as exc:
+            if "read-only" in str(exc).lower():
+                raise ReadOnlyQueryError(str(exc)) from None
+            raise
+        if format == "arrow":
+            return result.arrow()
+        if format == "pandas":
+            return result.df()
+        if result.description is None:
+            return []
+        columns = [d[0] for d in result.description]
+        return [dict(zip(columns, row)) for row in result.fetchall()]
+    finally:
+        conn.close()

@@ -1,0 +1,117 @@
+"""The store's schema as named, append-only migrations recorded in ``schema_migrations``.
+
+A migration is never edited once released: a schema change is a new entry at the end. Opening
+a store for writing applies whatever is missing, in order, inside one transaction each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "apply_migrations", "applied_version"]
+
+_SPANS = """
+CREATE TABLE spans (
+    trace_id VARCHAR NOT NULL,
+    span_id VARCHAR NOT NULL,
+    parent_span_id VARCHAR,
+    name VARCHAR NOT NULL,
+    kind VARCHAR,
+    status VARCHAR NOT NULL,
+    status_message VARCHAR,
+    start_time TIMESTAMPTZ NOT NULL,
+    end_time TIMESTAMPTZ NOT NULL,
+    duration_ms DOUBLE NOT NULL,
+    service_name VARCHAR,
+    operation VARCHAR,
+    provider VARCHAR,
+    model VARCHAR,
+    prompt_name VARCHAR,
+    prompt_version VARCHAR,
+    prompt_hash VARCHAR,
+    retrieval_index VARCHAR,
+    retrieval_index_version VARCHAR,
+    tool_name VARCHAR,
+    tool_call_id VARCHAR,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cost_usd DOUBLE,
+    guardrail_policy VARCHAR,
+    guardrail_action VARCHAR,
+    guardrail_score DOUBLE,
+    judge_model VARCHAR,
+    judge_version VARCHAR,
+    dataset_version VARCHAR,
+    eval_run_id VARCHAR,
+    eval_example_id VARCHAR,
+    attributes VARIANT,
+    events JSON,
+    links JSON,
+    resource JSON
+);
+CREATE TABLE spool_merged (file VARCHAR PRIMARY KEY, merged_at TIMESTAMPTZ DEFAULT now());
+CREATE VIEW llm_calls AS SELECT * FROM spans WHERE kind = 'llm';
+CREATE VIEW tool_calls AS SELECT * FROM spans WHERE kind = 'tool';
+CREATE VIEW traces AS
+SELECT
+    trace_id,
+    arg_min(name, CASE WHEN parent_span_id IS NULL THEN 0 ELSE 1 END) AS root_name,
+    arg_min(service_name, start_time) AS service_name,
+    min(start_time) AS start_time,
+    epoch_ms(max(end_time)) - epoch_ms(min(start_time)) AS duration_ms,
+    count(*) AS span_count,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cost_usd) AS cost_usd,
+    bool_or(status = 'ERROR') AS has_error
+FROM spans GROUP BY trace_id;
+"""
+
+# (version, name, SQL). Append only.
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "spans table, spool ledger and the llm_calls/tool_calls/traces views", _SPANS),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def applied_version(conn: Any) -> int:
+    """The newest migration applied to the open store (0 for a blank file)."""
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def apply_migrations(conn: Any, migrations: list[tuple[int, str, str]] | None = None) -> int:
+    """Bring the store up to date; returns the version it is at afterwards."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    current = applied_version(conn)
+    if current > migrations[-1][0]:
+        raise RuntimeError(
+            f"this store is at schema version {current}, newer than this llmtrace "
+            f"understands ({migrations[-1][0]}): upgrade llmtrace"
+        )
+    if current == migrations[-1][0]:
+        return current
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ DEFAULT now())"
+    )
+    for version, name, sql in migrations:
+        if version <= current:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(sql)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
+            )
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        current = version
+    return current
