@@ -25,7 +25,7 @@ def export(
         raise UserError(f"no llmtrace store at {path} (set --db or LLMTRACE_DB)") from None
     try:
         parquet.mkdir(parents=True, exist_ok=True)
-        count = conn.execute("SELECT count(*) FROM spans").fetchone()[0]  # type: ignore[index]
+        count = conn.execute("SELECT count(*) FROM spans").fetchall()[0][0]
         conn.execute(
             f"""COPY (SELECT * REPLACE (attributes::JSON AS attributes),
                              strftime(start_time AT TIME ZONE 'UTC', '%Y-%m-%d') AS date

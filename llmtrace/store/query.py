@@ -73,7 +73,7 @@ def query(
                 raise ReadOnlyQueryError(str(exc)) from None
             raise
         if format == "arrow":
-            return result.arrow()
+            return result.to_arrow_table()
         if format == "pandas":
             return result.df()
         if result.description is None:

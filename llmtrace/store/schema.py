@@ -67,9 +67,75 @@ SELECT
 FROM spans GROUP BY trace_id;
 """
 
+_EVALS = """
+CREATE TABLE datasets (
+    name VARCHAR NOT NULL,
+    version VARCHAR NOT NULL,
+    row_count INTEGER NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    source_path VARCHAR,
+    recorded_at TIMESTAMPTZ DEFAULT now(),
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE eval_runs (
+    run_id VARCHAR PRIMARY KEY,
+    suite VARCHAR NOT NULL,
+    dataset_name VARCHAR NOT NULL,
+    dataset_version VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    prompt_name VARCHAR,
+    prompt_version VARCHAR,
+    epochs INTEGER NOT NULL,
+    seed BIGINT,
+    status VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    ended_at TIMESTAMPTZ,
+    envelope JSON,
+    params JSON,
+    concurrency INTEGER,
+    example_count INTEGER
+);
+CREATE TABLE eval_results (
+    run_id VARCHAR NOT NULL,
+    example_id VARCHAR NOT NULL,
+    epoch INTEGER NOT NULL,
+    scorer VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    score DOUBLE,
+    passed BOOLEAN,
+    error VARCHAR,
+    judge_model VARCHAR,
+    judge_version VARCHAR,
+    trace_id VARCHAR,
+    latency_ms DOUBLE
+);
+CREATE TABLE gate_results (
+    run_id VARCHAR NOT NULL,
+    baseline_run_id VARCHAR,
+    metric VARCHAR NOT NULL,
+    rule VARCHAR NOT NULL,
+    estimate DOUBLE,
+    ci_low DOUBLE,
+    ci_high DOUBLE,
+    n INTEGER,
+    decision VARCHAR NOT NULL,
+    reason VARCHAR,
+    overrides JSON,
+    decided_at TIMESTAMPTZ DEFAULT now()
+);
+CREATE VIEW eval_result_spans AS
+SELECT r.*, s.span_id, s.duration_ms, s.status AS span_status,
+       t.input_tokens AS trace_input_tokens, t.output_tokens AS trace_output_tokens,
+       t.cost_usd AS trace_cost_usd
+FROM eval_results r
+LEFT JOIN spans s ON s.trace_id = r.trace_id AND s.parent_span_id IS NULL
+LEFT JOIN traces t ON t.trace_id = r.trace_id;
+"""
+
 # (version, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "spans table, spool ledger and the llm_calls/tool_calls/traces views", _SPANS),
+    (2, "datasets, eval_runs, eval_results and gate_results", _EVALS),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -78,10 +144,10 @@ def applied_version(conn: Any) -> int:
     """The newest migration applied to the open store (0 for a blank file)."""
     exists = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return 0
-    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchall()[0]
     return int(row[0] or 0)
 
 

@@ -53,8 +53,8 @@ def merge_spool(conn: Any, db_path: Path) -> int:
     added = 0
     for path in spool_files(db_path):
         name = path.name
-        already = conn.execute("SELECT 1 FROM spool_merged WHERE file = ?", [name]).fetchone()
-        if already is None:
+        already = conn.execute("SELECT 1 FROM spool_merged WHERE file = ?", [name]).fetchall()
+        if not already:
             with pa.memory_map(str(path), "r") as source:
                 spooled = pa.ipc.open_file(source).read_all()
             conn.execute("BEGIN TRANSACTION")

@@ -1,0 +1,234 @@
+"""The DuckDB store with real files: columns, views, migrations, query(), spooling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pyarrow as pa
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+
+import llmtrace
+from llmtrace._context import ContextStampingProcessor
+from llmtrace._runtime import runtime
+from llmtrace.exporters import DuckDBSpanExporter
+from llmtrace.store import (
+    SCHEMA_VERSION,
+    ReadOnlyQueryError,
+    StoreMissingError,
+    apply_migrations,
+    connect_write,
+)
+from llmtrace.store.rows import INSERT_BATCH_SQL, spans_to_batch
+from llmtrace.store.schema import MIGRATIONS
+from llmtrace.store.spool import merge_spool, spool_files, write_spool
+from tests.helpers import make_spans
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Route llmtrace spans straight into a real DuckDB file for the test."""
+    path = tmp_path / "spans.duckdb"
+    exporter = DuckDBSpanExporter(path)
+    provider = TracerProvider(resource=Resource.create({"service.name": "store-test"}))
+    provider.add_span_processor(ContextStampingProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    saved = runtime.tracer
+    runtime.tracer = provider.get_tracer("llmtrace")
+    yield path
+    runtime.tracer = saved
+    provider.shutdown()
+
+
+def _support_bot():
+    prompt = llmtrace.Prompt("answer", template="Q: {q}")
+
+    @llmtrace.retrieval(index="kb", index_version="2026-11-01")
+    def search(q):
+        return [{"id": "d1"}, {"id": "d2"}]
+
+    @llmtrace.tool("lookup_order", call_id="call_9")
+    def lookup(order_id):
+        return {"status": "late"}
+
+    @llmtrace.guardrail(policy="pii", version="3")
+    def pii(text):
+        return llmtrace.Decision(action="redact", score=0.5, reason="email")
+
+    @llmtrace.llm(model="gpt-4o-mini", provider="openai", prompt=prompt)
+    def call(messages):
+        return {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
+
+    @llmtrace.judge(model="gpt-4o", version="helpful-v2")
+    def helpful(answer):
+        return 0.9
+
+    @llmtrace.workflow("handle_ticket")
+    def handle(q):
+        search(q)
+        lookup(1)
+        pii(q)
+        helpful(call(q))
+        return "ok"
+
+    with llmtrace.context(dataset_version="qa@1", eval_run_id="run-1", eval_example_id="ex-1",
+                          tenant="acme"):
+        handle("where is my order?")
+
+
+def test_every_promoted_column_is_filled_from_real_spans(store):
+    _support_bot()
+    rows = llmtrace.query("SELECT * FROM spans ORDER BY start_time", db=store)
+    by_kind = {r["kind"]: r for r in rows}
+    assert set(by_kind) == {"workflow", "retrieval", "tool", "guardrail", "llm", "judge"}
+    root = by_kind["workflow"]
+    assert root["parent_span_id"] is None and root["service_name"] == "store-test"
+    assert all(r["trace_id"] == root["trace_id"] for r in rows)
+    assert all(r["parent_span_id"] == root["span_id"] for r in rows if r is not root
+               and r["kind"] != "judge")
+    llm = by_kind["llm"]
+    assert (llm["operation"], llm["provider"], llm["model"]) == ("chat", "openai", "gpt-4o-mini")
+    assert llm["prompt_name"] == "answer" and len(llm["prompt_version"]) == 12
+    assert llm["prompt_hash"].startswith(llm["prompt_version"])
+    assert (llm["input_tokens"], llm["output_tokens"]) == (100, 20)
+    assert llm["cost_usd"] == pytest.approx(100 * 0.15e-6 + 20 * 0.6e-6)
+    assert by_kind["retrieval"]["retrieval_index"] == "kb"
+    assert by_kind["retrieval"]["retrieval_index_version"] == "2026-11-01"
+    assert (by_kind["tool"]["tool_name"], by_kind["tool"]["tool_call_id"]) == ("lookup_order",
+                                                                               "call_9")
+    guard = by_kind["guardrail"]
+    assert (guard["guardrail_policy"], guard["guardrail_action"], guard["guardrail_score"]) == (
+        "pii", "redact", 0.5)
+    judge = by_kind["judge"]
+    assert (judge["judge_model"], judge["judge_version"]) == ("gpt-4o", "helpful-v2")
+    assert judge["parent_span_id"] == llm["span_id"] or judge["parent_span_id"] == root["span_id"]
+    for r in rows:
+        assert (r["dataset_version"], r["eval_run_id"], r["eval_example_id"]) == (
+            "qa@1", "run-1", "ex-1")
+        assert r["status"] == "UNSET" and r["duration_ms"] >= 0
+        assert r["end_time"] >= r["start_time"]
+    # Non-promoted attributes stay queryable from the VARIANT column.
+    tenants = llmtrace.query(
+        "SELECT count(*) AS n FROM spans WHERE attributes['llmtrace.context.tenant']::VARCHAR = ?",
+        ["acme"], db=store)
+    assert tenants == [{"n": 6}]
+    events = llmtrace.query("SELECT events::VARCHAR AS e FROM spans WHERE kind = 'workflow'",
+                            db=store)[0]["e"]
+    assert "gen_ai.evaluation.result" in events or events is None
+
+
+def test_views_llm_calls_tool_calls_traces(store):
+    _support_bot()
+    _support_bot()
+    assert llmtrace.query("SELECT count(*) AS n FROM llm_calls", db=store) == [{"n": 2}]
+    assert llmtrace.query("SELECT count(*) AS n FROM tool_calls", db=store) == [{"n": 2}]
+    traces = llmtrace.query("SELECT * FROM traces", db=store)
+    assert len(traces) == 2
+    for t in traces:
+        assert t["root_name"] == "invoke_workflow handle_ticket"
+        assert t["span_count"] == 6 and t["input_tokens"] == 100 and t["output_tokens"] == 20
+        assert t["has_error"] is False and t["duration_ms"] >= 0
+
+
+def test_error_flag_in_traces_view(store):
+    @llmtrace.workflow("bad")
+    def bad():
+        raise RuntimeError("x")
+
+    with pytest.raises(RuntimeError):
+        bad()
+    [trace] = llmtrace.query("SELECT has_error FROM traces", db=store)
+    assert trace["has_error"] is True
+    [span] = llmtrace.query("SELECT status, status_message, events::VARCHAR AS events FROM spans",
+                            db=store)
+    assert span["status"] == "ERROR" and span["status_message"] == "RuntimeError: x"
+    assert '"exception.type":"RuntimeError"' in span["events"]
+
+
+def test_migrations_from_an_older_schema_keep_data(tmp_path):
+    path = tmp_path / "old.duckdb"
+    conn = duckdb.connect(str(path))
+    assert apply_migrations(conn, MIGRATIONS[:1]) == 1
+    conn.execute("INSERT INTO spans (trace_id, span_id, name, status, start_time, end_time, "
+                 "duration_ms) VALUES ('t', 's', 'old span', 'OK', now(), now(), 0)")
+    conn.close()
+    conn = connect_write(path)
+    versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+    assert [v for (v,) in versions] == [m[0] for m in MIGRATIONS]
+    assert conn.execute("SELECT name FROM spans").fetchall() == [("old span",)]
+    assert conn.execute("SELECT count(*) FROM eval_runs").fetchall() == [(0,)]
+    conn.close()
+    # Applying again is a no-op.
+    conn = connect_write(path)
+    assert apply_migrations(conn) == SCHEMA_VERSION
+    conn.close()
+
+
+def test_store_from_a_newer_llmtrace_is_refused(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "new.duckdb"))
+    apply_migrations(conn)
+    conn.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
+    with pytest.raises(RuntimeError, match="newer than this llmtrace"):
+        apply_migrations(conn)
+
+
+def test_query_params_formats_and_read_only(store):
+    _support_bot()
+    rows = llmtrace.query("SELECT name FROM spans WHERE kind = $kind", {"kind": "tool"}, db=store)
+    assert rows == [{"name": "execute_tool lookup_order"}]
+    table = llmtrace.query("SELECT * FROM spans", db=store, format="arrow")
+    assert isinstance(table, pa.Table) and table.num_rows == 6
+    with pytest.raises(ReadOnlyQueryError):
+        llmtrace.query("DELETE FROM spans", db=store)
+    with pytest.raises(StoreMissingError):
+        llmtrace.query("SELECT 1", db=store.parent / "missing.duckdb")
+    assert not (store.parent / "missing.duckdb").exists()
+
+
+def test_busy_store_spools_and_the_next_reader_merges(tmp_path):
+    """Another process holds the file: the batch is spooled, never lost, merged later."""
+    path = tmp_path / "busy.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from llmtrace.store import connect_write
+            conn = connect_write(Path({str(path)!r}))
+            print("locked", flush=True)
+            sys.stdin.readline()
+            conn.close()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        exporter = DuckDBSpanExporter(path, lock_timeout_s=0.05)
+        assert exporter.export(make_spans(5)) == SpanExportResult.SUCCESS
+        assert exporter.spooled_batches == 1 and len(spool_files(path)) == 1
+    finally:
+        holder.communicate("release\n", timeout=30)
+    assert llmtrace.query("SELECT count(*) AS n FROM spans", db=path) == [{"n": 5}]
+    assert spool_files(path) == []
+
+
+def test_spool_merge_is_exactly_once_after_a_crash(tmp_path):
+    path = tmp_path / "s.duckdb"
+    write_spool(path, spans_to_batch(make_spans(5)))
+    write_spool(path, spans_to_batch(make_spans(7)))
+    first, second = spool_files(path)
+    conn = connect_write(path)
+    # A crash after the first file's rows were committed, before the file was deleted:
+    conn.register("again", pa.ipc.open_file(pa.memory_map(str(first))).read_all())
+    conn.execute(INSERT_BATCH_SQL.format(source="again"))
+    conn.execute("INSERT INTO spool_merged (file) VALUES (?)", [first.name])
+    first_rows = conn.execute("SELECT count(*) FROM spans").fetchall()[0][0]
+    added = merge_spool(conn, path)
+    conn.close()
+    assert spool_files(path) == []
+    total = llmtrace.query("SELECT count(*) AS n FROM spans", db=path)[0]["n"]
+    assert total == first_rows + added == 12
