@@ -196,18 +196,20 @@ def configure(
         endpoint = otlp_endpoint if otlp_endpoint is not UNSET else _from_env("otlp_endpoint")
         protocol = otlp_protocol or _from_env("otlp_protocol") or "http/protobuf"
         if protocol not in ("grpc", "http/protobuf"):
-            raise ValueError(
-                f"otlp_protocol must be 'grpc' or 'http/protobuf', got {protocol!r}"
-            )
-        ratio = sample_ratio if sample_ratio is not None else float(
-            _from_env("sample_ratio") or 1.0
+            raise ValueError(f"otlp_protocol must be 'grpc' or 'http/protobuf', got {protocol!r}")
+        ratio = (
+            sample_ratio if sample_ratio is not None else float(_from_env("sample_ratio") or 1.0)
         )
         if not 0.0 <= ratio <= 1.0:
             raise ValueError(f"sample_ratio must be between 0 and 1, got {ratio!r}")
-        capture = capture_from_env() if capture_content is None else _flag(
-            capture_content, "capture_content"
+        capture = (
+            capture_from_env()
+            if capture_content is None
+            else _flag(capture_content, "capture_content")
         )
-        user_prices = load_user_prices(prices)  # validate before changing anything
+        user_prices = load_user_prices(
+            prices if isinstance(prices, dict | None) else Path(prices)
+        )  # validate before changing anything
 
         runtime.capture_content = capture
         runtime.redactor = Redactor.with_extra(redact_patterns, max_content_chars)
@@ -258,13 +260,19 @@ def configure(
         return TracingHandle(provider, db_path, endpoint, joined, tuple(exporters))
 
 
-def _warm_token_encoding() -> None:
-    """Build the default tiktoken encoding off-thread (~0.5 s), not inside the first LLM span."""
+def warm_up() -> None:
+    """Load the token encoding (~0.5 s) and the price table (~0.2 s) now, so the first traced
+    call does not pay for them inside its parent's span."""
+    from genai_prices import data_snapshot
+
     from .tokens import DEFAULT_ENCODING, get_encoding
 
-    threading.Thread(
-        target=get_encoding, args=(DEFAULT_ENCODING,), name="llmtrace-warm", daemon=True
-    ).start()
+    get_encoding(DEFAULT_ENCODING)
+    data_snapshot.get_snapshot()
+
+
+def _warm_token_encoding() -> None:
+    threading.Thread(target=warm_up, name="llmtrace-warm", daemon=True).start()
 
 
 def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
@@ -274,7 +282,12 @@ def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
     if isinstance(exporter, DuckDBSpanExporter) and not any(
         name.startswith("OTEL_BSP_") for name in os.environ
     ):
-        return BatchSpanProcessor(exporter, **RECOMMENDED_BATCH)
+        return BatchSpanProcessor(
+            exporter,
+            max_queue_size=RECOMMENDED_BATCH["max_queue_size"],
+            max_export_batch_size=RECOMMENDED_BATCH["max_export_batch_size"],
+            schedule_delay_millis=RECOMMENDED_BATCH["schedule_delay_millis"],
+        )
     return BatchSpanProcessor(exporter)
 
 

@@ -13,7 +13,7 @@ import concurrent.futures
 import contextvars
 import functools
 from collections.abc import Callable, Mapping
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 from opentelemetry.context import Context
@@ -24,7 +24,7 @@ from . import semconv
 __all__ = ["ContextStampingProcessor", "context", "current_context_attributes"]
 
 _ATTRIBUTES: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
-    "llmtrace_context_attributes", default={}
+    "llmtrace_context_attributes", default=MappingProxyType({})
 )
 
 
@@ -36,7 +36,9 @@ def current_context_attributes() -> Mapping[str, Any]:
 def _attribute_value(key: str, value: Any) -> Any:
     if isinstance(value, (str, bool, int, float)):
         return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(v, (str, bool, int, float)) for v in value
+    ):
         return tuple(value)
     raise TypeError(
         f"llmtrace.context({key}=...): value must be a str, bool, int, float or a list of them, "
@@ -44,7 +46,7 @@ def _attribute_value(key: str, value: Any) -> Any:
     )
 
 
-class context:  # noqa: N801 - used like a function: `with llmtrace.context(user_id="u-1"):`
+class context:
     """Stamp ``**attributes`` on every span opened inside this block (sync or async).
 
     Known keys map to promoted attributes (``prompt_version`` -> ``gen_ai.prompt.version``,
@@ -121,14 +123,19 @@ def install_thread_pool_propagation() -> None:
     global _original_submit
     if _original_submit is not None:
         return
-    original = concurrent.futures.ThreadPoolExecutor.submit
+    original: Callable[..., Any] = concurrent.futures.ThreadPoolExecutor.submit
     _original_submit = original
 
     @functools.wraps(original)
     def submit(
-        self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+        self: concurrent.futures.ThreadPoolExecutor,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        **kwargs: Any,
     ) -> concurrent.futures.Future[Any]:
         ctx = contextvars.copy_context()
-        return original(self, ctx.run, fn, *args, **kwargs)
+        future: concurrent.futures.Future[Any] = original(self, ctx.run, fn, *args, **kwargs)
+        return future
 
-    concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+    setattr(concurrent.futures.ThreadPoolExecutor, "submit", submit)  # noqa: B010

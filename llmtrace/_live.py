@@ -7,6 +7,7 @@ telemetry, never the user's result.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from . import semconv as sc
 from ._capture import input_messages_json, output_messages_json
-from ._internal import guard
+from ._internal import guard, report_internal_error
 from ._runtime import runtime
 from .decision import Decision
 from .tokens import count_tokens, messages_text
@@ -25,15 +26,13 @@ from .usage import ResponseInfo, StreamAccumulator, Usage, read_response
 __all__ = ["LiveSpan", "current_span"]
 
 _HANDLE_ATTR = "_llmtrace_live"
+_PRICED_KINDS = (sc.KIND_LLM, sc.KIND_JUDGE)
 
 
 def _document_id(doc: Any) -> str | None:
     if isinstance(doc, str):
         return doc
-    if isinstance(doc, Mapping):
-        value = doc.get("id")
-    else:
-        value = getattr(doc, "id", None)
+    value = doc.get("id") if isinstance(doc, Mapping) else getattr(doc, "id", None)
     return None if value is None else str(value)
 
 
@@ -66,6 +65,7 @@ class LiveSpan:
         "_input",
         "_judged",
         "_output",
+        "_pending",
         "_usage",
         "_usage_source",
         "evaluation_name",
@@ -99,10 +99,11 @@ class LiveSpan:
         self._accumulator: StreamAccumulator | None = None
         self._first_chunk_ns: int | None = None
         self._ended = False
-        try:
+        # Attributes learnt while the span is open, set in one call when it ends.
+        self._pending: dict[str, Any] = {}
+        # A non-SDK span (no-op provider) takes no attributes; current_span() then gives None.
+        with contextlib.suppress(AttributeError):
             setattr(span, _HANDLE_ATTR, self)
-        except AttributeError:  # a non-SDK span (no-op provider): current_span() still works
-            pass
 
     # --- identity -----------------------------------------------------------------------------
     @property
@@ -141,7 +142,11 @@ class LiveSpan:
     def record_response(self, response: Any) -> None:
         """Read usage, response model and id and finish reasons from a provider response."""
         with guard("LiveSpan.record_response"):
-            self._apply_response(read_response(response))
+            self._apply_response(read_response(response, with_text=self._wants_text()))
+
+    @staticmethod
+    def _wants_text() -> bool:
+        return runtime.capture_content
 
     def set_usage(
         self,
@@ -172,15 +177,13 @@ class LiveSpan:
             self._accumulator.add(chunk)
 
     def _apply_response(self, info: ResponseInfo) -> None:
-        attributes: dict[str, Any] = {}
+        pending = self._pending
         if info.response_model:
-            attributes[sc.GEN_AI_RESPONSE_MODEL] = info.response_model
+            pending[sc.GEN_AI_RESPONSE_MODEL] = info.response_model
         if info.response_id:
-            attributes[sc.GEN_AI_RESPONSE_ID] = info.response_id
+            pending[sc.GEN_AI_RESPONSE_ID] = info.response_id
         if info.finish_reasons:
-            attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons
-        if attributes:
-            self.span.set_attributes(attributes)
+            pending[sc.GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons
         if not info.usage.is_empty():
             self._usage = info.usage
             self._usage_source = sc.USAGE_FROM_PROVIDER
@@ -190,29 +193,29 @@ class LiveSpan:
                 text, cut = output_messages_json(
                     info.output_text, info.finish_reasons, runtime.redactor
                 )
-                self.span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, text)
+                pending[sc.GEN_AI_OUTPUT_MESSAGES] = text
                 if cut:
-                    self.span.set_attribute(sc.CONTENT_TRUNCATED, True)
+                    pending[sc.CONTENT_TRUNCATED] = True
 
     def _finish_llm(self) -> None:
+        attributes = self._pending
         if self._accumulator is not None:
             info = self._accumulator.result()
             self._apply_response(info)
-            self.span.set_attribute(sc.STREAM_CHUNKS, self._accumulator.chunks)
+            attributes[sc.STREAM_CHUNKS] = self._accumulator.chunks
         if self._first_chunk_ns is not None:
-            ttft_ms = (self._first_chunk_ns - self.start_ns) / 1e6
-            self.span.set_attribute(sc.STREAM_TTFT_MS, ttft_ms)
+            attributes[sc.STREAM_TTFT_MS] = (self._first_chunk_ns - self.start_ns) / 1e6
         if self._input is not None and runtime.capture_content:
             text, cut = input_messages_json(self._input, runtime.redactor)
-            self.span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, text)
+            attributes[sc.GEN_AI_INPUT_MESSAGES] = text
             if cut:
-                self.span.set_attribute(sc.CONTENT_TRUNCATED, True)
+                attributes[sc.CONTENT_TRUNCATED] = True
         usage = self._usage
         if usage is None or usage.is_empty():
             usage = self._estimate_usage()
         if usage is None:
             return
-        attributes: dict[str, Any] = {sc.USAGE_SOURCE: self._usage_source}
+        attributes[sc.USAGE_SOURCE] = self._usage_source
         if usage.input_tokens is not None:
             attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
         if usage.output_tokens is not None:
@@ -231,7 +234,6 @@ class LiveSpan:
             attributes[sc.COST_INPUT_USD] = cost.input_usd
             attributes[sc.COST_OUTPUT_USD] = cost.output_usd
             attributes[sc.PRICING_SOURCE] = cost.source
-        self.span.set_attributes(attributes)
 
     def _estimate_usage(self) -> Usage | None:
         if self._input is None and self._output is None:
@@ -300,11 +302,11 @@ class LiveSpan:
     # --- ending -------------------------------------------------------------------------------
     def finish_with_result(self, result: Any) -> None:
         """End the span after a successful call whose return value is ``result``."""
-        with guard("LiveSpan.finish_with_result"):
+        try:
             kind = self.kind
             if kind == sc.KIND_LLM and self._accumulator is None:
                 if self._usage is None:
-                    self._apply_response(read_response(result))
+                    self._apply_response(read_response(result, with_text=self._wants_text()))
                 if self._output is None:
                     self._output = result
             elif kind == sc.KIND_RETRIEVAL and isinstance(result, (list, tuple)):
@@ -315,6 +317,8 @@ class LiveSpan:
                 score, label, explanation = _evaluation_score(result)
                 if score is not None or label is not None:
                     self.record_evaluation(score, label=label, explanation=explanation)
+        except Exception as exc:
+            report_internal_error("LiveSpan.finish_with_result", exc)
         self.end()
 
     def fail(self, exc: BaseException) -> None:
@@ -333,11 +337,17 @@ class LiveSpan:
             return
         self._ended = True
         end_time_ns = time.time_ns()
-        with guard("LiveSpan.end"):
-            if self.kind in (sc.KIND_LLM, sc.KIND_JUDGE):
+        try:
+            if self.kind in _PRICED_KINDS:
                 self._finish_llm()
-        with guard("LiveSpan.end"):
+            if self._pending:
+                self.span.set_attributes(self._pending)
+        except Exception as exc:
+            report_internal_error("LiveSpan.end", exc)
+        try:
             self.span.end(end_time=end_time_ns)
+        except Exception as exc:
+            report_internal_error("LiveSpan.end", exc)
 
 
 def current_span() -> LiveSpan | None:

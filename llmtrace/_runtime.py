@@ -45,9 +45,7 @@ def _version() -> str:
 
 @dataclass
 class Runtime:
-    tracer: trace.Tracer = field(
-        default_factory=lambda: trace.get_tracer(TRACER_NAME, _version())
-    )
+    tracer: trace.Tracer = field(default_factory=lambda: trace.get_tracer(TRACER_NAME, _version()))
     enabled: bool = field(default_factory=lambda: not sdk_disabled())
     capture_content: bool = field(default_factory=capture_from_env)
     redactor: Redactor = field(default_factory=lambda: Redactor(max_chars=DEFAULT_MAX_CHARS))

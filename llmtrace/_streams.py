@@ -24,7 +24,7 @@ T = TypeVar("T")
 class TracedIterator(Generic[T]):
     """Wraps a (generator) iterator; every chunk is recorded on the open span."""
 
-    __slots__ = ("_ctx", "_inner", "_live", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "_inner", "_live")
 
     def __init__(self, inner: Iterator[T], live: LiveSpan, ctx: Context) -> None:
         self._inner = inner
@@ -56,7 +56,7 @@ class TracedIterator(Generic[T]):
         finally:
             otel_context.detach(token)
         self._live.record_chunk(chunk)
-        return chunk
+        return chunk  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close the underlying stream and end the span (an early stop is not an error)."""
@@ -88,7 +88,7 @@ class TracedIterator(Generic[T]):
 class TracedAsyncIterator(Generic[T]):
     """Wraps an async (generator) iterator; every chunk is recorded on the open span."""
 
-    __slots__ = ("_ctx", "_inner", "_live", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "_inner", "_live")
 
     def __init__(self, inner: AsyncIterator[T], live: LiveSpan, ctx: Context) -> None:
         self._inner = inner
@@ -120,7 +120,7 @@ class TracedAsyncIterator(Generic[T]):
         finally:
             otel_context.detach(token)
         self._live.record_chunk(chunk)
-        return chunk
+        return chunk  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         """Close the underlying stream and end the span (an early stop is not an error)."""

@@ -38,6 +38,8 @@ class _Rate:
     tiers: tuple[tuple[int, float], ...] = ()
 
     def at(self, total_input_tokens: int) -> float:
+        if not self.tiers:
+            return self.base
         for start, price in reversed(self.tiers):
             if total_input_tokens > start:
                 return price
@@ -54,18 +56,31 @@ class TokenRates:
     cache_write: _Rate | None = None
     source: str = ""
 
+    @property
+    def flat(self) -> bool:
+        """No tiers on the input and output prices: the cost is two multiplications."""
+        return not self.input.tiers and not self.output.tiers
 
-@dataclass(frozen=True)
+
 class Cost:
     """The price of one call in USD, split into input and output parts."""
 
-    input_usd: float
-    output_usd: float
-    source: str
+    __slots__ = ("input_usd", "output_usd", "source")
+
+    def __init__(self, input_usd: float, output_usd: float, source: str) -> None:
+        self.input_usd = input_usd
+        self.output_usd = output_usd
+        self.source = source
 
     @property
     def total_usd(self) -> float:
         return self.input_usd + self.output_usd
+
+    def __repr__(self) -> str:
+        return (
+            f"Cost(input_usd={self.input_usd!r}, output_usd={self.output_usd!r}, "
+            f"source={self.source!r})"
+        )
 
 
 def _rate(value: Any) -> _Rate | None:
@@ -187,7 +202,9 @@ class PriceTable:
                 output=output_rate,
                 cache_read=_rate(getattr(price, "cache_read_mtok", None)),
                 cache_write=_rate(getattr(price, "cache_write_mtok", None)),
-                source=f"genai-prices {_genai_prices_version()}:{found_provider.id}/{found_model.id}",
+                source=(
+                    f"genai-prices {_genai_prices_version()}:{found_provider.id}/{found_model.id}"
+                ),
             )
         return None
 
@@ -199,6 +216,16 @@ class PriceTable:
         if rates is None:
             return None
         total_in = usage.input_tokens
+        if (
+            rates.flat
+            and not usage.cache_read_input_tokens
+            and not usage.cache_creation_input_tokens
+        ):
+            return Cost(
+                total_in * rates.input.base / _PER_MTOK,
+                usage.output_tokens * rates.output.base / _PER_MTOK,
+                rates.source,
+            )
         cache_read = usage.cache_read_input_tokens or 0
         cache_write = usage.cache_creation_input_tokens or 0
         uncached = max(total_in - cache_read - cache_write, 0)

@@ -45,7 +45,9 @@ class Redactor:
             try:
                 compiled.append((name, re.compile(pattern)))
             except re.error as exc:
-                raise ValueError(f"redaction pattern {name!r} is not a valid regex: {exc}") from None
+                raise ValueError(
+                    f"redaction pattern {name!r} is not a valid regex: {exc}"
+                ) from None
         self._compiled = compiled
 
     @classmethod

@@ -21,10 +21,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+from . import semconv as sc
 from ._context import ContextStampingProcessor
 from ._runtime import TRACER_NAME, runtime
 
-__all__ = ["CapturedSpans", "IncrementalIdGenerator", "capture_spans"]
+__all__ = ["CapturedSpans", "IncrementalIdGenerator", "capture_spans", "make_spans"]
 
 
 class IncrementalIdGenerator(IdGenerator):
@@ -58,8 +59,10 @@ class CapturedSpans:
     def by_name(self, name: str) -> ReadableSpan:
         matches = [s for s in self.spans() if s.name == name]
         if len(matches) != 1:
-            raise AssertionError(f"expected one span named {name!r}, found {len(matches)}: "
-                                 f"{[s.name for s in self.spans()]}")
+            raise AssertionError(
+                f"expected one span named {name!r}, found {len(matches)}: "
+                f"{[s.name for s in self.spans()]}"
+            )
         return matches[0]
 
     def records(self) -> list[dict[str, Any]]:
@@ -103,3 +106,32 @@ def capture_spans(*, capture_content: bool | None = None) -> Iterator[CapturedSp
     finally:
         runtime.tracer, runtime.enabled, runtime.capture_content = saved
         provider.shutdown()
+
+
+_MODELS = ("gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5")
+
+
+def make_spans(count: int, attributes_per_span: int = 10) -> list[ReadableSpan]:
+    """``count`` finished LLM-shaped spans from a real SDK provider, for exporter tests and
+    benchmarks: three models, four prompt versions, ``attributes_per_span`` attributes each
+    (the ones past the GenAI set are ``app.extra_N`` with 100 distinct values)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "llmtrace-testing"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("llmtrace-testing")
+    for i in range(count):
+        attributes: dict[str, Any] = {
+            sc.SPAN_KIND: sc.KIND_LLM,
+            sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
+            sc.GEN_AI_PROVIDER_NAME: "openai",
+            sc.GEN_AI_REQUEST_MODEL: _MODELS[i % 3],
+            sc.GEN_AI_PROMPT_VERSION: f"v{i % 4}",
+            sc.GEN_AI_USAGE_INPUT_TOKENS: 100 + i % 50,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: 20 + i % 10,
+            sc.COST_USD: 0.000036,
+        }
+        for extra in range(max(attributes_per_span - len(attributes), 0)):
+            attributes[f"app.extra_{extra}"] = f"value-{i % 100}"
+        tracer.start_span(f"chat {_MODELS[i % 3]}", attributes=attributes).end()
+    provider.shutdown()
+    return list(exporter.get_finished_spans())

@@ -79,17 +79,42 @@ class ResponseInfo:
     output_text: str | None = None
 
 
+def _read_chat_usage_dict(usage: dict[str, Any]) -> Usage | None:
+    """The common case, OpenAI chat usage as a plain dict of ints, without generic lookups."""
+    prompt_tokens = usage.get("prompt_tokens")
+    completion_tokens = usage.get("completion_tokens")
+    if type(prompt_tokens) is not int or type(completion_tokens) is not int:
+        return None
+    prompt_details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    return Usage(
+        prompt_tokens,
+        completion_tokens,
+        _int(prompt_details.get("cached_tokens")) if type(prompt_details) is dict else None,
+        None,
+        _int(completion_details.get("reasoning_tokens"))
+        if type(completion_details) is dict
+        else None,
+    )
+
+
 def read_usage(usage: Any) -> Usage:
     """Normalise one provider ``usage`` object or dict."""
     if usage is None:
         return Usage()
+    if type(usage) is dict:
+        fast = _read_chat_usage_dict(usage)
+        if fast is not None:
+            return fast
     prompt_tokens = _int(_get(usage, "prompt_tokens"))
     if prompt_tokens is not None or _has(usage, "completion_tokens"):
         # OpenAI chat completions: prompt_tokens already includes cached tokens.
         return Usage(
             input_tokens=prompt_tokens,
             output_tokens=_int(_get(usage, "completion_tokens")),
-            cache_read_input_tokens=_int(_get(_get(usage, "prompt_tokens_details"), "cached_tokens")),
+            cache_read_input_tokens=_int(
+                _get(_get(usage, "prompt_tokens_details"), "cached_tokens")
+            ),
             reasoning_output_tokens=_int(
                 _get(_get(usage, "completion_tokens_details"), "reasoning_tokens")
             ),
@@ -101,7 +126,9 @@ def read_usage(usage: Any) -> Usage:
         return Usage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cache_read_input_tokens=_int(_get(_get(usage, "input_tokens_details"), "cached_tokens")),
+            cache_read_input_tokens=_int(
+                _get(_get(usage, "input_tokens_details"), "cached_tokens")
+            ),
             reasoning_output_tokens=_int(
                 _get(_get(usage, "output_tokens_details"), "reasoning_tokens")
             ),
@@ -151,15 +178,20 @@ def _finish_reasons(response: Any) -> list[str]:
         reason = _get(choice, "finish_reason")
         if isinstance(reason, str):
             reasons.append(reason)
-    for key in ("stop_reason", "status"):  # Anthropic, OpenAI responses API
-        reason = _get(response, key)
-        if isinstance(reason, str) and not reasons:
-            reasons.append(reason)
+    if not reasons:
+        for key in ("stop_reason", "status"):  # Anthropic, OpenAI responses API
+            reason = _get(response, key)
+            if isinstance(reason, str):
+                return [reason]
     return reasons
 
 
-def read_response(response: Any) -> ResponseInfo:
-    """Everything a whole (non-streamed) provider response tells about the call."""
+def read_response(response: Any, with_text: bool = True) -> ResponseInfo:
+    """Everything a whole (non-streamed) provider response tells about the call.
+
+    ``with_text=False`` skips extracting the output text, which is only needed for content
+    capture and token estimates (the hot path reads usage alone).
+    """
     if isinstance(response, str):
         return ResponseInfo(output_text=response)
     model = _get(response, "model")
@@ -169,7 +201,7 @@ def read_response(response: Any) -> ResponseInfo:
         response_model=model if isinstance(model, str) else None,
         response_id=response_id if isinstance(response_id, str) else None,
         finish_reasons=_finish_reasons(response),
-        output_text=_output_text(response),
+        output_text=_output_text(response) if with_text else None,
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 
 os.environ["LLMTRACE_RAISE_INTERNAL_ERRORS"] = "1"
 
-from llmtrace.testing import CapturedSpans, capture_spans  # noqa: E402
+from llmtrace.testing import CapturedSpans, capture_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,14 +26,19 @@ def spans() -> Iterator[CapturedSpans]:
         yield captured
 
 
-def run_python(code: str, *, env: dict[str, str] | None = None, cwd: Path | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter (global OpenTelemetry state starts clean)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or ROOT,
+        timeout=timeout,
     )
 
 

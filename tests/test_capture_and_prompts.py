@@ -27,7 +27,7 @@ def test_redaction_markers_never_echo_the_secret(secret, kind):
     assert cleaned.startswith("prefix ") and cleaned.endswith(" suffix")
     # The marker hides all of it: no 6-character run of the secret survives.
     core = secret.split()[-1]
-    assert not any(core[i:i + 6] in cleaned for i in range(len(core) - 5))
+    assert not any(core[i : i + 6] in cleaned for i in range(len(core) - 5))
 
 
 def test_user_patterns_and_truncation():
@@ -41,9 +41,12 @@ def test_user_patterns_and_truncation():
 def test_capture_off_by_default_and_on_redacts():
     @llmtrace.llm(model="gpt-4o-mini", provider="openai")
     def call(messages):
-        return {"choices": [{"message": {"content": "mail me at bob@example.com"},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 4}}
+        return {
+            "choices": [
+                {"message": {"content": "mail me at bob@example.com"}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+        }
 
     messages = [{"role": "user", "content": "my key is sk-abcdefghijklmnopqrstuvwx"}]
     with capture_spans() as off:
@@ -53,10 +56,15 @@ def test_capture_off_by_default_and_on_redacts():
         call(messages)
     attrs = on.spans()[0].attributes
     assert json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES]) == [
-        {"role": "user", "parts": [{"type": "text", "content": "my key is [REDACTED:api_key]"}]}]
+        {"role": "user", "parts": [{"type": "text", "content": "my key is [REDACTED:api_key]"}]}
+    ]
     assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "mail me at [REDACTED:email]"}],
-         "finish_reason": "stop"}]
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "mail me at [REDACTED:email]"}],
+            "finish_reason": "stop",
+        }
+    ]
     assert "sk-abc" not in str(attrs) and "bob@" not in str(attrs)
 
 
@@ -65,7 +73,9 @@ def test_prompt_version_hash_and_format():
     assert len(prompt.version) == 12 and prompt.hash.startswith(prompt.version)
     assert prompt.format(question="Why?") == "Answer briefly: Why?"
     assert prompt.variables == ("question",)
-    assert llmtrace.Prompt("answer", template="Answer at length: {question}").version != prompt.version
+    assert (
+        llmtrace.Prompt("answer", template="Answer at length: {question}").version != prompt.version
+    )
     assert llmtrace.Prompt("a", template="x", version="v7").version == "v7"
     with pytest.raises(KeyError, match="needs variable 'question'"):
         prompt.format(q="x")

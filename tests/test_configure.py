@@ -49,13 +49,16 @@ def test_joins_the_applications_own_provider_without_duplicates(tmp_path):
     assert result["joined"] is True and result["global_is_app"] is True
     assert result["app_spans"] == ["app-span", "execute_tool t"]
     assert result["app_span_user"] == ["u", "u"]
-    assert result["rows"] == [{"name": "app-span", "service_name": "the-app"},
-                              {"name": "execute_tool t", "service_name": "the-app"}]
+    assert result["rows"] == [
+        {"name": "app-span", "service_name": "the-app"},
+        {"name": "execute_tool t", "service_name": "the-app"},
+    ]
 
 
 def test_installs_a_provider_when_none_exists_and_reads_env(tmp_path):
     db = tmp_path / "env.duckdb"
-    result = run_json("""
+    result = run_json(
+        """
         import json
         from opentelemetry import trace
         import llmtrace
@@ -68,14 +71,17 @@ def test_installs_a_provider_when_none_exists_and_reads_env(tmp_path):
         print(json.dumps({"db": str(handle.db_path), "joined": handle.joined_existing_provider,
                           "global_is_ours": trace.get_tracer_provider() is handle.provider,
                           "rows": llmtrace.query("SELECT name, service_name FROM spans")}))
-    """, env={"LLMTRACE_DB": str(db), "OTEL_SERVICE_NAME": "from-env"})
+    """,
+        env={"LLMTRACE_DB": str(db), "OTEL_SERVICE_NAME": "from-env"},
+    )
     assert result["db"] == str(db) and result["joined"] is False and result["global_is_ours"]
     assert result["rows"] == [{"name": "invoke_workflow w", "service_name": "from-env"}]
 
 
 def test_capture_content_from_standard_env_variable(tmp_path):
     db = tmp_path / "cap.duckdb"
-    result = run_json(f"""
+    result = run_json(
+        f"""
         import json
         import llmtrace
         llmtrace.configure(db={str(db)!r})
@@ -85,13 +91,16 @@ def test_capture_content_from_standard_env_variable(tmp_path):
         call("hi")
         print(json.dumps(llmtrace.query(
             "SELECT attributes['gen_ai.output.messages']::VARCHAR AS out FROM llm_calls")))
-    """, env={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"})
+    """,
+        env={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"},
+    )
     assert "[REDACTED:email]" in result[0]["out"] and "a@b.io" not in result[0]["out"]
 
 
 def test_otel_sdk_disabled_makes_tracing_a_no_op(tmp_path):
     db = tmp_path / "off.duckdb"
-    result = run_json(f"""
+    result = run_json(
+        f"""
         import json
         import llmtrace
         handle = llmtrace.configure(db={str(db)!r})
@@ -99,13 +108,16 @@ def test_otel_sdk_disabled_makes_tracing_a_no_op(tmp_path):
         def call(x):
             return x + 1
         print(json.dumps({{"value": call(1), "provider": handle.provider is None}}))
-    """, env={"OTEL_SDK_DISABLED": "true"})
+    """,
+        env={"OTEL_SDK_DISABLED": "true"},
+    )
     assert result == {"value": 2, "provider": True}
     assert not db.exists()
 
 
 def test_db_none_disables_the_store_and_sample_ratio_zero_drops(tmp_path):
-    result = run_json("""
+    result = run_json(
+        """
         import json, os
         import llmtrace
         llmtrace.configure(db=None)
@@ -114,7 +126,9 @@ def test_db_none_disables_the_store_and_sample_ratio_zero_drops(tmp_path):
             return 1
         t()
         print(json.dumps({"files": os.listdir(".")}))
-    """, cwd=tmp_path)
+    """,
+        cwd=tmp_path,
+    )
     assert result["files"] == []
 
 
@@ -136,6 +150,17 @@ def test_bad_arguments_are_clear_errors():
 
 def test_public_names_are_complete_and_sorted():
     assert llmtrace.__all__ == sorted(llmtrace.__all__)
-    for name in ("configure", "workflow", "llm", "tool", "retrieval", "guardrail", "judge",
-                 "context", "Prompt", "Decision", "query"):
+    for name in (
+        "configure",
+        "workflow",
+        "llm",
+        "tool",
+        "retrieval",
+        "guardrail",
+        "judge",
+        "context",
+        "Prompt",
+        "Decision",
+        "query",
+    ):
         assert name in llmtrace.__all__ and hasattr(llmtrace, name)

@@ -22,8 +22,13 @@ def _attrs(spans, name="execute_tool probe"):
 
 
 def test_known_keys_map_to_promoted_attributes_others_to_context_prefix(spans):
-    with llmtrace.context(prompt_version="v3", dataset_version="qa@1f3a", user_id="u-1",
-                          conversation_id="c-9", tenant="acme"):
+    with llmtrace.context(
+        prompt_version="v3",
+        dataset_version="qa@1f3a",
+        user_id="u-1",
+        conversation_id="c-9",
+        tenant="acme",
+    ):
         probe()
     [attrs] = _attrs(spans)
     assert attrs[sc.GEN_AI_PROMPT_VERSION] == "v3"
@@ -67,11 +72,14 @@ async def test_asyncio_tasks_inherit_context(spans):
 
 
 def test_thread_pool_submit_and_map_carry_context_and_parent(spans):
-    with llmtrace.context(user_id="pool-user"), llmtrace.workflow("fan_out"):
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            futures = [pool.submit(probe) for _ in range(3)]
-            [f.result() for f in futures]
-            list(pool.map(lambda _: probe(), range(2)))
+    with (
+        llmtrace.context(user_id="pool-user"),
+        llmtrace.workflow("fan_out"),
+        concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool,
+    ):
+        futures = [pool.submit(probe) for _ in range(3)]
+        [f.result() for f in futures]
+        list(pool.map(lambda _: probe(), range(2)))
     records = spans.records()
     root = next(r for r in records if r["name"] == "invoke_workflow fan_out")
     probes = [r for r in records if r["name"] == "execute_tool probe"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import time
 
 import llmtrace
@@ -28,17 +27,35 @@ def test_four_writers_and_a_reader_lose_nothing(tmp_path):
     db = tmp_path / "shared.duckdb"
     per_writer = 3000
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(n), str(per_writer)],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), str(n), str(per_writer)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in range(4)
     ]
     reads = 0
     while any(w.poll() is None for w in writers):
         if db.exists():
             done = subprocess.run(
-                [sys.executable, "-m", "llmtrace", "sql", "SELECT count(*) FROM spans",
-                 "--db", str(db), "--format", "csv"],
-                cwd=ROOT, capture_output=True, text=True, timeout=60)
+                [
+                    sys.executable,
+                    "-m",
+                    "llmtrace",
+                    "sql",
+                    "SELECT count(*) FROM spans",
+                    "--db",
+                    str(db),
+                    "--format",
+                    "csv",
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert done.returncode == 0, done.stderr
             reads += 1
         time.sleep(0.05)
@@ -49,9 +66,12 @@ def test_four_writers_and_a_reader_lose_nothing(tmp_path):
     assert reads >= 1
     rows = llmtrace.query(
         "SELECT service_name, count(*) AS n, count(DISTINCT span_id) AS ids FROM spans "
-        "GROUP BY 1 ORDER BY 1", db=db)
-    assert rows == [{"service_name": f"writer-{n}", "n": per_writer, "ids": per_writer}
-                    for n in range(4)]
+        "GROUP BY 1 ORDER BY 1",
+        db=db,
+    )
+    assert rows == [
+        {"service_name": f"writer-{n}", "n": per_writer, "ids": per_writer} for n in range(4)
+    ]
 
 
 def test_interpreter_exit_without_flush_loses_nothing(tmp_path):
@@ -69,5 +89,6 @@ def test_interpreter_exit_without_flush_loses_nothing(tmp_path):
         # no flush, no shutdown: the interpreter just ends
     """)
     assert done.returncode == 0, done.stderr
-    assert llmtrace.query("SELECT count(*) AS n, sum(input_tokens) AS t FROM llm_calls",
-                          db=db) == [{"n": 700, "t": 2100}]
+    assert llmtrace.query("SELECT count(*) AS n, sum(input_tokens) AS t FROM llm_calls", db=db) == [
+        {"n": 700, "t": 2100}
+    ]

@@ -17,8 +17,11 @@ from llmtrace.usage import Usage
     [
         ("gpt-4o-mini", "openai", Usage(1000, 500)),
         ("gpt-4o", "openai", Usage(5000, 700, cache_read_input_tokens=4000)),
-        ("claude-sonnet-4-5", "anthropic",
-         Usage(3025, 12, cache_read_input_tokens=2000, cache_creation_input_tokens=1000)),
+        (
+            "claude-sonnet-4-5",
+            "anthropic",
+            Usage(3025, 12, cache_read_input_tokens=2000, cache_creation_input_tokens=1000),
+        ),
         ("claude-sonnet-4-5", "anthropic", Usage(250_000, 1000)),  # above the 200k tier
         ("gemini-2.5-flash", "google", Usage(1234, 567)),
     ],
@@ -26,10 +29,15 @@ from llmtrace.usage import Usage
 def test_cost_equals_genai_prices(model, provider, usage):
     ours = PriceTable().cost(usage, model, provider)
     theirs = calc_price(
-        GPUsage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_input_tokens,
-                cache_write_tokens=usage.cache_creation_input_tokens),
-        model, provider_id=provider)
+        GPUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_input_tokens,
+            cache_write_tokens=usage.cache_creation_input_tokens,
+        ),
+        model,
+        provider_id=provider,
+    )
     assert ours is not None
     assert ours.total_usd == pytest.approx(float(theirs.total_price), rel=1e-9)
     assert ours.input_usd == pytest.approx(float(theirs.input_price), rel=1e-9)
@@ -45,8 +53,14 @@ def test_unknown_model_and_missing_counts_cost_none():
 
 
 def test_user_prices_override_and_add(tmp_path):
-    table = PriceTable(load_user_prices({"gpt-4o-mini": {"input": 1.0, "output": 2.0},
-                                         "in-house-7b": {"input": 0.1, "output": 0.1}}))
+    table = PriceTable(
+        load_user_prices(
+            {
+                "gpt-4o-mini": {"input": 1.0, "output": 2.0},
+                "in-house-7b": {"input": 0.1, "output": 0.1},
+            }
+        )
+    )
     cost = table.cost(Usage(1_000_000, 500_000), "gpt-4o-mini", "openai")
     assert cost.total_usd == pytest.approx(2.0) and cost.source.startswith("user:")
     assert table.cost(Usage(1_000_000, 0), "in-house-7b").total_usd == pytest.approx(0.1)

@@ -17,8 +17,9 @@ OPENAI_RESPONSE = {
     "id": "chatcmpl-123",
     "object": "chat.completion",
     "model": "gpt-4o-mini-2024-07-18",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."},
-                 "finish_reason": "stop"}],
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}
+    ],
     "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500},
 }
 
@@ -81,9 +82,11 @@ def test_usage_is_estimated_with_tiktoken_when_response_has_none(spans):
     attrs = spans.records()[0]["attributes"]
     assert attrs[sc.USAGE_SOURCE] == "estimate"
     assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == llmtrace.tokens.count_tokens(
-        "What is the capital of France?", "gpt-4o-mini")
+        "What is the capital of France?", "gpt-4o-mini"
+    )
     assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == llmtrace.tokens.count_tokens(
-        "The capital of France is Paris.", "gpt-4o-mini")
+        "The capital of France is Paris.", "gpt-4o-mini"
+    )
 
 
 def test_nesting_workflow_tool_retrieval_guardrail(spans):
@@ -120,7 +123,12 @@ def test_nesting_workflow_tool_retrieval_guardrail(spans):
     root = by_name["invoke_workflow handle_ticket"]
     assert root["parent_span_id"] is None
     assert root["attributes"][sc.GEN_AI_WORKFLOW_NAME] == "handle_ticket"
-    for name in ("retrieval kb", "execute_tool lookup_order", "guardrail pii", "guardrail toxicity"):
+    for name in (
+        "retrieval kb",
+        "execute_tool lookup_order",
+        "guardrail pii",
+        "guardrail toxicity",
+    ):
         assert by_name[name]["parent_span_id"] == root["span_id"]
         assert by_name[name]["trace_id"] == root["trace_id"]
     assert by_name["retrieval kb"]["attributes"][sc.RETRIEVAL_DOCUMENT_IDS] == ("d1", "7", "d3")
@@ -150,12 +158,17 @@ def test_judge_score_lands_as_evaluation_event_on_judged_span(spans):
     assert judge["attributes"][sc.JUDGE_MODEL] == "gpt-4o"
     assert judge["attributes"][sc.JUDGE_VERSION] == "helpful-v2"
     judged = by_name["chat gpt-4o-mini"]
-    assert judged["events"] == [(sc.GEN_AI_EVALUATION_RESULT_EVENT, {
-        sc.GEN_AI_EVALUATION_NAME: "helpful-v2",
-        sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.75,
-        sc.GEN_AI_EVALUATION_SCORE_LABEL: "good",
-        sc.GEN_AI_EVALUATION_EXPLANATION: "mostly right",
-    })]
+    assert judged["events"] == [
+        (
+            sc.GEN_AI_EVALUATION_RESULT_EVENT,
+            {
+                sc.GEN_AI_EVALUATION_NAME: "helpful-v2",
+                sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.75,
+                sc.GEN_AI_EVALUATION_SCORE_LABEL: "good",
+                sc.GEN_AI_EVALUATION_EXPLANATION: "mostly right",
+            },
+        )
+    ]
 
 
 def test_exception_is_recorded_and_reraised_unchanged(spans):
@@ -180,10 +193,19 @@ async def test_coroutine_decorator_and_async_context_manager(spans):
     @llmtrace.llm(model="claude-sonnet-4-5", provider="anthropic")
     async def call(messages):
         await asyncio.sleep(0)
-        return {"id": "msg_1", "type": "message", "model": "claude-sonnet-4-5",
-                "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
-                "usage": {"input_tokens": 20, "output_tokens": 5,
-                          "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0}}
+        return {
+            "id": "msg_1",
+            "type": "message",
+            "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "hi"}],
+            "stop_reason": "end_turn",
+            "usage": {
+                "input_tokens": 20,
+                "output_tokens": 5,
+                "cache_read_input_tokens": 100,
+                "cache_creation_input_tokens": 0,
+            },
+        }
 
     assert inspect.iscoroutinefunction(call)
     async with llmtrace.workflow("async_flow"):
@@ -193,8 +215,10 @@ async def test_coroutine_decorator_and_async_context_manager(spans):
     assert llm_attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 120  # cache reads added back
     assert llm_attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 100
     assert llm_attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
-    assert by_name["chat claude-sonnet-4-5"]["parent_span_id"] == by_name[
-        "invoke_workflow async_flow"]["span_id"]
+    assert (
+        by_name["chat claude-sonnet-4-5"]["parent_span_id"]
+        == by_name["invoke_workflow async_flow"]["span_id"]
+    )
 
 
 async def test_async_exception_recorded(spans):
@@ -239,10 +263,17 @@ def test_bare_decorator_forms(spans):
 
 def _chunks():
     yield {"id": "c1", "model": "gpt-4o-mini", "choices": [{"delta": {"content": "Hel"}}]}
-    yield {"id": "c1", "model": "gpt-4o-mini", "choices": [{"delta": {"content": "lo"},
-                                                           "finish_reason": "stop"}]}
-    yield {"id": "c1", "model": "gpt-4o-mini", "choices": [],
-           "usage": {"prompt_tokens": 12, "completion_tokens": 2}}
+    yield {
+        "id": "c1",
+        "model": "gpt-4o-mini",
+        "choices": [{"delta": {"content": "lo"}, "finish_reason": "stop"}],
+    }
+    yield {
+        "id": "c1",
+        "model": "gpt-4o-mini",
+        "choices": [],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 2},
+    }
 
 
 def test_generator_stream_records_ttft_and_final_usage_chunk(spans):
@@ -416,6 +447,7 @@ def test_sdk_disabled_is_a_pass_through(spans):
 
     runtime.enabled = False
     try:
+
         @llmtrace.llm(model="gpt-4o-mini")
         def call(x):
             return x * 2

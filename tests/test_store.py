@@ -27,7 +27,7 @@ from llmtrace.store import (
 from llmtrace.store.rows import INSERT_BATCH_SQL, spans_to_batch
 from llmtrace.store.schema import MIGRATIONS
 from llmtrace.store.spool import merge_spool, spool_files, write_spool
-from tests.helpers import make_spans
+from llmtrace.testing import make_spans
 
 
 @pytest.fixture
@@ -76,8 +76,9 @@ def _support_bot():
         helpful(call(q))
         return "ok"
 
-    with llmtrace.context(dataset_version="qa@1", eval_run_id="run-1", eval_example_id="ex-1",
-                          tenant="acme"):
+    with llmtrace.context(
+        dataset_version="qa@1", eval_run_id="run-1", eval_example_id="ex-1", tenant="acme"
+    ):
         handle("where is my order?")
 
 
@@ -89,8 +90,11 @@ def test_every_promoted_column_is_filled_from_real_spans(store):
     root = by_kind["workflow"]
     assert root["parent_span_id"] is None and root["service_name"] == "store-test"
     assert all(r["trace_id"] == root["trace_id"] for r in rows)
-    assert all(r["parent_span_id"] == root["span_id"] for r in rows if r is not root
-               and r["kind"] != "judge")
+    assert all(
+        r["parent_span_id"] == root["span_id"]
+        for r in rows
+        if r is not root and r["kind"] != "judge"
+    )
     llm = by_kind["llm"]
     assert (llm["operation"], llm["provider"], llm["model"]) == ("chat", "openai", "gpt-4o-mini")
     assert llm["prompt_name"] == "answer" and len(llm["prompt_version"]) == 12
@@ -99,26 +103,37 @@ def test_every_promoted_column_is_filled_from_real_spans(store):
     assert llm["cost_usd"] == pytest.approx(100 * 0.15e-6 + 20 * 0.6e-6)
     assert by_kind["retrieval"]["retrieval_index"] == "kb"
     assert by_kind["retrieval"]["retrieval_index_version"] == "2026-11-01"
-    assert (by_kind["tool"]["tool_name"], by_kind["tool"]["tool_call_id"]) == ("lookup_order",
-                                                                               "call_9")
+    assert (by_kind["tool"]["tool_name"], by_kind["tool"]["tool_call_id"]) == (
+        "lookup_order",
+        "call_9",
+    )
     guard = by_kind["guardrail"]
     assert (guard["guardrail_policy"], guard["guardrail_action"], guard["guardrail_score"]) == (
-        "pii", "redact", 0.5)
+        "pii",
+        "redact",
+        0.5,
+    )
     judge = by_kind["judge"]
     assert (judge["judge_model"], judge["judge_version"]) == ("gpt-4o", "helpful-v2")
     assert judge["parent_span_id"] == llm["span_id"] or judge["parent_span_id"] == root["span_id"]
     for r in rows:
         assert (r["dataset_version"], r["eval_run_id"], r["eval_example_id"]) == (
-            "qa@1", "run-1", "ex-1")
+            "qa@1",
+            "run-1",
+            "ex-1",
+        )
         assert r["status"] == "UNSET" and r["duration_ms"] >= 0
         assert r["end_time"] >= r["start_time"]
     # Non-promoted attributes stay queryable from the VARIANT column.
     tenants = llmtrace.query(
         "SELECT count(*) AS n FROM spans WHERE attributes['llmtrace.context.tenant']::VARCHAR = ?",
-        ["acme"], db=store)
+        ["acme"],
+        db=store,
+    )
     assert tenants == [{"n": 6}]
-    events = llmtrace.query("SELECT events::VARCHAR AS e FROM spans WHERE kind = 'workflow'",
-                            db=store)[0]["e"]
+    events = llmtrace.query(
+        "SELECT events::VARCHAR AS e FROM spans WHERE kind = 'workflow'", db=store
+    )[0]["e"]
     assert "gen_ai.evaluation.result" in events or events is None
 
 
@@ -144,8 +159,9 @@ def test_error_flag_in_traces_view(store):
         bad()
     [trace] = llmtrace.query("SELECT has_error FROM traces", db=store)
     assert trace["has_error"] is True
-    [span] = llmtrace.query("SELECT status, status_message, events::VARCHAR AS events FROM spans",
-                            db=store)
+    [span] = llmtrace.query(
+        "SELECT status, status_message, events::VARCHAR AS events FROM spans", db=store
+    )
     assert span["status"] == "ERROR" and span["status_message"] == "RuntimeError: x"
     assert '"exception.type":"RuntimeError"' in span["events"]
 
@@ -154,8 +170,10 @@ def test_migrations_from_an_older_schema_keep_data(tmp_path):
     path = tmp_path / "old.duckdb"
     conn = duckdb.connect(str(path))
     assert apply_migrations(conn, MIGRATIONS[:1]) == 1
-    conn.execute("INSERT INTO spans (trace_id, span_id, name, status, start_time, end_time, "
-                 "duration_ms) VALUES ('t', 's', 'old span', 'OK', now(), now(), 0)")
+    conn.execute(
+        "INSERT INTO spans (trace_id, span_id, name, status, start_time, end_time, "
+        "duration_ms) VALUES ('t', 's', 'old span', 'OK', now(), now(), 0)"
+    )
     conn.close()
     conn = connect_write(path)
     versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
@@ -194,7 +212,10 @@ def test_busy_store_spools_and_the_next_reader_merges(tmp_path):
     """Another process holds the file: the batch is spooled, never lost, merged later."""
     path = tmp_path / "busy.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
             from llmtrace.store import connect_write
@@ -202,8 +223,11 @@ def test_busy_store_spools_and_the_next_reader_merges(tmp_path):
             print("locked", flush=True)
             sys.stdin.readline()
             conn.close()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -220,7 +244,7 @@ def test_spool_merge_is_exactly_once_after_a_crash(tmp_path):
     path = tmp_path / "s.duckdb"
     write_spool(path, spans_to_batch(make_spans(5)))
     write_spool(path, spans_to_batch(make_spans(7)))
-    first, second = spool_files(path)
+    first, _second = spool_files(path)
     conn = connect_write(path)
     # A crash after the first file's rows were committed, before the file was deleted:
     conn.register("again", pa.ipc.open_file(pa.memory_map(str(first))).read_all())

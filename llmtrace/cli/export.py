@@ -8,9 +8,9 @@ from typing import Annotated
 import duckdb
 import typer
 
-from ._common import DbOption, UserError, resolve_db
 from ..store.connection import StoreMissingError
 from ..store.query import open_store_for_read
+from ._common import DbOption, UserError, resolve_db
 
 
 def export(

@@ -10,10 +10,24 @@ import typer
 from ._common import DbOption, OutputFormat, UserError, emit_rows, read_rows
 
 GROUPABLE = (
-    "kind", "name", "service_name", "operation", "provider", "model", "prompt_name",
-    "prompt_version", "retrieval_index", "retrieval_index_version", "tool_name",
-    "guardrail_policy", "guardrail_action", "judge_model", "judge_version", "dataset_version",
-    "eval_run_id", "status",
+    "kind",
+    "name",
+    "service_name",
+    "operation",
+    "provider",
+    "model",
+    "prompt_name",
+    "prompt_version",
+    "retrieval_index",
+    "retrieval_index_version",
+    "tool_name",
+    "guardrail_policy",
+    "guardrail_action",
+    "judge_model",
+    "judge_version",
+    "dataset_version",
+    "eval_run_id",
+    "status",
 )
 _UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
 
@@ -33,8 +47,11 @@ def parse_by(by: str) -> list[str]:
     return columns
 
 
-def stats_sql(columns: list[str], kind: str, since: tuple[int, str] | None) -> tuple[str, list[object]]:
-    where, params = [], []
+def stats_sql(
+    columns: list[str], kind: str, since: tuple[int, str] | None
+) -> tuple[str, list[object]]:
+    where: list[str] = []
+    params: list[object] = []
     if kind != "all":
         where.append("kind = ?")
         params.append(kind)
@@ -56,7 +73,9 @@ GROUP BY {group} ORDER BY count DESC
 
 def stats(
     by: Annotated[str, typer.Option(help="Comma-separated columns to group by.")] = "model",
-    since: Annotated[str | None, typer.Option(help="Only spans started this recently: 30m, 1h, 7d.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only spans started this recently: 30m, 1h, 7d.")
+    ] = None,
     kind: Annotated[str, typer.Option(help="Span kind to include, or 'all'.")] = "llm",
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
     db: DbOption = None,

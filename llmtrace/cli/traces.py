@@ -10,7 +10,8 @@ from rich.tree import Tree
 from ._common import DbOption, OutputFormat, UserError, console, emit_rows, read_rows
 
 _RECENT = """
-SELECT left(trace_id, 16) AS trace_id, root_name, start_time, round(duration_ms, 1) AS duration_ms, span_count,
+SELECT left(trace_id, 16) AS trace_id, root_name, start_time,
+       round(duration_ms, 1) AS duration_ms, span_count,
        input_tokens, output_tokens, cost_usd, has_error
 FROM traces ORDER BY start_time DESC LIMIT ?
 """
@@ -46,7 +47,7 @@ def traces(
         emit_rows(columns, rows, fmt, title="recent traces")
         return
     columns, rows = read_rows(db, _SPANS, [trace_id.lower()])
-    spans = [dict(zip(columns, row)) for row in rows]
+    spans = [dict(zip(columns, row, strict=False)) for row in rows]
     if not spans:
         raise UserError(f"no trace with id starting {trace_id!r}")
     if fmt != OutputFormat.table:

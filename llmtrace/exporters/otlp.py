@@ -40,11 +40,9 @@ def otlp_exporter(
     """An OTLP span exporter; unset arguments fall back to the OTEL_EXPORTER_OTLP_* variables."""
     chosen = protocol or _default_protocol()
     if chosen == "grpc":
+        from grpc import Compression as GrpcCompression
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcExporter,
-        )
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            Compression as GrpcCompression,
         )
 
         return GrpcExporter(

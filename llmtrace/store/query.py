@@ -51,7 +51,7 @@ def query(
     params: list[Any] | dict[str, Any] | None = None,
     db: str | os.PathLike[str] | None = None,
     *,
-    format: Literal["records", "arrow", "pandas"] = "records",  # noqa: A002
+    format: Literal["records", "arrow", "pandas"] = "records",
 ) -> Any:
     """Run read-only ``sql`` against the store and return its rows.
 
@@ -67,18 +67,17 @@ def query(
     conn = open_store_for_read(path)
     try:
         try:
+            if format != "records":
+                relation = conn.sql(sql, params=params)
+                return relation.to_arrow_table() if format == "arrow" else relation.df()
             result = conn.execute(sql, params) if params is not None else conn.execute(sql)
         except duckdb.Error as exc:
             if "read-only" in str(exc).lower():
                 raise ReadOnlyQueryError(str(exc)) from None
             raise
-        if format == "arrow":
-            return result.to_arrow_table()
-        if format == "pandas":
-            return result.df()
         if result.description is None:
             return []
         columns = [d[0] for d in result.description]
-        return [dict(zip(columns, row)) for row in result.fetchall()]
+        return [dict(zip(columns, row, strict=False)) for row in result.fetchall()]
     finally:
         conn.close()

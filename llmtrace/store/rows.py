@@ -80,7 +80,10 @@ def _events_json(span: ReadableSpan) -> str | None:
     if not events:
         return None
     return _dumps(
-        [{"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})} for e in events]
+        [
+            {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
+            for e in events
+        ]
     )
 
 
@@ -109,13 +112,24 @@ def _typed(values: list[Any], column: str) -> pa.Array:
         if data_type == pa.string():
             cleaned: list[Any] = [None if v is None else str(v) for v in values]
         elif data_type == pa.int64():
-            cleaned = [v if isinstance(v, int) and not isinstance(v, bool) else None for v in values]
+            cleaned = [
+                v if isinstance(v, int) and not isinstance(v, bool) else None for v in values
+            ]
         else:
             cleaned = [
                 float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
                 for v in values
             ]
         return pa.array(cleaned, type=data_type)
+
+
+def _raw_attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attribute dict itself when the SDK exposes it (C-speed ``get`` and no copy),
+    else a copy made through the public read-only view."""
+    raw = getattr(getattr(span, "_attributes", None), "_dict", None)
+    if isinstance(raw, dict):
+        return raw
+    return dict(span.attributes or {})
 
 
 def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
@@ -134,7 +148,7 @@ def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
         parent = span.parent
         parent_ids.append(format(parent.span_id, "016x") if parent is not None else None)
         names.append(span.name)
-        attributes = span.attributes or {}
+        attributes = _raw_attributes(span)
         kinds.append(attributes.get(sc.SPAN_KIND) or span.kind.name.lower())
         status = span.status
         statuses.append(status.status_code.name)
@@ -142,11 +156,11 @@ def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
         starts.append(span.start_time)
         ends.append(span.end_time)
         get = attributes.get
-        for column_values, key in zip(promoted, promoted_keys):
+        for column_values, key in zip(promoted, promoted_keys, strict=False):
             column_values.append(get(key))
-        attributes_json.append(_dumps(dict(attributes)))
-        events_json.append(_events_json(span))
-        links_json.append(_links_json(span))
+        attributes_json.append(_dumps(attributes))
+        events_json.append(_events_json(span) if getattr(span, "_events", True) else None)
+        links_json.append(_links_json(span) if getattr(span, "_links", True) else None)
         resource = span.resource
         cached = resource_cache.get(id(resource))
         if cached is None:
@@ -165,9 +179,9 @@ def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
         pa.array(statuses, pa.string()),
         _typed(status_messages, "status_message"),
         pa.array(starts, pa.int64()),
-        pa.array([e if e is not None else s for e, s in zip(ends, starts)], pa.int64()),
+        pa.array([s if e is None else e for e, s in zip(ends, starts, strict=True)], pa.int64()),
         pa.array(services, pa.string()),
-        *[_typed(values, column) for values, (column, _) in zip(promoted, _PROMOTED)],
+        *[_typed(values, column) for values, (column, _) in zip(promoted, _PROMOTED, strict=False)],
         pa.array(attributes_json, pa.string()),
         pa.array(events_json, pa.string()),
         pa.array(links_json, pa.string()),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "apply_migrations", "applied_version"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_version", "apply_migrations"]
 
 _SPANS = """
 CREATE TABLE spans (

@@ -1,0 +1,24 @@
+"""`make bench`: every figure the issues ask for, each as a ratio or against its target,
+measured in this run on this machine (shared and noisy: read medians, not single runs)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+from . import store, tracing_overhead
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    print(
+        f"llmtrace benchmarks on {platform.machine()} Python {platform.python_version()}"
+        f"{' (quick)' if quick else ''}\n"
+    )
+    tracing_overhead.run()
+    print()
+    store.run(with_ten_million=not quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Issue 3: exporter ingest, end-to-end throughput against a dropping exporter, query latency
+over 1M and 10M spans, a filter on a non-promoted attribute, and size on disk."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from llmtrace.exporters.duckdb_exporter import RECOMMENDED_BATCH, DuckDBSpanExporter
+from llmtrace.testing import make_spans
+
+from .common import DroppingExporter, line
+
+STATS_SQL = """
+SELECT model, prompt_version, count(*) AS n,
+       avg(CASE WHEN status = 'ERROR' THEN 1.0 ELSE 0.0 END) AS error_rate,
+       quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.95) AS p95_ms,
+       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+       sum(cost_usd) AS cost_usd
+FROM spans WHERE kind = 'llm' GROUP BY ALL
+"""
+FILTER_SQL = "SELECT count(*) FROM spans WHERE attributes['app.extra_1']::VARCHAR = 'value-42'"
+
+
+def ingest(folder: Path, spans_count: int = 60_000) -> float:
+    spans = make_spans(spans_count)
+    batch = RECOMMENDED_BATCH["max_export_batch_size"]
+    best = []
+    for attempt in range(3):
+        exporter = DuckDBSpanExporter(folder / f"ingest-{attempt}.duckdb")
+        exporter.export(spans[:10])  # create the schema outside the timing
+        start = time.perf_counter()
+        for i in range(0, len(spans), batch):
+            exporter.export(spans[i : i + batch])
+        exporter.force_flush()  # count the merge of spooled batches and the final checkpoint
+        best.append(len(spans) / (time.perf_counter() - start))
+    return statistics.median(best)
+
+
+def end_to_end(folder: Path, spans_count: int = 60_000) -> tuple[float, float, int]:
+    def run(exporter: SpanExporter) -> float:
+        provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+        provider.add_span_processor(BatchSpanProcessor(exporter, **RECOMMENDED_BATCH))
+        tracer = provider.get_tracer("bench")
+        attributes = {f"attr.{i}": f"value-{i}" for i in range(10)}
+        start = time.perf_counter()
+        for _ in range(spans_count):
+            tracer.start_span("work", attributes=attributes).end()
+        provider.force_flush()
+        elapsed = time.perf_counter() - start
+        provider.shutdown()
+        return spans_count / elapsed
+
+    dropping, stored = [], []
+    for attempt in range(3):
+        dropping.append(run(DroppingExporter()))
+        stored.append(run(DuckDBSpanExporter(folder / f"e2e-{attempt}.duckdb")))
+    rows = (
+        duckdb.connect(str(folder / "e2e-0.duckdb"), read_only=True)
+        .execute("SELECT count(*) FROM spans")
+        .fetchall()[0][0]
+    )
+    return statistics.median(dropping), statistics.median(stored), rows
+
+
+def build_store(path: Path, millions: int, seed_spans: int = 100_000) -> None:
+    """Real spans through the exporter, then replicated in SQL with fresh ids and times."""
+    exporter = DuckDBSpanExporter(path)
+    spans = make_spans(seed_spans)
+    for i in range(0, len(spans), 8192):
+        exporter.export(spans[i : i + 8192])
+    exporter.force_flush()  # merges what was spooled during the lease's yield windows
+    conn = duckdb.connect(str(path))
+    copies = millions * 1_000_000 // seed_spans - 1
+    conn.execute(f"""
+        INSERT INTO spans SELECT s.* REPLACE (
+            md5(s.trace_id || c::VARCHAR) AS trace_id,
+            left(md5(s.span_id || c::VARCHAR), 16) AS span_id,
+            s.start_time + INTERVAL (c) SECOND AS start_time,
+            s.end_time + INTERVAL (c) SECOND AS end_time,
+            s.duration_ms * (1 + (c % 7) / 10.0) AS duration_ms)
+        FROM spans AS s, range(1, {copies + 1}) AS r(c)""")
+    conn.execute("CHECKPOINT")
+    conn.close()
+
+
+def p95_ms(conn: duckdb.DuckDBPyConnection, sql: str, runs: int = 20) -> float:
+    conn.execute(sql).fetchall()  # warm
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        conn.execute(sql).fetchall()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.quantiles(times, n=20)[18]
+
+
+def run(with_ten_million: bool = True) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        print("span store (issue 3)")
+        rate = ingest(folder)
+        figures["ingest_spans_per_s"] = rate
+        line(
+            "exporter ingest in isolation (conversion included)",
+            f"{rate:,.0f} spans/s",
+            "(target >= 100,000/s)",
+        )
+        dropping, stored, rows = end_to_end(folder)
+        figures["e2e_ratio"] = stored / dropping
+        line("end to end, SDK + dropping exporter", f"{dropping:,.0f} spans/s")
+        line("end to end, SDK + DuckDB exporter", f"{stored:,.0f} spans/s")
+        line(
+            f"ratio DuckDB / dropping ({rows:,} rows stored of 60,000)",
+            f"{stored / dropping:.2f}x",
+            "(target >= 0.80x)",
+        )
+        sizes = [1, 10] if with_ten_million else [1]
+        for millions in sizes:
+            path = folder / f"store-{millions}m.duckdb"
+            build_store(path, millions)
+            conn = duckdb.connect(str(path), read_only=True)
+            count = conn.execute("SELECT count(*) FROM spans").fetchall()[0][0]
+            stats_ms = p95_ms(conn, STATS_SQL)
+            figures[f"stats_p95_ms_{millions}m"] = stats_ms
+            target = "< 50 ms" if millions == 1 else "< 300 ms"
+            line(
+                f"stats query p95 over {count:,} spans", f"{stats_ms:.1f} ms", f"(target {target})"
+            )
+            if millions == 1:
+                mb = path.stat().st_size / 1e6
+                figures["mb_per_million"] = mb
+                line(
+                    "on-disk size per million spans (10 attributes each)",
+                    f"{mb:.1f} MB",
+                    "(target < 80 MB)",
+                )
+            if millions == 10 or not with_ten_million:
+                filter_ms = p95_ms(conn, FILTER_SQL)
+                figures["filter_p95_ms"] = filter_ms
+                line(
+                    f"filter on a non-promoted attribute over {count:,} spans",
+                    f"{filter_ms:.1f} ms",
+                    "(target < 100 ms)",
+                )
+            conn.close()
+            path.unlink()
+    return figures
+
+
+if __name__ == "__main__":
+    run()

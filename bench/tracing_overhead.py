@@ -1,0 +1,85 @@
+"""Issue 2: one @llm call (content off, usage from a dict) vs a bare OpenTelemetry span with
+the same attributes and the same BatchSpanProcessor, in one run, as a ratio."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+import llmtrace
+from llmtrace import semconv as sc
+from llmtrace._runtime import runtime
+
+from .common import DroppingExporter, interleaved, line, per_call_us
+
+RESPONSE = {
+    "id": "chatcmpl-1",
+    "model": "gpt-4o-mini",
+    "choices": [{"message": {"content": "Paris."}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 120, "completion_tokens": 30},
+}
+MESSAGES = [{"role": "user", "content": "Capital of France?"}]
+
+
+def model_call(messages: object) -> dict[str, object]:
+    return RESPONSE
+
+
+def run(calls: int = 4_000, repeats: int = 31) -> dict[str, float]:
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
+    tracer = provider.get_tracer("bench")
+    runtime.tracer = provider.get_tracer("llmtrace")
+    runtime.capture_content = False
+    prompt = llmtrace.Prompt("answer", template="Q: {q}")
+    traced = llmtrace.llm(model="gpt-4o-mini", provider="openai", prompt=prompt)(model_call)
+    traced(MESSAGES)  # warm the price lookup
+    start_attributes = {
+        sc.SPAN_KIND: "llm",
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        sc.GEN_AI_PROMPT_NAME: prompt.name,
+        sc.GEN_AI_PROMPT_VERSION: prompt.version,
+        sc.PROMPT_HASH: prompt.hash,
+    }
+    end_attributes = {
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+        sc.GEN_AI_RESPONSE_ID: "chatcmpl-1",
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+        sc.USAGE_SOURCE: "provider",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 120,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 30,
+        sc.COST_USD: 3.6e-05,
+        sc.COST_INPUT_USD: 1.8e-05,
+        sc.COST_OUTPUT_USD: 1.8e-05,
+        sc.PRICING_SOURCE: "genai-prices",
+    }
+
+    def bare() -> object:
+        with tracer.start_as_current_span("chat gpt-4o-mini", attributes=start_attributes) as span:
+            result = model_call(MESSAGES)
+            span.set_attributes(end_attributes)
+            return result
+
+    figures = interleaved(
+        {
+            "bare": lambda: per_call_us(bare, calls),
+            "llmtrace": lambda: per_call_us(lambda: traced(MESSAGES), calls),
+            "untraced": lambda: per_call_us(lambda: model_call(MESSAGES), calls),
+        },
+        repeats,
+    )
+    provider.shutdown()
+    ratio = figures["llmtrace"] / figures["bare"]
+    print("tracing overhead (issue 2)")
+    line("bare OpenTelemetry span, same attributes, same BSP", f"{figures['bare']:.2f} us/call")
+    line("@llmtrace.llm (content off, usage from dict)", f"{figures['llmtrace']:.2f} us/call")
+    line("untraced function", f"{figures['untraced']:.3f} us/call")
+    line("ratio llmtrace / bare span", f"{ratio:.2f}x", "(target <= 1.20x)")
+    return {"overhead_ratio": ratio, **figures}
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,86 @@
+"""`make demo`: trace the support bot into a fresh llmtrace.duckdb and answer questions in SQL.
+
+Runs without network or API keys: the model is a deterministic stand-in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+import llmtrace
+from llmtrace._config import warm_up
+
+from .app import TICKETS, handle_ticket
+
+console = Console()
+
+QUESTIONS: list[tuple[str, str]] = [
+    (
+        "p95 latency and cost by prompt version",
+        """SELECT prompt_version, count(*) AS calls,
+                  round(quantile_cont(duration_ms, 0.95), 1) AS p95_ms,
+                  round(sum(cost_usd), 6) AS cost_usd,
+                  round(avg(cost_usd) * 1000, 4) AS usd_per_1k_calls
+           FROM llm_calls GROUP BY prompt_version ORDER BY prompt_version""",
+    ),
+    (
+        "the slowest trace, with its tool calls",
+        """WITH slowest AS (SELECT trace_id, root_name, duration_ms FROM traces
+                            ORDER BY duration_ms DESC LIMIT 1)
+           SELECT s.root_name, round(s.duration_ms, 1) AS trace_ms, t.tool_name,
+                  round(t.duration_ms, 2) AS tool_ms,
+                  t.attributes['gen_ai.tool.name']::VARCHAR AS attr_tool
+           FROM slowest s LEFT JOIN tool_calls t USING (trace_id)""",
+    ),
+    (
+        "guardrail actions by policy",
+        """SELECT guardrail_policy, guardrail_action, count(*) AS n,
+                  round(avg(guardrail_score), 3) AS avg_score
+           FROM spans WHERE kind = 'guardrail' GROUP BY ALL ORDER BY ALL""",
+    ),
+]
+
+
+def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in rows[0] if rows else ["(no rows)"]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row.values()])
+    console.print(table)
+
+
+def trace_traffic(db: Path) -> None:
+    handle = llmtrace.configure(service_name="support-bot", db=db)
+    warm_up()  # load the token encoding and price table before the first ticket
+    for prompt_version in ("v1", "v2"):
+        with llmtrace.context(conversation_id=f"demo-{prompt_version}"):
+            for i, ticket in enumerate(TICKETS * 2):
+                with llmtrace.context(user_id=f"user-{i % 5}"):
+                    handle_ticket(ticket, prompt_version=prompt_version)
+    handle.flush()
+
+
+def main() -> None:
+    db = Path(os.environ.get("LLMTRACE_DB", "llmtrace.duckdb"))
+    for stale in (db, db.with_name(db.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    console.rule("[bold]1. tracing the support bot")
+    trace_traffic(db)
+    spans = llmtrace.query("SELECT count(*) AS n FROM spans", db=db)[0]["n"]
+    console.print(f"wrote {spans} spans to {db}")
+    console.rule("[bold]2. questions answered with SQL")
+    for title, sql in QUESTIONS:
+        print_rows(title, llmtrace.query(sql, db=db))
+    console.print(
+        f'\nAsk your own: [bold]llmtrace sql "SELECT * FROM traces LIMIT 5" --db {db}[/bold]'
+    )
+
+
+if __name__ == "__main__":
+    main()
