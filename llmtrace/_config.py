@@ -99,6 +99,19 @@ class Pipeline(SpanProcessor):
 
 
 _pipeline = Pipeline()
+_configured = False
+
+
+def is_configured() -> bool:
+    """True once ``configure()`` has run in this process."""
+    return _configured
+
+
+def flush_pipeline(timeout_millis: int = 30_000) -> bool:
+    """Export every span finished so far through llmtrace's processors."""
+    return _pipeline.force_flush(timeout_millis)
+
+
 _own_provider: TracerProvider | None = None
 _configure_lock = threading.Lock()
 _atexit_registered = False
@@ -190,7 +203,7 @@ def configure(
 
     Returns a handle with ``.flush()`` and ``.shutdown()``; spans are also flushed at exit.
     """
-    global _atexit_registered
+    global _atexit_registered, _configured
     with _configure_lock:
         resolved_db = db if db is not UNSET else (_from_env("db") or DEFAULT_DB)
         endpoint = otlp_endpoint if otlp_endpoint is not UNSET else _from_env("otlp_endpoint")
@@ -257,6 +270,7 @@ def configure(
         if not _atexit_registered:
             atexit.register(_pipeline.shutdown)
             _atexit_registered = True
+        _configured = True
         return TracingHandle(provider, db_path, endpoint, joined, tuple(exporters))
 
 

@@ -9,6 +9,7 @@ to the tracer when the span starts, so samplers can decide on them.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -73,7 +74,9 @@ class SpanSpec:
         self.model = model
         self.provider = provider
         self.evaluation_name = evaluation_name
-        self._entered: list[tuple[LiveSpan, object]] = []
+        # What each `with` entered, per context: one spec may be entered concurrently from
+        # several threads or tasks (a module-level spec used in a thread pool).
+        self._entered: contextvars.ContextVar[tuple[tuple[LiveSpan, object], ...]] | None = None
 
     # --- starting -----------------------------------------------------------------------------
     def start(self) -> tuple[LiveSpan, otel_context.Context]:
@@ -93,14 +96,19 @@ class SpanSpec:
             return None
 
     # --- context manager ----------------------------------------------------------------------
+    def _push(self, entry: tuple[LiveSpan, object]) -> None:
+        if self._entered is None:
+            self._entered = contextvars.ContextVar(f"llmtrace_entered_{id(self)}", default=())
+        self._entered.set((*self._entered.get(), entry))
+
     def __enter__(self) -> LiveSpan:
         started = self._try_start()
         if started is None:
             live = LiveSpan(trace.INVALID_SPAN, self.kind)
-            self._entered.append((live, None))
+            self._push((live, None))
             return live
         live, ctx = started
-        self._entered.append((live, otel_context.attach(ctx)))
+        self._push((live, otel_context.attach(ctx)))
         return live
 
     def __exit__(
@@ -109,7 +117,9 @@ class SpanSpec:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        live, token = self._entered.pop()
+        assert self._entered is not None, "__exit__ without __enter__"
+        *rest, (live, token) = self._entered.get()
+        self._entered.set(tuple(rest))
         if token is not None:
             otel_context.detach(token)  # type: ignore[arg-type]
         if exc is not None:

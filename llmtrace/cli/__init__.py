@@ -8,6 +8,7 @@ import sys
 import typer
 
 from ._common import UserError
+from .evals import eval_command, runs
 from .export import export
 from .sql import sql
 from .stats import stats
@@ -28,6 +29,8 @@ app.command()(sql)
 app.command()(traces)
 app.command()(stats)
 app.command()(export)
+app.command(name="eval")(eval_command)
+app.command()(runs)
 
 
 class GateFailed(Exception):

@@ -1,0 +1,43 @@
+"""Evals: versioned datasets, (dataset, model, prompt) runs, scorers and versioned judges.
+
+Example:
+    >>> from llmtrace import evals
+    >>> ds = evals.Dataset.from_jsonl("qa.jsonl", name="qa")
+    >>> suite = evals.Suite(name="qa", dataset=ds, target=answer, scorers=[evals.exact_match()])
+    >>> run = suite.run(model="gpt-4o-mini", prompt=PROMPT, epochs=3, concurrency=16)
+"""
+
+from .dataset import Dataset, DatasetError, Example
+from .runner import TARGET_SCORER, ExampleResult, Run, Suite
+from .scorers import (
+    Score,
+    Scorer,
+    contains,
+    exact_match,
+    json_valid,
+    judge,
+    numeric_close,
+    regex,
+    safety,
+    scorer,
+)
+
+__all__ = [
+    "TARGET_SCORER",
+    "Dataset",
+    "DatasetError",
+    "Example",
+    "ExampleResult",
+    "Run",
+    "Score",
+    "Scorer",
+    "Suite",
+    "contains",
+    "exact_match",
+    "json_valid",
+    "judge",
+    "numeric_close",
+    "regex",
+    "safety",
+    "scorer",
+]
