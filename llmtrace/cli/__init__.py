@@ -10,6 +10,7 @@ import typer
 from ._common import UserError
 from .evals import eval_command, runs
 from .export import export
+from .gate import GateFailed, gate_command
 from .sql import sql
 from .stats import stats
 from .traces import traces
@@ -31,10 +32,7 @@ app.command()(stats)
 app.command()(export)
 app.command(name="eval")(eval_command)
 app.command()(runs)
-
-
-class GateFailed(Exception):
-    """A release gate decided fail: exit code 1."""
+app.command(name="gate")(gate_command)
 
 
 def main(argv: list[str] | None = None) -> None:

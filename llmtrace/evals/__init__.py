@@ -8,6 +8,8 @@ Example:
 """
 
 from .dataset import Dataset, DatasetError, Example
+from .gate_config import GateConfig, GateConfigError, GateRule, load_gate_config
+from .gates import GateError, GateOutcome, GateResult, gate
 from .runner import TARGET_SCORER, ExampleResult, Run, Suite
 from .scorers import (
     Score,
@@ -28,14 +30,22 @@ __all__ = [
     "DatasetError",
     "Example",
     "ExampleResult",
+    "GateConfig",
+    "GateConfigError",
+    "GateError",
+    "GateOutcome",
+    "GateResult",
+    "GateRule",
     "Run",
     "Score",
     "Scorer",
     "Suite",
     "contains",
     "exact_match",
+    "gate",
     "json_valid",
     "judge",
+    "load_gate_config",
     "numeric_close",
     "regex",
     "safety",

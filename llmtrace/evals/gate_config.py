@@ -1,0 +1,106 @@
+"""``gates.yaml``: validated gate rules; a bad file is rejected naming the file and field."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = ["GateConfig", "GateConfigError", "GateRule", "load_gate_config"]
+
+STATIC_METRICS = (
+    "safety.violation_rate",
+    "latency.p50_ms",
+    "latency.p95_ms",
+    "latency.p99_ms",
+    "latency.mean_ms",
+    "cost.usd_total",
+    "cost.usd_per_example",
+    "cost.usd_per_success",
+    "tokens.per_example",
+    "errors.rate",
+)
+_SCORER_METRIC = re.compile(r"^(quality|safety)\.[A-Za-z0-9_\-]+$")
+
+
+class GateConfigError(ValueError):
+    """The gate configuration is invalid; the message names the file and the field."""
+
+
+class GateRule(BaseModel):
+    """One metric and its bounds: absolute (``min``, ``max``) and against the baseline
+    (``max_drop``: candidate - baseline >= -max_drop; ``max_increase_pct``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(description="quality.<scorer>, safety.<scorer> or a named metric")
+    min: float | None = Field(None, description="absolute lower bound")
+    max: float | None = Field(None, description="absolute upper bound")
+    max_drop: float | None = Field(None, ge=0, description="allowed fall below the baseline")
+    max_increase_pct: float | None = Field(
+        None, ge=0, description="allowed rise above the baseline, in percent"
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric in STATIC_METRICS or _SCORER_METRIC.match(metric):
+            return metric
+        raise ValueError(
+            f"unknown metric {metric!r}; use quality.<scorer>, safety.<scorer> or one of "
+            f"{', '.join(STATIC_METRICS)}"
+        )
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> GateRule:
+        if all(getattr(self, b) is None for b in ("min", "max", "max_drop", "max_increase_pct")):
+            raise ValueError("a gate needs at least one of min, max, max_drop, max_increase_pct")
+        return self
+
+
+class GateConfig(BaseModel):
+    """The whole gate file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="two-sided interval level")
+    bootstrap_resamples: int = Field(2000, ge=200, le=100_000)
+    seed: int = Field(0, description="seed of the bootstrap")
+    gates: list[GateRule] = Field(min_length=1)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def parse_gate_config(data: Any, origin: str) -> GateConfig:
+    try:
+        return GateConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        extra = f" ({len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+        raise GateConfigError(f"{origin}: {_field_path(first['loc'])}: {message}{extra}") from None
+
+
+def load_gate_config(path: str | os.PathLike[str]) -> GateConfig:
+    """Read and validate a gates YAML file."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise GateConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
+        raise GateConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_gate_config(data, str(source))
