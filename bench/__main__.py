@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from . import store, tracing_overhead
+from . import evals_bench, store, tracing_overhead
 
 
 def main() -> None:
@@ -18,6 +18,8 @@ def main() -> None:
     tracing_overhead.run()
     print()
     store.run(with_ten_million=not quick)
+    print()
+    evals_bench.run()
 
 
 if __name__ == "__main__":

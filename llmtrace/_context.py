@@ -100,10 +100,13 @@ class ContextStampingProcessor(SpanProcessor):
         stamped = _ATTRIBUTES.get()
         if not stamped:
             return
-        own = span.attributes or {}
-        for key, value in stamped.items():
-            if key not in own:
-                span.set_attribute(key, value)
+        # The SDK's own dict when it exposes one: membership tests at C speed.
+        own = getattr(getattr(span, "_attributes", None), "_dict", None)
+        if own is None:
+            own = span.attributes or {}
+        missing = {key: value for key, value in stamped.items() if key not in own}
+        if missing:
+            span.set_attributes(missing)
 
     def on_end(self, span: ReadableSpan) -> None:
         pass

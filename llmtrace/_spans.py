@@ -20,6 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from . import semconv as sc
+from ._context import current_context_attributes
 from ._internal import report_internal_error
 from ._live import LiveSpan
 from ._runtime import runtime
@@ -82,7 +83,10 @@ class SpanSpec:
     def start(self) -> tuple[LiveSpan, otel_context.Context]:
         """Open the span as a child of the current context (not yet attached)."""
         judged = trace.get_current_span() if self.kind == sc.KIND_JUDGE else None
-        span = runtime.tracer.start_span(self.span_name, attributes=self.start_attributes)
+        stamped = current_context_attributes()
+        # Context attributes go in at start (one validation pass); the span's own win.
+        attributes = {**stamped, **self.start_attributes} if stamped else self.start_attributes
+        span = runtime.tracer.start_span(self.span_name, attributes=attributes)
         live = LiveSpan(span, self.kind, self.model, self.provider, judged, self.evaluation_name)
         return live, trace.set_span_in_context(span)
 

@@ -13,9 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 import llmtrace
+from llmtrace import evals
 from llmtrace._config import warm_up
 
-from .app import TICKETS, handle_ticket
+from .app import PROMPTS, TICKETS, handle_ticket
+from .evals import GATES, suite
 
 console = Console()
 
@@ -66,6 +68,32 @@ def trace_traffic(db: Path) -> None:
     handle.flush()
 
 
+def gate_prompts(db: Path) -> None:
+    baseline = suite.run(model="gpt-4o-mini", prompt=PROMPTS["v1"], epochs=2, db=db, progress=False)
+    candidate = suite.run(
+        model="gpt-4o-mini", prompt=PROMPTS["v2"], epochs=2, db=db, progress=False
+    )
+    for run in (baseline, candidate):
+        console.print(
+            f"run {run.id}: prompt {run.prompt_version}, grounded "
+            f"{run.mean('grounded'):.2f}, {len(run.results)} example-epochs"
+        )
+    result = evals.gate(candidate=candidate, baseline=baseline, config=GATES, db=db)
+    print_rows(
+        f"gate decision: {result.decision}",
+        [
+            {
+                "decision": g.decision,
+                "rule": g.rule,
+                "estimate": f"{g.estimate:.4g}",
+                "interval": f"[{g.ci_low:.4g}, {g.ci_high:.4g}]",
+                "n": g.n,
+            }
+            for g in result.gates
+        ],
+    )
+
+
 def main() -> None:
     db = Path(os.environ.get("LLMTRACE_DB", "llmtrace.duckdb"))
     for stale in (db, db.with_name(db.name + ".wal")):
@@ -77,6 +105,8 @@ def main() -> None:
     console.rule("[bold]2. questions answered with SQL")
     for title, sql in QUESTIONS:
         print_rows(title, llmtrace.query(sql, db=db))
+    console.rule("[bold]3. eval and release gate: prompt v2 against v1")
+    gate_prompts(db)
     console.print(
         f'\nAsk your own: [bold]llmtrace sql "SELECT * FROM traces LIMIT 5" --db {db}[/bold]'
     )

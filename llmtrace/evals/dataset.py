@@ -4,6 +4,7 @@ and JSON key order, so "which data did this run use" always has an exact answer.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -88,7 +89,7 @@ class Dataset:
         if not self.examples:
             raise DatasetError(f"dataset {self.name!r} has no examples")
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
         """sha256 over the sorted canonical rows: row order and key order do not matter."""
         rows = sorted(example.canonical() for example in self.examples)

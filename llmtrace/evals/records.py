@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from ..store.connection import connect_write
 from ..store.query import open_store_for_read
 
@@ -71,13 +73,33 @@ def record_run(db: Path, run: Run) -> None:
         conn.close()
 
 
+_RESULT_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("example_id", pa.string()),
+        ("epoch", pa.int32()),
+        ("scorer", pa.string()),
+        ("kind", pa.string()),
+        ("score", pa.float64()),
+        ("passed", pa.bool_()),
+        ("error", pa.string()),
+        ("judge_model", pa.string()),
+        ("judge_version", pa.string()),
+        ("trace_id", pa.string()),
+        ("latency_ms", pa.float64()),
+    ]
+)
+
+
 def record_results(db: Path, run_id: str, results: Sequence[ExampleResult]) -> None:
+    """Insert one row per (example, epoch, scorer) as one columnar batch (DuckDB's
+    executemany manages only hundreds of rows a second)."""
     rows = []
     for result in results:
         for scorer_name, score in result.scores.items():
             kind, judge_model, judge_version = result.scorer_meta[scorer_name]
             rows.append(
-                [
+                (
                     run_id,
                     result.example_id,
                     result.epoch,
@@ -90,20 +112,21 @@ def record_results(db: Path, run_id: str, results: Sequence[ExampleResult]) -> N
                     judge_version,
                     result.trace_id,
                     result.latency_ms,
-                ]
+                )
             )
     if not rows:
         return
+    columns = list(zip(*rows, strict=True))
+    batch = pa.Table.from_arrays(
+        [pa.array(values, type=f.type) for values, f in zip(columns, _RESULT_SCHEMA, strict=True)],
+        schema=_RESULT_SCHEMA,
+    )
+    names = ", ".join(_RESULT_SCHEMA.names)
     conn = connect_write(db, timeout_s=_LOCK_TIMEOUT_S)
     try:
-        conn.execute("BEGIN TRANSACTION")
-        conn.executemany(
-            "INSERT INTO eval_results (run_id, example_id, epoch, scorer, kind, score, passed, "
-            "error, judge_model, judge_version, trace_id, latency_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        conn.execute("COMMIT")
+        conn.register("result_batch", batch)
+        conn.execute(f"INSERT INTO eval_results ({names}) SELECT {names} FROM result_batch")
+        conn.unregister("result_batch")
     finally:
         conn.close()
 
