@@ -20,10 +20,11 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from ._context import ContextStampingProcessor, install_thread_pool_propagation
+from ._processors import CountingBatchSpanProcessor
 from ._runtime import TRACER_NAME, _version, capture_from_env, runtime, sdk_disabled
 from .pricing import PriceTable, load_user_prices
 from .redaction import DEFAULT_MAX_CHARS, Redactor
@@ -134,6 +135,15 @@ class TracingHandle:
     def shutdown(self) -> None:
         """Flush and stop llmtrace's exporters (the provider itself stays usable)."""
         _pipeline.shutdown()
+
+    @property
+    def dropped_spans(self) -> dict[str, int]:
+        """Spans each exporter's full queue dropped so far (by exporter class name)."""
+        return {
+            type(child.span_exporter).__name__: child.dropped_spans
+            for child in _pipeline.children
+            if isinstance(child, CountingBatchSpanProcessor)
+        }
 
 
 def _resource(service_name: str | None) -> Resource:
@@ -289,20 +299,16 @@ def _warm_token_encoding() -> None:
     threading.Thread(target=warm_up, name="llmtrace-warm", daemon=True).start()
 
 
-def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
-    """One batch processor per exporter, so a slow collector never holds up the store."""
+def _batch_processor(exporter: SpanExporter) -> CountingBatchSpanProcessor:
+    """One bounded batch processor per exporter, so a slow collector never holds up the store
+    or the application: each has its own queue and thread, and drops (counted) when full."""
     from .exporters.duckdb_exporter import RECOMMENDED_BATCH, DuckDBSpanExporter
 
     if isinstance(exporter, DuckDBSpanExporter) and not any(
         name.startswith("OTEL_BSP_") for name in os.environ
     ):
-        return BatchSpanProcessor(
-            exporter,
-            max_queue_size=RECOMMENDED_BATCH["max_queue_size"],
-            max_export_batch_size=RECOMMENDED_BATCH["max_export_batch_size"],
-            schedule_delay_millis=RECOMMENDED_BATCH["schedule_delay_millis"],
-        )
-    return BatchSpanProcessor(exporter)
+        return CountingBatchSpanProcessor(exporter, **RECOMMENDED_BATCH)
+    return CountingBatchSpanProcessor(exporter)
 
 
 def _registered(provider: TracerProvider) -> tuple[SpanProcessor, ...]:

@@ -164,3 +164,28 @@ def test_public_names_are_complete_and_sorted():
         "query",
     ):
         assert name in llmtrace.__all__ and hasattr(llmtrace, name)
+
+
+def test_applications_sampler_is_respected():
+    result = run_json("""
+        import json
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(sampler=ALWAYS_OFF)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        import llmtrace
+        llmtrace.configure(db=None)
+
+        @llmtrace.llm(model="gpt-4o-mini")
+        def call(x):
+            return x * 2
+
+        print(json.dumps({"value": call(21), "spans": len(exporter.get_finished_spans())}))
+    """)
+    assert result == {"value": 42, "spans": 0}
