@@ -374,3 +374,43 @@ def test_suite_validation():
         suite.run(model="m", epochs=0)
     with pytest.raises(ValueError, match="no prompt version 'v2'"):
         suite.prompt_for("v2")
+
+
+def test_real_sigint_leaves_an_incomplete_run(tmp_path):
+    """Ctrl-C as a user presses it: SIGINT to a process in the middle of a run."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    db = tmp_path / "sigint.duckdb"
+    code = f"""
+import time, llmtrace
+from llmtrace import evals
+llmtrace.configure(db={str(db)!r})
+ds = evals.Dataset.from_records([{{"input": i}} for i in range(200)], name="slow")
+def target(example):
+    time.sleep(0.1)
+    return example.input
+print("started", flush=True)
+evals.Suite(name="slow", dataset=ds, target=target).run(model="m", concurrency=2)
+"""
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().strip() == "started"
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0 and "KeyboardInterrupt" in stderr
+    [run] = llmtrace.query("SELECT run_id, status FROM eval_runs", db=db)
+    assert run["status"] == "incomplete"
+    [kept] = llmtrace.query(
+        "SELECT count(*) AS n FROM eval_results WHERE run_id = ?", [run["run_id"]], db=db
+    )
+    assert 5 <= kept["n"] < 200
