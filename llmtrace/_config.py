@@ -113,6 +113,17 @@ def flush_pipeline(timeout_millis: int = 30_000) -> bool:
     return _pipeline.force_flush(timeout_millis)
 
 
+def flush_store(timeout_millis: int = 10_000) -> bool:
+    """Export finished spans to the DuckDB store only: a reader must not wait on a collector."""
+    from .exporters.duckdb_exporter import DuckDBSpanExporter
+
+    return all(
+        child.force_flush(timeout_millis)
+        for child in _pipeline.children
+        if isinstance(getattr(child, "span_exporter", None), DuckDBSpanExporter)
+    )
+
+
 _own_provider: TracerProvider | None = None
 _configure_lock = threading.Lock()
 _atexit_registered = False

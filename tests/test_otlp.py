@@ -190,3 +190,29 @@ def test_dead_collector_costs_no_latency_loses_nothing_locally_and_stays_bounded
     # (an unbounded backlog would hold ~40,000 spans: tens of MB).
     assert only_dead["growth_kb"] - nothing["growth_kb"] < 8 * 1024
     assert stderr.count("queue is full") == 1  # warned once, not once per span
+
+
+def test_query_does_not_wait_on_a_dead_collector(tmp_path):
+    done = run_python(
+        f"""
+        import json, time
+        import llmtrace
+        llmtrace.configure(db={str(tmp_path / "q.duckdb")!r},
+                           otlp_endpoint="http://127.0.0.1:{_free_port()}")
+
+        @llmtrace.tool("t")
+        def t():
+            return 1
+
+        for _ in range(600):
+            t()
+        start = time.perf_counter()
+        rows = llmtrace.query("SELECT count(*) AS n FROM spans")
+        print(json.dumps({{"rows": rows, "seconds": time.perf_counter() - start}}))
+    """,
+        env={"OTEL_EXPORTER_OTLP_TIMEOUT": "10"},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rows"] == [{"n": 600}]
+    assert result["seconds"] < 5  # the OTLP export may retry for 10 s; the query does not wait

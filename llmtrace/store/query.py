@@ -26,9 +26,9 @@ def default_db_path(db: str | os.PathLike[str] | None = None) -> Path:
 
 
 def _flush_own_spans() -> None:
-    from .._config import _pipeline
+    from .._config import flush_store
 
-    _pipeline.force_flush(10_000)
+    flush_store()
 
 
 def open_store_for_read(path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConnection:
