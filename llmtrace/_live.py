@@ -348,6 +348,9 @@ class LiveSpan:
             self.span.end(end_time=end_time_ns)
         except Exception as exc:
             report_internal_error("LiveSpan.end", exc)
+        # Break the span <-> handle cycle so finished spans are freed without the cyclic GC.
+        with contextlib.suppress(AttributeError):
+            delattr(self.span, _HANDLE_ATTR)
 
 
 def current_span() -> LiveSpan | None:

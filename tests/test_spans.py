@@ -471,3 +471,17 @@ def test_unknown_model_costs_null_with_one_warning(spans, caplog):
         assert sc.COST_USD not in record["attributes"]
         assert record["attributes"][sc.GEN_AI_USAGE_INPUT_TOKENS] == 5
     assert caplog.text.count("no price known for model 'my-private-model-xyz'") == 1
+
+
+def test_finished_spans_are_freed_without_the_cyclic_gc(spans):
+    import weakref
+
+    gc.disable()
+    try:
+        with llmtrace.tool("short-lived") as live:
+            ref = weakref.ref(live.span)
+        del live
+        spans.clear()
+        assert ref() is None
+    finally:
+        gc.enable()
