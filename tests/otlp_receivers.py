@@ -13,6 +13,37 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+# The traced application both OTLP tests send: a workflow with a tool, an LLM call and a failing
+# tool. argv: DB path ('' for no store), configure() keywords as JSON, a label stamped on spans.
+TRACED_APP = """
+import json, sys
+import llmtrace
+db, kwargs, label = sys.argv[1] or None, json.loads(sys.argv[2]), sys.argv[3]
+handle = llmtrace.configure(service_name="otlp-app", db=db, **kwargs)
+
+@llmtrace.tool("lookup")
+def lookup(x):
+    return x
+
+@llmtrace.llm(model="gpt-4o-mini", provider="openai")
+def call(messages):
+    return {"usage": {"prompt_tokens": 10, "completion_tokens": 2}}
+
+@llmtrace.workflow("flow")
+def flow():
+    lookup(1)
+    call("hi")
+    try:
+        with llmtrace.tool("broken"):
+            raise ValueError("bad input")
+    except ValueError:
+        pass
+
+with llmtrace.context(user_id="u-7", transport=label):
+    flow()
+handle.flush()
+"""
+
 
 def _value(any_value: Any) -> Any:
     kind = any_value.WhichOneof("value")

@@ -14,35 +14,7 @@ import tempfile
 import time
 import urllib.request
 
-APP = """
-import sys
-import llmtrace
-transport, endpoint = sys.argv[1], sys.argv[2]
-handle = llmtrace.configure(service_name="phoenix-e2e", db=None, otlp_endpoint=endpoint,
-                            otlp_protocol=transport)
-
-@llmtrace.tool("lookup")
-def lookup(x):
-    return x
-
-@llmtrace.llm(model="gpt-4o-mini", provider="openai")
-def call(messages):
-    return {"usage": {"prompt_tokens": 10, "completion_tokens": 2}}
-
-@llmtrace.workflow("flow")
-def flow():
-    lookup(1)
-    call("hi")
-    try:
-        with llmtrace.tool("broken"):
-            raise ValueError("bad input")
-    except ValueError:
-        pass
-
-with llmtrace.context(transport=transport):
-    flow()
-handle.flush()
-"""
+from otlp_receivers import TRACED_APP  # this script's folder is first on sys.path
 
 
 def get(url: str) -> dict:
@@ -77,8 +49,9 @@ def main() -> None:
             ("http/protobuf", "http://127.0.0.1:6006"),
             ("grpc", "http://127.0.0.1:4317"),
         ):
+            kwargs = json.dumps({"otlp_endpoint": endpoint, "otlp_protocol": transport})
             subprocess.run(
-                [sys.executable, "-c", APP, transport, endpoint],
+                [sys.executable, "-c", TRACED_APP, "", kwargs, transport],
                 check=True,
                 env=app_env,
                 timeout=120,

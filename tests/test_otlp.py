@@ -9,40 +9,12 @@ import pytest
 
 import llmtrace
 from tests.conftest import run_python
-from tests.otlp_receivers import GrpcReceiver, HttpReceiver
-
-APP = """
-import json, sys
-import llmtrace
-handle = llmtrace.configure(service_name="otlp-app", db=sys.argv[1], **json.loads(sys.argv[2]))
-
-@llmtrace.tool("lookup")
-def lookup(x):
-    return x
-
-@llmtrace.llm(model="gpt-4o-mini", provider="openai")
-def call(messages):
-    return {"usage": {"prompt_tokens": 10, "completion_tokens": 2}}
-
-@llmtrace.workflow("flow")
-def flow():
-    lookup(1)
-    call("hi")
-    try:
-        with llmtrace.tool("broken"):
-            raise ValueError("bad input")
-    except ValueError:
-        pass
-
-with llmtrace.context(user_id="u-7"):
-    flow()
-handle.flush()
-"""
+from tests.otlp_receivers import TRACED_APP, GrpcReceiver, HttpReceiver
 
 
 def run_app(db, kwargs=None, env=None):
-    code = f"import sys; sys.argv = ['app', {str(db)!r}, {json.dumps(kwargs or {})!r}]\n" + APP
-    done = run_python(code, env=env)
+    argv = ["app", str(db), json.dumps(kwargs or {}), "test"]
+    done = run_python(f"import sys; sys.argv = {argv!r}\n" + TRACED_APP, env=env)
     assert done.returncode == 0, done.stderr
     return done
 
