@@ -38,3 +38,12 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
             )
             return
         super().on_end(span)
+
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Export the queue, then flush the exporter too (the SDK's processor stops at handing
+        batches over; the DuckDB exporter writes them on its own thread)."""
+        exported = super().force_flush(timeout_millis)
+        flush = getattr(self.span_exporter, "force_flush", None)
+        if flush is None:
+            return exported
+        return bool(flush(30_000 if timeout_millis is None else timeout_millis)) and exported

@@ -31,7 +31,7 @@ from llmtrace.testing import make_spans
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, monkeypatch):
     """Route llmtrace spans straight into a real DuckDB file for the test."""
     path = tmp_path / "spans.duckdb"
     exporter = DuckDBSpanExporter(path)
@@ -40,6 +40,14 @@ def store(tmp_path):
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     saved = runtime.tracer
     runtime.tracer = provider.get_tracer("llmtrace")
+    # query() flushes the store that configure() set up; this provider is the test's own.
+    unflushed_query = llmtrace.query
+
+    def query(*args, **kwargs):
+        assert exporter.force_flush()  # SimpleSpanProcessor.force_flush does not reach it
+        return unflushed_query(*args, **kwargs)
+
+    monkeypatch.setattr(llmtrace, "query", query)
     yield path
     runtime.tracer = saved
     provider.shutdown()
@@ -233,6 +241,8 @@ def test_busy_store_spools_and_the_next_reader_merges(tmp_path):
         assert holder.stdout.readline().strip() == "locked"
         exporter = DuckDBSpanExporter(path, lock_timeout_s=0.05)
         assert exporter.export(make_spans(5)) == SpanExportResult.SUCCESS
+        # The file stays held: the flush cannot merge, says so, and the batch waits on disk.
+        assert exporter.force_flush(timeout_millis=200) is False
         assert exporter.spooled_batches == 1 and len(spool_files(path)) == 1
     finally:
         holder.communicate("release\n", timeout=30)

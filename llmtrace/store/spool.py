@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from .rows import INSERT_BATCH_SQL
@@ -64,6 +65,11 @@ def merge_spool(conn: Any, db_path: Path) -> int:
                 conn.unregister("spooled_batch")
                 conn.execute("INSERT INTO spool_merged (file) VALUES (?)", [name])
                 conn.execute("COMMIT")
+            except (duckdb.ConstraintException, duckdb.TransactionException):
+                # Another connection of this process merged the same file at the same moment;
+                # its commit is the one that counts, and the next merge deletes the file.
+                conn.execute("ROLLBACK")
+                continue
             except Exception:
                 conn.execute("ROLLBACK")
                 raise
