@@ -62,7 +62,7 @@ RECOMMENDED_BATCH = {
 # Batches converted but not yet written; export() waits when this many are pending.
 _MAX_PENDING_BATCHES = 8
 # The most rows the writer puts into one INSERT when batches have piled up.
-_MAX_ROWS_PER_INSERT = 131_072
+_MAX_ROWS_PER_INSERT = 65_536
 # While the lease is held, checkpoint only when the log grows past this (closing checkpoints).
 _LEASE_WAL_CHECKPOINT = "1GB"
 
