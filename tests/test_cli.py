@@ -38,6 +38,7 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 def filled(store):  # noqa: F811
     _support_bot()
     _support_bot()
+    llmtrace.query("SELECT 1", db=store)  # the fixture's query() flushes its exporter first
     return store
 
 
@@ -51,7 +52,7 @@ def test_sql_formats(filled, capsys):
         "--format",
         "json",
     )
-    assert code == 0
+    assert code == 0, _
     assert json.loads(out) == [
         {"kind": k, "n": 2}
         for k in sorted(["guardrail", "judge", "llm", "retrieval", "tool", "workflow"])

@@ -24,9 +24,10 @@ from llmtrace.store import (
     apply_migrations,
     connect_write,
 )
-from llmtrace.store.rows import INSERT_BATCH_SQL, spans_to_batch
+from llmtrace.store.batch_sql import insert_sql
+from llmtrace.store.rows import spans_to_batch
 from llmtrace.store.schema import MIGRATIONS
-from llmtrace.store.spool import merge_spool, spool_files, write_spool
+from llmtrace.store.spool import merge_spool, spool_dir, spool_files, write_spool
 from llmtrace.testing import make_spans
 
 
@@ -216,9 +217,8 @@ def test_query_params_formats_and_read_only(store):
     assert not (store.parent / "missing.duckdb").exists()
 
 
-def test_busy_store_spools_and_the_next_reader_merges(tmp_path):
-    """Another process holds the file: the batch is spooled, never lost, merged later."""
-    path = tmp_path / "busy.duckdb"
+def _hold_the_store(path):
+    """Another process that holds the store until told to let go."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -237,16 +237,34 @@ def test_busy_store_spools_and_the_next_reader_merges(tmp_path):
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_busy_store_keeps_the_batch_on_disk_until_it_can_go_in(tmp_path):
+    """Another process holds the file: the flush says so, the batch waits on disk beside the
+    store, and goes in once the file is free."""
+    path = tmp_path / "busy.duckdb"
+    holder = _hold_the_store(path)
     try:
-        assert holder.stdout.readline().strip() == "locked"
         exporter = DuckDBSpanExporter(path, lock_timeout_s=0.05)
         assert exporter.export(make_spans(5)) == SpanExportResult.SUCCESS
-        # The file stays held: the flush cannot merge, says so, and the batch waits on disk.
-        assert exporter.force_flush(timeout_millis=200) is False
-        assert exporter.spooled_batches == 1 and len(spool_files(path)) == 1
+        assert exporter.force_flush(timeout_millis=1_000) is False
+        assert len(list(spool_dir(path).iterdir())) == 1
     finally:
         holder.communicate("release\n", timeout=30)
+    assert exporter.force_flush()
+    assert exporter.exported_spans == 5
     assert llmtrace.query("SELECT count(*) AS n FROM spans", db=path) == [{"n": 5}]
+    assert list(spool_dir(path).iterdir()) == []
+    exporter.shutdown()
+
+
+def test_spooled_batches_are_merged_by_the_next_reader(tmp_path):
+    path = tmp_path / "spooled.duckdb"
+    connect_write(path).close()
+    write_spool(path, spans_to_batch(make_spans(3)))
+    assert llmtrace.query("SELECT count(*) AS n FROM spans", db=path) == [{"n": 3}]
     assert spool_files(path) == []
 
 
@@ -257,8 +275,9 @@ def test_spool_merge_is_exactly_once_after_a_crash(tmp_path):
     first, _second = spool_files(path)
     conn = connect_write(path)
     # A crash after the first file's rows were committed, before the file was deleted:
-    conn.register("again", pa.ipc.open_file(pa.memory_map(str(first))).read_all())
-    conn.execute(INSERT_BATCH_SQL.format(source="again"))
+    again = pa.ipc.open_file(pa.memory_map(str(first))).read_all()
+    conn.register("again", again)
+    conn.execute(insert_sql("again", again.schema))
     conn.execute("INSERT INTO spool_merged (file) VALUES (?)", [first.name])
     first_rows = conn.execute("SELECT count(*) FROM spans").fetchall()[0][0]
     added = merge_spool(conn, path)
@@ -266,3 +285,4 @@ def test_spool_merge_is_exactly_once_after_a_crash(tmp_path):
     assert spool_files(path) == []
     total = llmtrace.query("SELECT count(*) AS n FROM spans", db=path)[0]["n"]
     assert total == first_rows + added == 12
+

@@ -1,54 +1,54 @@
 """``DuckDBSpanExporter``: finished spans into the embedded store, safely across processes.
 
-Design. ``export()`` turns a batch into Arrow columns on the caller's thread (the batch
-processor's, never the application's) and hands it to one writer thread per exporter, which
-owns the DuckDB connection. DuckDB releases the GIL while it parses and stores, so the next
-batch is converted while the previous one is written; when the writer falls behind, it takes
-every batch waiting and inserts them with one statement (one transaction). The hand-off queue is
-bounded, so a writer that cannot keep up slows ``export()`` down (and the batch processor's own
-bounded queue then drops, counted) instead of growing memory.
+``export()`` turns a batch into Arrow columns on the caller's thread (the batch processor's,
+never the application's) and hands it to one writer thread per exporter. The writer thread
+gathers batches (``gathering``: whole row groups under load) and writes each lot as a hand-off
+file beside the store; the exporter's merger process (``llmtrace.store.merger``, started on
+first use, one per exporter) inserts the files into DuckDB under a lease on the file. The
+traced process itself never opens the store for writing: its GIL and its file locks stay out of
+the way (the merger's docstring says why both matter). The hand-off queue is bounded, and so are
+the files in flight, so a merger that cannot keep up slows ``export()`` down (and the batch
+processor's own bounded queue then drops, counted) instead of growing memory or disk.
 
-DuckDB lets one process hold a file, and a reader cannot even open it read-only while a writer
-holds it. Opening and closing costs 20-160 ms (the close checkpoints), too much to pay per
-batch, so the writer holds the file on a *lease*: it keeps the connection while batches keep
-coming and closes it once idle for ``idle_release_s`` or after holding it ``max_hold_s``. After
-a release forced by ``max_hold_s`` it stays out for ``yield_s`` so that readers (``llmtrace
-sql``, ``llmtrace.query``) and other processes get their turn. While it holds the file, the
-write-ahead log is not checkpointed every 16 MB (DuckDB's default, which under load rewrites
-the growing row group again and again: 37 us a span instead of 12); closing the lease
-checkpoints once.
+The merger lets go of the file when nothing came for ``idle_release_s`` (longer than the
+recommended batch delay, so a steadily tracing application keeps its lease), when a reader or
+another writer signals that it is waiting, or after ``max_hold_s``. It uses ``threads`` DuckDB
+threads (one by default: it should not compete with the application for every core).
 
-When the file is held elsewhere for longer than ``lock_timeout_s``, or during that yield, the
-batch is written to a spool file beside the store instead, and merged exactly once by whichever
-writer or reader opens the store next. Nothing is dropped and nothing waits on the application.
-
-``force_flush()`` returns once every exported span is committed to the file (or safely
-spooled) and the lease is released, so other processes can read it; ``shutdown()`` does the
-same and stops the writer. A process that exits without either still loses nothing: the SDK
-shuts its processors down at exit, and llmtrace's ``configure()`` flushes them.
+``force_flush()`` returns once every exported span is committed to the file and the lease is
+released, so other processes can read it; ``shutdown()`` does the same and stops the merger.
+Nothing is lost when no merger can run, or when it dies: the files become spool files, merged
+by whoever opens the store next. A process that exits without flushing loses nothing (the SDK
+shuts its processors down at exit, and llmtrace's ``configure()`` flushes them); a process that
+is killed loses what it held in memory: the batch processor's queue (the SDK's own behaviour)
+and the batches the writer thread was gathering (at most a second or a row group of them).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import gc
 import os
 import queue
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .._internal import logger, report_internal_error
 from ..store.connection import StoreBusyError, connect_write
-from ..store.rows import INSERT_BATCH_SQL, spans_to_batch
-from ..store.spool import merge_spool, spool_dir, write_spool
+from ..store.rows import spans_to_batch
+from ..store.spool import merge_spool, spool_files, write_handoff, write_spool
+from ..store.writer import ROW_GROUP_ROWS
+from .gathering import Gathered
+from .merger_client import MergerClient
 
 __all__ = ["RECOMMENDED_BATCH", "DuckDBSpanExporter"]
 
@@ -61,10 +61,31 @@ RECOMMENDED_BATCH = {
 
 # Batches converted but not yet written; export() waits when this many are pending.
 _MAX_PENDING_BATCHES = 8
-# The most rows the writer puts into one INSERT when batches have piled up.
-_MAX_ROWS_PER_INSERT = 65_536
-# While the lease is held, checkpoint only when the log grows past this (closing checkpoints).
-_LEASE_WAL_CHECKPOINT = "1GB"
+
+
+def convert(spans: Sequence[ReadableSpan]) -> pa.Table:
+    """A batch of finished spans as Arrow columns, as ``export()`` converts it."""
+    with _cyclic_gc_paused():
+        return spans_to_batch(spans)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around a batch's conversion (as ``subprocess`` once
+    did around fork), unless the application turned it off itself.
+
+    Why: the conversion's column lists (8,192 references each) live while the application's
+    thread keeps allocating, so every collection the application triggers meanwhile traverses
+    them. Measured here over 200,000 spans: the collector's time went from 1.4 s (an exporter
+    that drops) to 1.8-2.2 s with conversion, and to 1.0 s with it paused during conversion.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass
@@ -78,9 +99,9 @@ class _Flush:
 
 _STOP = object()
 
-# Exporters with a live writer thread. At exit each is drained and its writer stopped (a thread
-# frozen at interpreter teardown would hold its connection open); exports that arrive after
-# that, such as the batch processor's final flush, are written on the caller's thread.
+# Exporters with a live writer thread. At exit each is drained and its merger stopped (a thread
+# frozen at interpreter teardown would never finish); exports that arrive after that, such as
+# the batch processor's final flush, are spooled on the caller's thread.
 _live_exporters: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
 _exiting = False
 
@@ -103,26 +124,33 @@ class DuckDBSpanExporter(SpanExporter):
         path: str | os.PathLike[str],
         *,
         lock_timeout_s: float = 0.5,
-        idle_release_s: float = 0.2,
-        max_hold_s: float = 1.0,
+        idle_release_s: float = 0.6,
+        max_hold_s: float = 5.0,
         yield_s: float = 0.15,
+        threads: int = 1,
     ) -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
-        self.idle_release_s = idle_release_s
-        self.max_hold_s = max_hold_s
-        self.yield_s = yield_s
+        self._merger_settings = {
+            "lock_timeout_s": lock_timeout_s,
+            "idle_release_s": idle_release_s,
+            "max_hold_s": max_hold_s,
+            "yield_s": yield_s,
+            "threads": threads,
+        }
         self.spooled_batches = 0
-        self.exported_spans = 0
-        self._conn: duckdb.DuckDBPyConnection | None = None
-        self._acquired_at = 0.0
-        self._stay_out_until = 0.0
+        self._merger = MergerClient(self.path, **self._merger_settings)  # type: ignore[arg-type]
         self._shutdown = False
         self._queue: queue.Queue[object] = queue.Queue(maxsize=_MAX_PENDING_BATCHES)
         self._writer: threading.Thread | None = None
         self._writer_pid = 0
         self._start_lock = threading.Lock()
-        self._inline_lock = threading.Lock()  # writes on the caller's thread, once exiting
+        self._inline_lock = threading.Lock()  # spools on the caller's thread, once exiting
+
+    @property
+    def exported_spans(self) -> int:
+        """Spans this exporter's merger committed to the file."""
+        return self._merger.committed_spans
 
     # --- SpanExporter -------------------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -131,7 +159,7 @@ class DuckDBSpanExporter(SpanExporter):
         if not spans:
             return SpanExportResult.SUCCESS
         try:
-            batch = spans_to_batch(spans)
+            batch = convert(spans)
         except Exception as exc:
             report_internal_error("DuckDBSpanExporter conversion", exc)
             return SpanExportResult.FAILURE
@@ -141,26 +169,25 @@ class DuckDBSpanExporter(SpanExporter):
             self._queue.put(batch)
             if self._writer_alive():
                 return SpanExportResult.SUCCESS
-            batch = None  # the writer stopped meanwhile (exit): write what it left
-        with self._inline_lock:
+            batch = None  # the writer stopped meanwhile (exit): spool what it left
+        with self._inline_lock:  # exiting: no merger any more, so store it from here
             if batch is not None:
-                self._write(batch)
+                self._spool(batch)
             self._drain()
-            self._release()
+            self._merge_spool_here(self.lock_timeout_s)
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Make every exported span readable: write what is pending, merge spooled batches,
-        checkpoint and release the file.
+        """Make every exported span readable: commit what is pending, merge spooled batches
+        and release the file.
 
         Returns False when that did not finish within the timeout, for instance because another
-        process held the file throughout (spooled batches are safe on disk either way and merge
-        on the next open).
+        process held the file throughout (the batches are safe on disk either way and merge
+        later).
         """
         if not self._ensure_writer():
             with self._inline_lock:
-                ok = self._flush(timeout_millis / 1000)
-            return ok
+                return self._merge_spool_here(timeout_millis / 1000)
         request = _Flush(timeout_s=timeout_millis / 1000)
         deadline = time.monotonic() + request.timeout_s
         try:
@@ -176,14 +203,15 @@ class DuckDBSpanExporter(SpanExporter):
         self._stop_writer()
         self._shutdown = True
         with self._inline_lock:
-            self._flush(self.lock_timeout_s)
+            self._drain()
+            self._merge_spool_here(self.lock_timeout_s)
 
     def _stop_writer(self) -> None:
-        """Write everything pending, release the file and end the writer thread."""
+        """Write everything pending, let the merger finish and end the writer thread."""
         writer = self._writer
         if writer is not None and self._writer_alive():
             self._queue.put(_STOP)
-            writer.join(timeout=30)
+            writer.join(timeout=90)
 
     # --- the writer thread --------------------------------------------------------------------
     def _writer_alive(self) -> bool:
@@ -201,9 +229,9 @@ class DuckDBSpanExporter(SpanExporter):
             if self._writer_alive():
                 return True
             if self._writer_pid != os.getpid():
-                # A forked child inherits neither the thread nor the parent's connection.
+                # A forked child inherits neither the thread nor the parent's merger.
                 self._queue = queue.Queue(maxsize=_MAX_PENDING_BATCHES)
-                self._conn = None
+                self._merger = MergerClient(self.path, **self._merger_settings)  # type: ignore[arg-type]
             self._writer_pid = os.getpid()
             self._writer = threading.Thread(
                 target=self._run_writer, name="llmtrace-duckdb-writer", daemon=True
@@ -213,116 +241,67 @@ class DuckDBSpanExporter(SpanExporter):
             return True
 
     def _run_writer(self) -> None:
+        gathered = Gathered()
         while True:
-            try:
-                item = self._queue.get(timeout=self.idle_release_s if self._conn else None)
-            except queue.Empty:
-                self._release()  # idle: let readers and other processes in
-                continue
+            item = self._next(gathered)
             if isinstance(item, pa.Table):
-                batches, item = self._gather(item)
-                self._write(batches[0] if len(batches) == 1 else pa.concat_tables(batches))
+                if not gathered.accepts(item):
+                    self._hand_over(gathered.take())
+                gathered.add(item)
+                while gathered.rows >= ROW_GROUP_ROWS:
+                    self._hand_over(gathered.take(ROW_GROUP_ROWS))
+            elif (item is not None or gathered.due()) and gathered.rows:  # flush, stop, time
+                self._hand_over(gathered.take())
             if isinstance(item, _Flush):
                 item.ok = self._flush(item.timeout_s)
                 item.done.set()
             elif item is _STOP:
                 self._drain()
-                self._release()
+                self._merger.stop()
+                self._merge_spool_here(self.lock_timeout_s)  # what raced the stop, if any
                 return
 
+    def _next(self, gathered: Gathered) -> object | None:
+        """The next request, or None when what is gathered is due."""
+        if not gathered.rows:
+            return self._queue.get()
+        try:
+            return self._queue.get(timeout=max(gathered.deadline - time.monotonic(), 0.001))
+        except queue.Empty:
+            return None
+
+    def _hand_over(self, batch: pa.Table) -> None:
+        try:
+            handoff = write_handoff(self.path, batch)
+        except Exception as exc:
+            report_internal_error("DuckDBSpanExporter hand-off", exc)
+            self._spool(batch)
+            return
+        if not self._merger.hand_over(handoff):
+            os.replace(handoff, handoff.with_suffix(".arrow"))  # no merger: anyone merges it
+            self.spooled_batches += 1
+
+    def _flush(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        ok = self._merger.flush(timeout_s)
+        if spool_files(self.path):  # the merger could not run, or gave up on some
+            ok = self._merge_spool_here(max(deadline - time.monotonic(), 0.05)) and ok
+        return ok
+
     def _drain(self) -> None:
-        """Write whatever is still queued (an export racing the stop request)."""
+        """Spool whatever is still queued (an export racing the stop request)."""
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
             if isinstance(item, pa.Table):
-                self._write(item)
+                self._spool(item)
             elif isinstance(item, _Flush):
-                item.ok = self._flush(item.timeout_s)
+                item.ok = self._merge_spool_here(item.timeout_s)
                 item.done.set()
 
-    def _gather(self, first: pa.Table) -> tuple[list[pa.Table], object]:
-        """``first`` and the batches queued behind it, up to one insert's worth; stops at a
-        flush or stop request, which is returned to be handled after the write."""
-        batches, rows = [first], first.num_rows
-        while rows < _MAX_ROWS_PER_INSERT:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if not isinstance(item, pa.Table):
-                return batches, item
-            batches.append(item)
-            rows += item.num_rows
-        return batches, None
-
-    def _flush(self, timeout_s: float) -> bool:
-        ok = True
-        try:
-            if self._conn is None and spool_dir(self.path).is_dir():
-                self._conn = connect_write(self.path, timeout_s=timeout_s)
-            if self._conn is not None and spool_dir(self.path).is_dir():
-                merge_spool(self._conn, self.path)
-        except StoreBusyError:
-            ok = False
-        except Exception as exc:
-            report_internal_error("DuckDBSpanExporter flush", exc)
-        self._release()
-        return ok
-
-    # --- the lease ----------------------------------------------------------------------------
-    def _acquire(self) -> duckdb.DuckDBPyConnection | None:
-        if self._conn is not None:
-            return self._conn
-        now = time.monotonic()
-        if now < self._stay_out_until:
-            return None
-        try:
-            conn = connect_write(self.path, timeout_s=self.lock_timeout_s)
-        except StoreBusyError:
-            return None
-        conn.execute(f"SET wal_autocheckpoint = '{_LEASE_WAL_CHECKPOINT}'")
-        self._conn = conn
-        self._acquired_at = now
-        return conn
-
-    def _release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception as exc:
-                report_internal_error("DuckDBSpanExporter close", exc)
-
-    # --- writing ------------------------------------------------------------------------------
-    def _write(self, batch: pa.Table) -> None:
-        try:
-            conn = self._acquire()
-        except Exception as exc:
-            report_internal_error("DuckDBSpanExporter connect", exc)
-            conn = None
-        if conn is None:
-            self._spool(batch)
-            return
-        try:
-            if spool_dir(self.path).is_dir():
-                merge_spool(conn, self.path)
-            conn.register("span_batch", batch)
-            conn.execute(INSERT_BATCH_SQL.format(source="span_batch"))
-            conn.unregister("span_batch")
-        except Exception as exc:
-            report_internal_error("DuckDBSpanExporter insert", exc)
-            self._release()
-            self._spool(batch)
-            return
-        self.exported_spans += batch.num_rows
-        now = time.monotonic()
-        if now - self._acquired_at >= self.max_hold_s:
-            self._release()
-            self._stay_out_until = now + self.yield_s
-
+    # --- without a merger ---------------------------------------------------------------------
     def _spool(self, batch: pa.Table) -> None:
         try:
             write_spool(self.path, batch)
@@ -330,5 +309,21 @@ class DuckDBSpanExporter(SpanExporter):
             report_internal_error("DuckDBSpanExporter spool", exc)
             return
         self.spooled_batches += 1
-        # Contention is normal operation, not a problem worth a warning.
-        logger.debug("%s busy: batch spooled for the next writer or reader to merge", self.path)
+        logger.debug("%s: batch spooled for the next writer or reader to merge", self.path)
+
+    def _merge_spool_here(self, timeout_s: float) -> bool:
+        """Merge spool files from this process, through the duckdb module's shared instance
+        (the one every other connection of this process to the file shares too)."""
+        if not spool_files(self.path):
+            return True
+        try:
+            conn = connect_write(self.path, timeout_s=timeout_s)
+        except StoreBusyError:
+            return False
+        try:
+            merge_spool(conn, self.path)
+        except Exception as exc:
+            report_internal_error("DuckDBSpanExporter spool merge", exc)
+        finally:
+            conn.close()
+        return not spool_files(self.path)

@@ -1,9 +1,10 @@
-"""Finished spans to a columnar batch, and the SQL that inserts a batch into ``spans``.
+"""Finished spans to a columnar batch (``batch_sql`` holds the statement that stores it).
 
 The per-span Python work is the exporter's whole cost to the traced application (it runs on
 the batch processor's thread but holds the GIL), so it is done column by column in C-level
-comprehensions over the SDK span's own fields, and promoted attributes are looked up only for
-keys that occur in the batch. Parsing the attribute JSON into VARIANT (which makes filters on
+comprehensions over the SDK span's own fields, promoted attributes are looked up only for keys
+that occur in the batch, and nothing is allocated per span that the cyclic garbage collector
+would have to track. Parsing the attribute JSON into VARIANT (which makes filters on
 non-promoted attributes fast) happens inside DuckDB, off the GIL.
 
 Spans that do not look like the SDK's ``ReadableSpan`` inside (another SDK, a hand-made
@@ -13,12 +14,14 @@ that cannot be read at all is skipped and reported, never the whole batch.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanKind, StatusCode
@@ -26,12 +29,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 from .. import semconv as sc
 from .._internal import report_internal_error
 
-__all__ = ["BATCH_SCHEMA", "INSERT_BATCH_SQL", "spans_to_batch"]
+__all__ = ["BATCH_SCHEMA", "RESOURCE_KEY", "SERVICE_KEY", "batch_resource", "spans_to_batch"]
 
 _INT_COLUMNS = ("input_tokens", "output_tokens")
 _FLOAT_COLUMNS = ("cost_usd", "guardrail_score")
 _PROMOTED = tuple(sc.PROMOTED_COLUMNS.items())
-_PROMOTED_KEYS = frozenset(sc.PROMOTED_COLUMNS.values())
 
 
 def _column_type(column: str) -> pa.DataType:
@@ -62,15 +64,10 @@ BATCH_SCHEMA = pa.schema(
     ]
 )
 
-_PROMOTED_SELECT = ", ".join(column for column, _ in _PROMOTED)
-INSERT_BATCH_SQL = f"""
-INSERT INTO spans
-SELECT trace_id, span_id, parent_span_id, name, kind, status, status_message,
-       make_timestamptz(start_ns // 1000), make_timestamptz(end_ns // 1000),
-       (end_ns - start_ns) / 1e6, service_name, {_PROMOTED_SELECT},
-       attributes::JSON::VARIANT, events::JSON, links::JSON, resource::JSON
-FROM {{source}}
-"""
+# A batch's one resource travels once, in the schema's metadata, instead of on every row.
+RESOURCE_KEY = b"llmtrace.resource"
+SERVICE_KEY = b"llmtrace.service_name"
+
 
 # Enum members hash in Python code; identity lookups by id() stay in C.
 _STATUS_NAMES = {id(code): code.name for code in StatusCode}
@@ -129,23 +126,28 @@ def _links_json(links: Sequence[Any]) -> str | None:
 
 
 def _typed(values: list[Any], column: str) -> pa.Array:
-    """An Arrow column; values of the wrong type become NULL rather than sink the batch."""
+    """A promoted column; values of the wrong type become NULL rather than sink the batch."""
     data_type = _column_type(column)
+    if data_type == pa.string():
+        return _strings(values)
     try:
         return pa.array(values, type=data_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        if data_type == pa.string():
-            cleaned: list[Any] = [None if v is None else str(v) for v in values]
-        elif data_type == pa.int64():
-            cleaned = [
-                v if isinstance(v, int) and not isinstance(v, bool) else None for v in values
-            ]
+        cleaned: list[Any]
+        if data_type == pa.int64():
+            cleaned = [v if type(v) is int and -(2**63) <= v < 2**63 else None for v in values]
         else:
-            cleaned = [
-                float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-                for v in values
-            ]
+            cleaned = [float(v) if type(v) in (int, float) else None for v in values]
         return pa.array(cleaned, type=data_type)
+
+
+def _strings(values: list[Any]) -> pa.Array:
+    """A string column; a value that is not a string (only a foreign SDK would give one)
+    becomes its ``str`` rather than sink the batch."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 class _Fields:
@@ -153,7 +155,6 @@ class _Fields:
 
     __slots__ = (
         "attributes",
-        "contexts",
         "ends",
         "events",
         "kinds",
@@ -161,13 +162,16 @@ class _Fields:
         "names",
         "parents",
         "resources",
+        "span_ids",
         "starts",
         "status_codes",
         "status_messages",
+        "trace_ids",
     )
 
     def __init__(self) -> None:
-        self.contexts: list[tuple[int, int]] = []
+        self.trace_ids: list[int] = []
+        self.span_ids: list[int] = []
         self.parents: list[int | None] = []
         self.names: list[Any] = []
         self.kinds: list[str] = []
@@ -181,12 +185,18 @@ class _Fields:
         self.resources: list[Any] = []
 
 
+_ATTRIBUTES_DICT = operator.attrgetter("_dict")
+
+
 def _sdk_fields(spans: Sequence[ReadableSpan]) -> _Fields:
     """Fields straight from the SDK span's slots: the fast path (a fraction of the cost of
-    the public properties, which copy attributes into a read-only proxy)."""
+    the public properties, which copy attributes into a read-only proxy). One pass a field
+    and no per-span containers: a tuple per span would feed the cyclic garbage collector
+    8,192 tracked objects a batch, which costs more than the reading itself."""
     fields = _Fields()
     contexts = [s._context for s in spans]
-    fields.contexts = [(c[0], c[1]) for c in contexts]  # type: ignore[index]
+    fields.trace_ids = [c[0] for c in contexts]  # type: ignore[index]
+    fields.span_ids = [c[1] for c in contexts]  # type: ignore[index]
     fields.parents = [None if p is None else p[1] for p in [s._parent for s in spans]]
     fields.names = [s._name for s in spans]
     fields.kinds = [_KIND_NAMES[id(s._kind)] for s in spans]
@@ -196,9 +206,12 @@ def _sdk_fields(spans: Sequence[ReadableSpan]) -> _Fields:
     fields.starts = [s._start_time for s in spans]
     fields.ends = [s._end_time for s in spans]
     raw = [s._attributes for s in spans]
-    fields.attributes = [
-        {} if a is None else (a if type(a) is dict else getattr(a, "_dict", a)) for a in raw
-    ]
+    if all(type(a) is BoundedAttributes for a in raw):
+        fields.attributes = list(map(_ATTRIBUTES_DICT, raw))
+    else:
+        fields.attributes = [
+            {} if a is None else (a if type(a) is dict else getattr(a, "_dict", a)) for a in raw
+        ]
     fields.events = _unwrap_bounded([s._events for s in spans])
     fields.links = _unwrap_bounded([s._links for s in spans])
     fields.resources = [s._resource for s in spans]
@@ -239,7 +252,8 @@ def _public_fields(spans: Sequence[Any]) -> _Fields:
         except Exception as exc:
             report_internal_error("DuckDBSpanExporter reading a span", exc)
             continue
-        fields.contexts.append(row[0])
+        fields.trace_ids.append(row[0][0])
+        fields.span_ids.append(row[0][1])
         fields.parents.append(row[1])
         fields.names.append(row[2])
         fields.kinds.append(row[3])
@@ -264,19 +278,40 @@ def _read_fields(spans: Sequence[ReadableSpan]) -> _Fields:
     return fields
 
 
-def _resource_columns(resources: list[Any]) -> tuple[list[str], list[str | None]]:
-    """Resource JSON and service name per span; a batch rarely holds more than one resource."""
+def _resource_json(resource: Any) -> tuple[str, str | None]:
+    attributes = dict(resource.attributes) if resource is not None else {}
+    service = attributes.get(sc.SERVICE_NAME)
+    return _dumps(attributes), None if service is None else str(service)
+
+
+def _resource_columns(
+    resources: list[Any], n: int
+) -> tuple[pa.Array, pa.Array, dict[bytes, bytes]]:
+    """Service name and resource JSON columns, and the batch metadata. A batch nearly always
+    holds one resource (one provider): then it goes in the metadata, once, and the columns
+    stay empty; DuckDB reads it as a constant instead of parsing and storing it row by row."""
+    if n and resources.count(resources[0]) == n:
+        text, service = _resource_json(resources[0])
+        metadata = {RESOURCE_KEY: text.encode()}
+        if service is not None:
+            metadata[SERVICE_KEY] = service.encode()
+        return pa.nulls(n, pa.string()), pa.nulls(n, pa.string()), metadata
     cache: dict[int, tuple[str, str | None]] = {}
     for resource in resources:
-        key = id(resource)
-        if key not in cache:
-            attributes = dict(resource.attributes) if resource is not None else {}
-            service = attributes.get(sc.SERVICE_NAME)
-            cache[key] = (_dumps(attributes), None if service is None else str(service))
-    return [cache[id(r)][0] for r in resources], [cache[id(r)][1] for r in resources]
+        if id(resource) not in cache:
+            cache[id(resource)] = _resource_json(resource)
+    services = pa.array([cache[id(r)][1] for r in resources], pa.string())
+    return services, pa.array([cache[id(r)][0] for r in resources], pa.string()), {}
 
 
-def _hex_column(ids: list[int | None], width: int) -> pa.Array:
+def _attributes_json(attributes: list[Mapping[str, Any]]) -> list[str]:
+    try:
+        return [orjson.dumps(a).decode() for a in attributes]
+    except TypeError:  # rare: a value orjson cannot encode somewhere in the batch
+        return list(map(_dumps, attributes))
+
+
+def _hex_column(ids: Sequence[int | None], width: int) -> pa.Array:
     """Ids as fixed-width lowercase hex strings (None stays NULL), encoded in one C call for
     the whole batch: a third of the cost of formatting each id, and this runs for every span."""
     digits = 2 * width
@@ -303,8 +338,8 @@ def _hex_ids(fields: _Fields) -> tuple[pa.Array, pa.Array, pa.Array]:
         else pa.nulls(len(parents), pa.string())
     )
     return (
-        _hex_column([c[0] for c in fields.contexts], 16),
-        _hex_column([c[1] for c in fields.contexts], 8),
+        _hex_column(fields.trace_ids, 16),
+        _hex_column(fields.span_ids, 8),
         parent_array,
     )
 
@@ -316,8 +351,13 @@ def _sparse_json(values: list[Any], encode: Any) -> pa.Array:
     return pa.array([encode(v) if v else None for v in values], pa.string())
 
 
+def batch_resource(batch: pa.Table) -> bytes | None:
+    """The resource a batch carries once for all its rows (None: it is on each row)."""
+    return (batch.schema.metadata or {}).get(RESOURCE_KEY)
+
+
 def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
-    """A batch in :data:`BATCH_SCHEMA` order, ready for :data:`INSERT_BATCH_SQL`."""
+    """A batch in :data:`BATCH_SCHEMA` order (see ``batch_sql`` for how it is inserted)."""
     fields = _read_fields(spans)
     n = len(fields.names)
     attributes = fields.attributes
@@ -328,28 +368,27 @@ def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
         else pa.nulls(n, _column_type(column))
         for column, key in _PROMOTED
     ]
-    # The llmtrace kind attribute wins over the OTel span kind.
     kinds = fields.kinds
-    if sc.SPAN_KIND in keys:
+    if sc.SPAN_KIND in keys:  # the llmtrace kind wins over the OpenTelemetry span kind
         kinds = [a.get(sc.SPAN_KIND) or k for a, k in zip(attributes, kinds, strict=True)]
     starts = fields.starts
     ends = fields.ends
     if None in ends:
         ends = [s if e is None else e for e, s in zip(ends, starts, strict=True)]
-    resources_json, services = _resource_columns(fields.resources)
+    services, resources, metadata = _resource_columns(fields.resources, n)
     columns = [
         *_hex_ids(fields),
-        _typed(fields.names, "name"),
-        _typed(kinds, "kind"),
+        _strings(fields.names),
+        _strings(kinds),
         pa.array(fields.status_codes, pa.string()),
-        _typed(fields.status_messages, "status_message"),
+        _strings(fields.status_messages),
         pa.array(starts, pa.int64()),
         pa.array(ends, pa.int64()),
-        pa.array(services, pa.string()),
+        services,
         *promoted,
-        pa.array(list(map(_dumps, attributes)), pa.string()),
+        pa.array(_attributes_json(attributes), pa.string()),
         _sparse_json(fields.events, _events_json),
         _sparse_json(fields.links, _links_json),
-        pa.array(resources_json, pa.string()),
+        resources,
     ]
-    return pa.Table.from_arrays(columns, schema=BATCH_SCHEMA)
+    return pa.Table.from_arrays(columns, schema=BATCH_SCHEMA.with_metadata(metadata))

@@ -1,15 +1,27 @@
-"""Batches a writer could not insert in time, kept on disk until a later writer merges them.
+"""Span batches kept on disk beside the store until they are merged into it, exactly once.
 
-A spool file is an Arrow IPC file in ``<db>.spool/``, written under a temporary name and renamed
-into place, so a reader of the folder never sees half a file. Merging inserts a file's rows and
-records its name in ``spool_merged`` in one transaction, then deletes it: a crash between the
-two leaves a file whose name is already recorded, which the next merge deletes without
-inserting again. Each batch lands exactly once.
+Two kinds of file live in ``<db>.spool/``, both Arrow IPC, written under a temporary name and
+renamed into place, so that a reader of the folder never sees half a file:
+
+- a *hand-off* file (``<pid>-<uuid>.handoff``) is how a traced process passes a batch to its
+  merger process (``merger``). Only that merger merges it while the process lives; once the
+  process is gone (or the file is ten minutes old), anyone does. Not fsynced: it guards against
+  the process dying, which is what happens to traced applications, not the machine.
+- a *spool* file (``<pid>-<uuid>.arrow``, fsynced) holds a batch that nobody could insert in
+  time; whoever opens the store next merges it. A hand-off file that its merger gives up on is
+  renamed into a spool file.
+
+Merging inserts a file's rows and records its key in ``spool_merged`` in one transaction, then
+deletes the file. A crash between the two leaves a file whose key is already recorded, which the
+next merge deletes without inserting again. A hand-off file and the spool file it may become
+share one key, so each batch lands exactly once, whichever way it took.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,62 +29,152 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .rows import INSERT_BATCH_SQL
+from .._internal import logger
+from .batch_sql import insert_sql
 
-__all__ = ["merge_spool", "spool_dir", "spool_files", "write_spool"]
+__all__ = [
+    "ledger_key",
+    "merge_file",
+    "merge_spool",
+    "release_handoffs",
+    "spool_dir",
+    "spool_files",
+    "write_handoff",
+    "write_spool",
+]
 
 SUFFIX = ".arrow"
+HANDOFF_SUFFIX = ".handoff"
+# A hand-off file this old is merged by anyone: its merger would have merged it long ago.
+_STALE_HANDOFF_S = 600.0
+# The duckdb module's errors that say the rows themselves cannot go in: retrying won't help.
+_UNSTORABLE = (duckdb.ConstraintException, duckdb.ConversionException, duckdb.InvalidInputException)
 
 
 def spool_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".spool")
 
 
-def write_spool(db_path: Path, batch: pa.Table) -> Path:
-    """Write ``batch`` durably beside the store; returns the file's path."""
+def _write(db_path: Path, batch: pa.Table, suffix: str, durable: bool) -> Path:
     folder = spool_dir(db_path)
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{os.getpid()}-{uuid.uuid4().hex}{SUFFIX}"
+    final = folder / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
     temporary = final.with_suffix(".tmp")
     with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
         writer.write_table(batch)
-    with open(temporary, "rb+") as handle:
-        os.fsync(handle.fileno())
+    if durable:
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
     os.replace(temporary, final)
     return final
 
 
+def write_spool(db_path: Path, batch: pa.Table) -> Path:
+    """Write ``batch`` durably beside the store for anyone to merge; returns the file's path."""
+    return _write(db_path, batch, SUFFIX, durable=True)
+
+
+def write_handoff(db_path: Path, batch: pa.Table) -> Path:
+    """Write ``batch`` beside the store for this process's merger; returns the file's path."""
+    return _write(db_path, batch, HANDOFF_SUFFIX, durable=False)
+
+
+def ledger_key(path: Path) -> str:
+    """The key a file's batch is recorded under once merged (one for both kinds of file)."""
+    return path.name.removesuffix(HANDOFF_SUFFIX).removesuffix(SUFFIX) + SUFFIX
+
+
+def _orphaned(path: Path) -> bool:
+    """Whether a hand-off file's process is gone (or the file is stale)."""
+    head = path.name.split("-", 1)[0]
+    try:
+        if time.time() - path.stat().st_mtime > _STALE_HANDOFF_S:
+            return True
+        os.kill(int(head), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):  # no permission to signal it: alive; gone or unparsable: skip
+        return False
+    return False
+
+
 def spool_files(db_path: Path) -> list[Path]:
+    """The files anyone may merge now: spool files, and hand-off files whose process is gone."""
     folder = spool_dir(db_path)
     if not folder.is_dir():
         return []
-    return sorted(folder.glob("*" + SUFFIX))
+    files = list(folder.glob("*" + SUFFIX))
+    files += [p for p in folder.glob("*" + HANDOFF_SUFFIX) if _orphaned(p)]
+    return sorted(files)
+
+
+def release_handoffs(paths: list[Path]) -> None:
+    """Turn hand-off files into spool files, for anyone to merge (their merger gave up)."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, path.with_name(ledger_key(path)))
+
+
+def _quarantine(path: Path, exc: Exception) -> None:
+    """Set an unmergeable file aside, kept for inspection, and say so."""
+    kept = path.with_name(path.name + ".unmergeable")
+    os.replace(path, kept)
+    logger.warning("llmtrace: spooled spans that cannot be stored were moved to %s: %s", kept, exc)
+
+
+def _read(path: Path) -> pa.Table | None:
+    try:
+        with pa.memory_map(str(path), "r") as source:
+            return pa.ipc.open_file(source).read_all()
+    except FileNotFoundError:  # merged and deleted meanwhile by another connection
+        return None
+    except pa.ArrowInvalid as exc:  # files are renamed into place whole: outside damage
+        _quarantine(path, exc)
+        return None
+
+
+def _rollback(conn: Any) -> None:
+    with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT ended it already
+        conn.execute("ROLLBACK")
+
+
+def merge_file(conn: Any, path: Path) -> int:
+    """Insert one spool or hand-off file into ``spans`` exactly once, then delete it; returns
+    the rows added (0 when it was merged before or cannot be stored)."""
+    key = ledger_key(path)
+    if conn.execute("SELECT 1 FROM spool_merged WHERE file = ?", [key]).fetchall():
+        path.unlink(missing_ok=True)
+        return 0
+    batch = _read(path)
+    if batch is None:
+        return 0
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.register("spooled_batch", batch)
+        conn.execute(insert_sql("spooled_batch", batch.schema))
+        conn.unregister("spooled_batch")
+    except _UNSTORABLE as exc:
+        _rollback(conn)
+        _quarantine(path, exc)
+        return 0
+    except Exception:
+        _rollback(conn)
+        raise
+    try:
+        conn.execute("INSERT INTO spool_merged (file) VALUES (?)", [key])
+        conn.execute("COMMIT")
+    except (duckdb.ConstraintException, duckdb.TransactionException):
+        # Another connection of this process merged the same file at the same moment; its
+        # commit is the one that counts, and the next merge deletes the file.
+        _rollback(conn)
+        return 0
+    except Exception:
+        _rollback(conn)
+        raise
+    path.unlink(missing_ok=True)
+    return int(batch.num_rows)
 
 
 def merge_spool(conn: Any, db_path: Path) -> int:
-    """Insert every spooled batch into ``spans`` exactly once; returns the rows added."""
-    added = 0
-    for path in spool_files(db_path):
-        name = path.name
-        already = conn.execute("SELECT 1 FROM spool_merged WHERE file = ?", [name]).fetchall()
-        if not already:
-            with pa.memory_map(str(path), "r") as source:
-                spooled = pa.ipc.open_file(source).read_all()
-            conn.execute("BEGIN TRANSACTION")
-            try:
-                conn.register("spooled_batch", spooled)
-                conn.execute(INSERT_BATCH_SQL.format(source="spooled_batch"))
-                conn.unregister("spooled_batch")
-                conn.execute("INSERT INTO spool_merged (file) VALUES (?)", [name])
-                conn.execute("COMMIT")
-            except (duckdb.ConstraintException, duckdb.TransactionException):
-                # Another connection of this process merged the same file at the same moment;
-                # its commit is the one that counts, and the next merge deletes the file.
-                conn.execute("ROLLBACK")
-                continue
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
-            added += spooled.num_rows
-        path.unlink(missing_ok=True)
-    return added
+    """Merge every file anyone may merge now (see :func:`spool_files`); returns rows added."""
+    return sum(merge_file(conn, path) for path in spool_files(db_path))

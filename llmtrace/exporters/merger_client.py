@@ -1,0 +1,195 @@
+"""The traced process's side of its merger process (``llmtrace.store.merger``).
+
+Starts the merger on first use, hands it hand-off files, waits for flushes and stops it at the
+end. It bounds the files in flight, so a merger that falls behind slows the exporter's writer
+thread down (and the batch processor then drops, counted) instead of filling the disk.
+
+If the merger cannot start or dies, the files it had not merged become spool files (anyone who
+opens the store merges them) and :meth:`MergerClient.hand_over` says no, so the caller spools
+from then on: nothing is lost, the store only fills later. A merger that dies is started again
+at most ``_MAX_STARTS`` times.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from .._internal import report_internal_error
+from ..store.spool import release_handoffs
+
+__all__ = ["MergerClient"]
+
+# Hand-off files given to the merger and not yet merged; more waits.
+_MAX_IN_FLIGHT = 16
+_MAX_STARTS = 3
+
+
+class MergerClient:
+    """One merger process for one store file, for this process."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        lock_timeout_s: float,
+        idle_release_s: float,
+        max_hold_s: float,
+        yield_s: float,
+        threads: int,
+    ) -> None:
+        self.db_path = db_path
+        self._arguments = [
+            f"--lock-timeout={lock_timeout_s}",
+            f"--idle-release={idle_release_s}",
+            f"--max-hold={max_hold_s}",
+            f"--yield-s={yield_s}",
+            f"--threads={threads}",
+        ]
+        self.committed_spans = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._starts = 0
+        self._changed = threading.Condition()
+        self._in_flight: collections.deque[Path] = collections.deque()
+        self._flushes: dict[str, str] = {}
+        self._flush_ids = itertools.count()
+
+    # --- use ----------------------------------------------------------------------------------
+    def hand_over(self, path: Path) -> bool:
+        """Give the merger a hand-off file; False when no merger runs (spool the file)."""
+        process = self._running()
+        if process is None:
+            return False
+        with self._changed:
+            while len(self._in_flight) >= _MAX_IN_FLIGHT and self._process is process:
+                self._changed.wait(0.1)
+            if self._process is not process:
+                return False
+            self._in_flight.append(path)
+        return self._send(process, f"file {path}")
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until everything handed over is merged and the file let go of. False when that
+        did not happen in time, or another process held the file throughout."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return not self._in_flight
+        flush_id = str(next(self._flush_ids))
+        if not self._send(process, f"flush {flush_id}"):
+            return False
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while flush_id not in self._flushes and self._process is process:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+            return self._flushes.pop(flush_id, "") == "ok"
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """Let the merger merge everything handed over, then wait for it to exit."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        self._send(process, "stop")
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        self._gone(process)
+
+    # --- the process --------------------------------------------------------------------------
+    def _running(self) -> subprocess.Popen[bytes] | None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            return process
+        if process is not None:
+            self._gone(process)
+        if self._starts >= _MAX_STARTS:
+            return None
+        self._starts += 1
+        try:
+            process = self._start()
+        except OSError as exc:
+            report_internal_error("DuckDB merger start", exc)
+            return None
+        self._process = process
+        threading.Thread(
+            target=self._read_replies,
+            args=(process,),
+            name="llmtrace-merger-replies",
+            daemon=True,
+        ).start()
+        return process
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmtrace.store.merger",
+                str(self.db_path),
+                f"--parent={os.getpid()}",
+                *self._arguments,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # a terminal's Ctrl-C is for the application
+        )
+
+    def _send(self, process: subprocess.Popen[bytes], line: str) -> bool:
+        stdin: IO[bytes] | None = process.stdin
+        try:
+            assert stdin is not None
+            stdin.write(line.encode() + b"\n")
+            stdin.flush()
+        except (OSError, ValueError):  # a merger that died: what it had becomes spool files
+            self._gone(process)
+            return False
+        return True
+
+    def _read_replies(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        with process.stdout:
+            self._dispatch(process)
+        self._gone(process)
+
+    def _dispatch(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            verb, *words = raw.decode().split()
+            with self._changed:
+                if verb == "done" and self._in_flight:
+                    self._in_flight.popleft()
+                elif verb == "flushed" and len(words) >= 2:
+                    self._flushes[words[0]] = words[1]
+                if words and words[-1].isdigit():
+                    self.committed_spans = int(words[-1])
+                self._changed.notify_all()
+
+    def _gone(self, process: subprocess.Popen[bytes]) -> None:
+        """The merger ended: hand what it had not merged to anyone, and wake the waiters."""
+        with self._changed:
+            if self._process is process:
+                self._process = None
+            unmerged = list(self._in_flight)
+            self._in_flight.clear()
+            self._changed.notify_all()
+        if unmerged:
+            release_handoffs(unmerged)
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()

@@ -1,0 +1,43 @@
+"""The statement that inserts a converted span batch (``rows.BATCH_SCHEMA``) into ``spans``.
+
+A batch whose spans share one resource carries it once, in its schema's metadata; the
+statement then holds it as a constant, which DuckDB parses and stores once instead of once a
+row. Batches spooled by earlier versions, with the resource on every row, insert the same way.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from .. import semconv as sc
+from .rows import RESOURCE_KEY, SERVICE_KEY
+
+__all__ = ["insert_sql"]
+
+_PROMOTED = ", ".join(sc.PROMOTED_COLUMNS)
+_INSERT_SQL = f"""
+INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, status, status_message,
+                   start_time, end_time, duration_ms, service_name, {_PROMOTED},
+                   attributes, events, links, resource)
+SELECT trace_id, span_id, parent_span_id, coalesce(name, ''), kind, status, status_message,
+       make_timestamptz(start_ns // 1000), make_timestamptz(end_ns // 1000),
+       (end_ns - start_ns) / 1e6, {{service}}, {_PROMOTED},
+       attributes::JSON::VARIANT, events::JSON, links::JSON, {{resource}}
+FROM {{source}}
+"""
+
+
+def _literal(value: bytes) -> str:
+    return "'" + value.decode().replace("'", "''") + "'"
+
+
+def insert_sql(source: str, schema: pa.Schema) -> str:
+    """The statement that inserts the batch named ``source``, whose schema is ``schema``."""
+    metadata = schema.metadata or {}
+    resource = metadata.get(RESOURCE_KEY)
+    service = metadata.get(SERVICE_KEY)
+    return _INSERT_SQL.format(
+        source=source,
+        service="service_name" if resource is None else _literal(service) if service else "NULL",
+        resource="resource::JSON" if resource is None else f"{_literal(resource)}::JSON",
+    )
