@@ -286,3 +286,21 @@ def test_spool_merge_is_exactly_once_after_a_crash(tmp_path):
     total = llmtrace.query("SELECT count(*) AS n FROM spans", db=path)[0]["n"]
     assert total == first_rows + added == 12
 
+
+def test_trace_durations_keep_sub_millisecond_differences(tmp_path):
+    """Migration 3: whole milliseconds made traces of similar length tie."""
+    path = tmp_path / "durations.duckdb"
+    batch = spans_to_batch(make_spans(2))
+    start = 1_700_000_000_000_000_000
+    batch = batch.set_column(
+        batch.schema.get_field_index("start_ns"), "start_ns", pa.array([start, start])
+    )
+    batch = batch.set_column(
+        batch.schema.get_field_index("end_ns"),
+        "end_ns",
+        pa.array([start + 1_234_567, start + 1_734_000]),
+    )
+    connect_write(path).close()
+    write_spool(path, batch)
+    rows = llmtrace.query("SELECT duration_ms FROM traces ORDER BY duration_ms", db=path)
+    assert [r["duration_ms"] for r in rows] == [1.234, 1.734]

@@ -132,10 +132,28 @@ LEFT JOIN spans s ON s.trace_id = r.trace_id AND s.parent_span_id IS NULL
 LEFT JOIN traces t ON t.trace_id = r.trace_id;
 """
 
+# Version 1 took trace durations in whole milliseconds, so traces of similar length tied.
+_TRACE_DURATION_US = """
+CREATE OR REPLACE VIEW traces AS
+SELECT
+    trace_id,
+    arg_min(name, CASE WHEN parent_span_id IS NULL THEN 0 ELSE 1 END) AS root_name,
+    arg_min(service_name, start_time) AS service_name,
+    min(start_time) AS start_time,
+    (epoch_us(max(end_time)) - epoch_us(min(start_time))) / 1000.0 AS duration_ms,
+    count(*) AS span_count,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cost_usd) AS cost_usd,
+    bool_or(status = 'ERROR') AS has_error
+FROM spans GROUP BY trace_id;
+"""
+
 # (version, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "spans table, spool ledger and the llm_calls/tool_calls/traces views", _SPANS),
     (2, "datasets, eval_runs, eval_results and gate_results", _EVALS),
+    (3, "traces.duration_ms to the microsecond", _TRACE_DURATION_US),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
