@@ -365,15 +365,16 @@ class _Execution:
                 threading.Thread(target=worker, args=(progress,), name=f"llmtrace-eval-{i}")
                 for i in range(min(self.run.concurrency, total))
             ]
-            for thread in threads:
-                thread.start()
             try:
                 for thread in threads:
-                    thread.join()
-            except KeyboardInterrupt:
-                stop.set()  # finish the items in flight, start no more
+                    thread.start()
                 for thread in threads:
                     thread.join()
+            except BaseException:  # Ctrl-C, also while the workers are still being started
+                stop.set()  # finish the items in flight, start no more
+                for thread in threads:
+                    if thread.ident is not None:
+                        thread.join()
                 raise
 
     async def run_async(self, work: list[tuple[Example, int]], show: bool) -> None:
