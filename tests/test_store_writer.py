@@ -262,3 +262,32 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_without_a_merger_batches_are_spooled_and_merged_when_flushed(tmp_path, monkeypatch):
+    """An application whose sys.executable is not a Python (uWSGI, a frozen binary) or where
+    the merger cannot start: nothing is lost, the flush merges in the traced process."""
+    monkeypatch.setenv("LLMTRACE_RAISE_INTERNAL_ERRORS", "0")
+    monkeypatch.setenv("LLMTRACE_MERGER_PYTHON", str(tmp_path / "no-such-python"))
+    path = tmp_path / "nomerger.duckdb"
+    exporter = DuckDBSpanExporter(path)
+    exporter.export(make_spans(8))
+    exporter.export(make_spans(4))
+    assert exporter.force_flush()
+    assert exporter.spooled_batches >= 1 and spool_files(path) == []
+    assert _read(path, "SELECT count(*) FROM spans") == [(12,)]
+    exporter.shutdown()
+
+
+def test_the_merger_is_never_started_with_an_application_binary(monkeypatch):
+    from llmtrace.exporters import merger_client
+
+    monkeypatch.delenv("LLMTRACE_MERGER_PYTHON", raising=False)
+    monkeypatch.setattr(sys, "executable", "/usr/local/bin/uwsgi")
+    assert merger_client._python_executable() is None
+    monkeypatch.setattr(sys, "executable", "/opt/app/.venv/bin/python3.11")
+    assert merger_client._python_executable() == "/opt/app/.venv/bin/python3.11"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert merger_client._python_executable() is None
+    monkeypatch.setenv("LLMTRACE_MERGER_PYTHON", "/usr/bin/python3")
+    assert merger_client._python_executable() == "/usr/bin/python3"

@@ -5,9 +5,9 @@ end. It bounds the files in flight, so a merger that falls behind slows the expo
 thread down (and the batch processor then drops, counted) instead of filling the disk.
 
 If the merger cannot start or dies, the files it had not merged become spool files (anyone who
-opens the store merges them) and :meth:`MergerClient.hand_over` says no, so the caller spools
-from then on: nothing is lost, the store only fills later. A merger that dies is started again
-at most ``_MAX_STARTS`` times.
+opens the store merges them, and so does the exporter when flushed) and
+:meth:`MergerClient.hand_over` says no, so the caller spools from then on: nothing is lost, the
+store only fills later. A merger that dies is started again at most ``_MAX_STARTS`` times.
 """
 
 from __future__ import annotations
@@ -31,6 +31,18 @@ __all__ = ["MergerClient"]
 # Hand-off files given to the merger and not yet merged; more waits.
 _MAX_IN_FLIGHT = 16
 _MAX_STARTS = 3
+
+
+def _python_executable() -> str | None:
+    """The interpreter to start the merger with. In an embedded or frozen application
+    ``sys.executable`` is the application itself (uWSGI, a PyInstaller binary), which must not
+    be started again: then only LLMTRACE_MERGER_PYTHON names one."""
+    configured = os.environ.get("LLMTRACE_MERGER_PYTHON")
+    if configured:
+        return configured
+    if getattr(sys, "frozen", False) or "python" not in Path(sys.executable).name.lower():
+        return None
+    return sys.executable
 
 
 class MergerClient:
@@ -132,12 +144,18 @@ class MergerClient:
         return process
 
     def _start(self) -> subprocess.Popen[bytes]:
+        python = _python_executable()
+        if python is None:
+            raise OSError(
+                f"no Python interpreter to run the merger with ({sys.executable!r} is not one); "
+                "set LLMTRACE_MERGER_PYTHON, or batches are merged when flushed"
+            )
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         return subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "llmtrace.store.merger",
                 str(self.db_path),
