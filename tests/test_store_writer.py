@@ -235,10 +235,11 @@ def test_what_a_killed_process_handed_over_still_lands(tmp_path):
     assert list(spool_dir(path).iterdir()) == []
 
 
-def test_the_files_of_a_merger_that_died_go_to_the_next_reader(tmp_path):
+def test_the_files_of_a_merger_that_died_go_to_the_next_reader(tmp_path, caplog):
     path = tmp_path / "orphans.duckdb"
     holder = _hold_the_store(path)
     exporter = DuckDBSpanExporter(path, lock_timeout_s=0.05)
+    caplog.set_level(logging.WARNING, logger="llmtrace")
     try:
         exporter.export(make_spans(7))
         deadline = time.monotonic() + 10
@@ -253,6 +254,10 @@ def test_the_files_of_a_merger_that_died_go_to_the_next_reader(tmp_path):
     finally:
         holder.communicate("release\n", timeout=30)
     assert llmtrace.query("SELECT count(*) AS n FROM spans", db=path) == [{"n": 7}]
+    deadline = time.monotonic() + 30
+    while "merger for" not in caplog.text:  # said once, from the thread that saw it go
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     exporter.shutdown()
 
 

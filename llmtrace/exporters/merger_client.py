@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from .._internal import report_internal_error
+from .._internal import report_internal_error, warn_once
 from ..store.spool import release_handoffs
 
 __all__ = ["MergerClient"]
@@ -183,7 +183,18 @@ class MergerClient:
         assert process.stdout is not None
         with process.stdout:
             self._dispatch(process)
+        unexpected = self._process is process  # not stopped by this side
         self._gone(process)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            return
+        if unexpected:
+            warn_once(
+                f"merger-exit:{id(self)}",
+                f"llmtrace: the merger for {self.db_path} exited (code {code}); its batches "
+                "are kept beside the store and merged by the next writer or reader",
+            )
 
     def _dispatch(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
