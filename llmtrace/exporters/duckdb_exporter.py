@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import gc
 import os
 import queue
@@ -131,15 +132,17 @@ class DuckDBSpanExporter(SpanExporter):
     ) -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
-        self._merger_settings = {
-            "lock_timeout_s": lock_timeout_s,
-            "idle_release_s": idle_release_s,
-            "max_hold_s": max_hold_s,
-            "yield_s": yield_s,
-            "threads": threads,
-        }
+        self._new_merger = functools.partial(
+            MergerClient,
+            self.path,
+            lock_timeout_s=lock_timeout_s,
+            idle_release_s=idle_release_s,
+            max_hold_s=max_hold_s,
+            yield_s=yield_s,
+            threads=threads,
+        )
         self.spooled_batches = 0
-        self._merger = MergerClient(self.path, **self._merger_settings)  # type: ignore[arg-type]
+        self._merger = self._new_merger()
         self._shutdown = False
         self._queue: queue.Queue[object] = queue.Queue(maxsize=_MAX_PENDING_BATCHES)
         self._writer: threading.Thread | None = None
@@ -231,7 +234,7 @@ class DuckDBSpanExporter(SpanExporter):
             if self._writer_pid != os.getpid():
                 # A forked child inherits neither the thread nor the parent's merger.
                 self._queue = queue.Queue(maxsize=_MAX_PENDING_BATCHES)
-                self._merger = MergerClient(self.path, **self._merger_settings)  # type: ignore[arg-type]
+                self._merger = self._new_merger()
             self._writer_pid = os.getpid()
             self._writer = threading.Thread(
                 target=self._run_writer, name="llmtrace-duckdb-writer", daemon=True

@@ -30,9 +30,7 @@ __all__ = [
     "StoreMissingError",
     "connect_read",
     "connect_write",
-    "ensure_schema",
     "is_lock_error",
-    "open_with_retry",
     "signal_waiting",
     "waiting_since",
 ]
@@ -77,7 +75,7 @@ def waiting_since(path: Path, since_ns: int) -> bool:
         return False
 
 
-def open_with_retry(open_once: Callable[[], T], path: Path, timeout_s: float) -> T:
+def _open_with_retry(open_once: Callable[[], T], path: Path, timeout_s: float) -> T:
     """``open_once()``, retried with jittered backoff while another process holds the file,
     saying each time that someone is waiting (see :func:`signal_waiting`)."""
     deadline = time.monotonic() + timeout_s
@@ -85,7 +83,7 @@ def open_with_retry(open_once: Callable[[], T], path: Path, timeout_s: float) ->
     while True:
         try:
             return open_once()
-        except Exception as exc:
+        except duckdb.Error as exc:
             if not is_lock_error(exc):
                 raise
             signal_waiting(path)
@@ -111,15 +109,15 @@ def connect_write(
     only a process that opens the file no other way may ask for that: the merger process.
     """
     if row_group_size is None:
-        return open_with_retry(lambda: _open_migrated(path), path, timeout_s)
-    ensure_schema(path, timeout_s)
-    return open_with_retry(lambda: _attach(path, row_group_size), path, timeout_s)
+        return _open_with_retry(lambda: _open_migrated(path), path, timeout_s)
+    _ensure_schema(path, timeout_s)
+    return _open_with_retry(lambda: _attach(path, row_group_size), path, timeout_s)
 
 
-def ensure_schema(path: Path, timeout_s: float = 5.0) -> None:
+def _ensure_schema(path: Path, timeout_s: float = 5.0) -> None:
     """Create or migrate the store unless this process already did; retries while locked."""
     if _needs_migration(path):
-        open_with_retry(lambda: _open_migrated(path), path, timeout_s).close()
+        _open_with_retry(lambda: _open_migrated(path), path, timeout_s).close()
 
 
 _migrated: set[Path] = set()
@@ -159,4 +157,4 @@ def connect_read(path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConnecti
     """A read-only connection; a missing file is an error, never created."""
     if not path.exists():
         raise StoreMissingError(f"no llmtrace store at {path}")
-    return open_with_retry(lambda: duckdb.connect(str(path), read_only=True), path, timeout_s)
+    return _open_with_retry(lambda: duckdb.connect(str(path), read_only=True), path, timeout_s)
