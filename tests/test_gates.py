@@ -79,7 +79,11 @@ def test_identical_candidate_passes_or_warns_never_fails(runs):
     assert quality.decision == "pass" and quality.estimate == 1.0 and quality.n == N
     cost = by_rule["cost.usd_per_success <= 0.002"]
     assert cost.estimate == pytest.approx(200 * 0.15e-6 + 20 * 0.6e-6)
-    assert by_rule["errors.rate <= 0"].reason == "none observed"
+    # max: 0 fails on any error; with none observed it warns and reports the exact bound
+    # (it used to pass on "none observed" at any n, softer than max: 0.01: issue 13).
+    errors = by_rule["errors.rate <= 0"]
+    assert errors.decision == "warn" and errors.reason.startswith("none observed in 60 examples")
+    assert errors.ci_high == pytest.approx(1 - 0.025 ** (1 / 60), abs=1e-12)
     assert by_rule["tokens.per_example <= 1000"].estimate == 220
     stored = llmtrace.query(
         "SELECT metric, rule, decision, n, baseline_run_id FROM gate_results WHERE run_id = ?",
@@ -152,13 +156,24 @@ def test_unsupported_and_unknown_metrics_are_refused(runs):
         evals.gate(candidate="missing", config=GATES, db=db)
 
 
-def test_percentile_gates_need_20_observations(tmp_path):
+def test_percentile_gate_on_too_few_examples_warns_and_says_why(tmp_path):
+    # Used to refuse below 20 observations (counting epochs) and, above, to pass on a
+    # bootstrap that can never reach past the sample maximum (issue 13): now an order-statistic
+    # interval over examples, unbounded above when there are too few to bound p95.
     handle = llmtrace.configure(db=tmp_path / "small.duckdb")
     try:
         ds = evals.Dataset.from_records([{"input": i} for i in range(5)], name="tiny")
-        run = evals.Suite(name="tiny", dataset=ds, target=lambda e: e.input).run(model="m")
-        with pytest.raises(GateError, match=r"at least 20 observations; run .* has 5"):
-            evals.gate(candidate=run, config={"gates": [{"metric": "latency.p95_ms", "max": 1}]})
+        run = evals.Suite(name="tiny", dataset=ds, target=lambda e: e.input).run(
+            model="m", epochs=3
+        )
+        result = evals.gate(
+            candidate=run, config={"gates": [{"metric": "latency.p95_ms", "max": 1e9}]}
+        )
+        [outcome] = result.gates
+        assert outcome.decision == "warn" and outcome.ci_high == float("inf")
+        assert "5 examples cannot bound p95 from above at 95% (needs at least 72)" in (
+            outcome.reason
+        )
     finally:
         handle.shutdown()
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["GateConfig", "GateConfigError", "GateRule", "load_gate_config"]
+__all__ = [
+    "GateConfig",
+    "GateConfigError",
+    "GateRule",
+    "higher_is_better",
+    "load_gate_config",
+]
 
 STATIC_METRICS = (
     "safety.violation_rate",
@@ -27,22 +33,39 @@ STATIC_METRICS = (
 _SCORER_METRIC = re.compile(r"^(quality|safety)\.[A-Za-z0-9_\-]+$")
 
 
+def higher_is_better(metric: str) -> bool:
+    """Quality scores are better high; everything else a gate names (violations, latency,
+    cost, tokens, errors) is better low."""
+    return metric.startswith("quality.")
+
+
 class GateConfigError(ValueError):
     """The gate configuration is invalid; the message names the file and the field."""
 
 
 class GateRule(BaseModel):
-    """One metric and its bounds: absolute (``min``, ``max``) and against the baseline
-    (``max_drop``: candidate - baseline >= -max_drop; ``max_increase_pct``)."""
+    """One metric and its bounds: absolute (``min``, ``max``) and against the baseline.
+
+    Baseline bounds follow the metric's direction: ``max_drop`` (candidate - baseline >=
+    -max_drop) for metrics where higher is better (``quality.*``); ``max_rise`` (candidate -
+    baseline <= max_rise) and ``max_increase_pct`` (candidate / baseline - 1 <= pct / 100) for
+    metrics where lower is better (everything else). A rule that bounds the wrong direction is
+    rejected, naming the field.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     metric: str = Field(description="quality.<scorer>, safety.<scorer> or a named metric")
     min: float | None = Field(None, description="absolute lower bound")
     max: float | None = Field(None, description="absolute upper bound")
-    max_drop: float | None = Field(None, ge=0, description="allowed fall below the baseline")
+    max_drop: float | None = Field(
+        None, ge=0, description="allowed fall below the baseline (higher-is-better metrics)"
+    )
+    max_rise: float | None = Field(
+        None, ge=0, description="allowed rise above the baseline (lower-is-better metrics)"
+    )
     max_increase_pct: float | None = Field(
-        None, ge=0, description="allowed rise above the baseline, in percent"
+        None, ge=0, description="allowed rise above the baseline in percent (lower-is-better)"
     )
 
     @field_validator("metric")
@@ -57,9 +80,35 @@ class GateRule(BaseModel):
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> GateRule:
-        if all(getattr(self, b) is None for b in ("min", "max", "max_drop", "max_increase_pct")):
-            raise ValueError("a gate needs at least one of min, max, max_drop, max_increase_pct")
+        bounds = ("min", "max", "max_drop", "max_rise", "max_increase_pct")
+        if all(getattr(self, b) is None for b in bounds):
+            raise ValueError(f"a gate needs at least one of {', '.join(bounds)}")
         return self
+
+    @model_validator(mode="after")
+    def _bounds_fit_the_direction(self) -> GateRule:
+        if higher_is_better(self.metric):
+            wrong = [f for f in ("max_rise", "max_increase_pct") if getattr(self, f) is not None]
+            if wrong:
+                raise _FieldError(
+                    wrong[0],
+                    f"{self.metric} is better when higher, so a rise is no regression; "
+                    "bound its fall with max_drop",
+                )
+        elif self.max_drop is not None:
+            raise _FieldError(
+                "max_drop",
+                f"{self.metric} is better when lower, so a drop is no regression; "
+                "bound its rise with max_rise (absolute) or max_increase_pct",
+            )
+        return self
+
+
+class _FieldError(ValueError):
+    """A model-level check that blames one field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
 
 
 class GateConfig(BaseModel):
@@ -70,6 +119,12 @@ class GateConfig(BaseModel):
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="two-sided interval level")
     bootstrap_resamples: int = Field(2000, ge=200, le=100_000)
     seed: int = Field(0, description="seed of the bootstrap")
+    family_wise: Literal["none", "holm"] = Field(
+        "none",
+        description="holm: a bound fails only if it still fails after Holm's correction over "
+        "every bound in the file, so the chance that any gate fails a candidate that meets "
+        "them all stays at (1 - confidence) / 2",
+    )
     gates: list[GateRule] = Field(min_length=1)
 
 
@@ -86,8 +141,12 @@ def parse_gate_config(data: Any, origin: str) -> GateConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
+        loc = tuple(first["loc"])
+        blamed, _, rest = message.partition(": ")
+        if rest and blamed in GateRule.model_fields:
+            loc, message = (*loc, blamed), rest
         extra = f" ({len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        raise GateConfigError(f"{origin}: {_field_path(first['loc'])}: {message}{extra}") from None
+        raise GateConfigError(f"{origin}: {_field_path(loc)}: {message}{extra}") from None
 
 
 def load_gate_config(path: str | os.PathLike[str]) -> GateConfig:

@@ -1,9 +1,27 @@
-"""``evals.gate()``: a run, optionally against a baseline, judged pass / warn / fail per rule.
+"""``evals.gate()``: a run, optionally against a baseline, judged pass / warn / fail per bound.
 
 Each bound of each rule becomes one gate outcome with its estimate, interval, n and decision
-(see :func:`llmtrace.evals.stats.decide`); the result is fail if any outcome fails, else warn if
-any warns, else pass. ``strict=True`` turns warn into fail. The evidence is stored in
-``gate_results`` beside the candidate run.
+(see :func:`llmtrace.evals.stats.decide`): pass when the whole interval satisfies the bound, fail
+when the whole interval breaks it, warn when the data cannot tell. Warn means "not shown safe",
+never "safe". Each bound errs one-sided at ``(1 - confidence) / 2`` (2.5% at 0.95): a candidate
+whose true value sits exactly on the bound passes it at most that often, and fails it at most
+that often. With k bounds, the chance that at least one fails a candidate that meets them all
+grows towards k times that; ``family_wise: holm`` in the gates file keeps it at 2.5%.
+
+Which interval each metric gets, and the rules for awkward data:
+
+- ``quality.*``, ``safety.*`` and the rates: Clopper-Pearson on the clustering-adjusted n;
+  each example weighs once (the mean of its epochs), whatever its number of epochs.
+- ``latency.p50/p95/p99_ms``: distribution-free order statistics over examples; when there are
+  too few examples to bound the percentile the interval is unbounded and the bound warns.
+- ``cost.usd_per_success``: Fieller's interval on per-example cost and successes.
+- a safety outcome that was never checked (the target or the scorer errored) is unknown: it
+  counts as a violation for the upper end of the interval and as clean for the lower end.
+- ``max: 0`` on a rate fails on any observed event; with none observed it warns and reports
+  the exact upper bound (a sample can never show a rate of exactly 0).
+- relative bounds on a baseline of 0 are decided as ``max: 0`` on the candidate.
+- a baseline bound is computed on the examples both runs share; the examples left out are
+  listed, and a bound that left out candidate examples can at best warn.
 """
 
 from __future__ import annotations
@@ -12,7 +30,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,13 +46,14 @@ from .runner import Run
 __all__ = ["GateError", "GateOutcome", "GateResult", "gate"]
 
 PERCENTILES = {"latency.p50_ms": 50.0, "latency.p95_ms": 95.0, "latency.p99_ms": 99.0}
-MIN_PERCENTILE_OBSERVATIONS = 20
-Kind = Literal["mean", "rate", "total", "percentile", "ratio"]
+Kind = Literal["bounded", "mean", "total", "percentile", "ratio"]
+Direction = Literal["min", "max"]
+WARN_MEANS = 'warn means "not shown safe": the data cannot tell, so nothing was shown'
 
 
 class GateError(ValueError):
-    """The gate cannot be decided as asked (unknown run or scorer, runs not comparable,
-    too little data for a percentile): the CLI exits 2."""
+    """The gate cannot be decided as asked (unknown run or scorer, runs not comparable): the
+    CLI exits 2."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,7 @@ class GateOutcome:
     ci_high: float | None
     n: int
     reason: str = ""
+    excluded: tuple[str, ...] = ()
 
 
 @dataclass
@@ -62,6 +82,7 @@ class GateResult:
     strict: bool
     gates: list[GateOutcome] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
+    family_wise: str = "none"
 
     @property
     def passed(self) -> bool:
@@ -75,21 +96,39 @@ class GateResult:
             "baseline_run_id": self.baseline_run_id,
             "confidence": self.confidence,
             "strict": self.strict,
+            "family_wise": self.family_wise,
             "overrides": self.overrides,
-            "gates": [vars(g) for g in self.gates],
+            "gates": [{**vars(g), "excluded": list(g.excluded)} for g in self.gates],
         }
 
 
+@dataclass
+class _Bound:
+    """One bound before its decision: how to get its interval at any confidence (Holm needs
+    more than one), and what the gate must say about it."""
+
+    metric: str
+    rule: str
+    bound: float
+    direction: Direction
+    interval_at: Callable[[float], stats.Interval]
+    notes: list[str] = field(default_factory=list)
+    excluded: tuple[str, ...] = ()
+    at_best_warn: str = ""
+
+
 # --- metrics ----------------------------------------------------------------------------------
-def _kind(metric: str, data: RunData) -> Kind:
+def _kind(metric: str) -> Kind:
     if metric in PERCENTILES:
         return "percentile"
     if metric == "cost.usd_per_success":
         return "ratio"
     if metric == "cost.usd_total":
         return "total"
-    if metric in ("errors.rate", "safety.violation_rate") or metric.startswith("safety."):
-        return "rate"
+    if metric in ("errors.rate", "safety.violation_rate") or metric.startswith(
+        ("safety.", "quality.")
+    ):
+        return "bounded"
     return "mean"
 
 
@@ -122,107 +161,339 @@ def _clusters(metric: str, data: RunData) -> Clusters:
     raise GateError(f"unknown metric {metric!r}")
 
 
+def _observed(metric: str, data: RunData, keys: Sequence[str] | None = None) -> Clusters:
+    clusters = _clusters(metric, data)
+    chosen = clusters if keys is None else keys
+    return {k: list(clusters[k]) for k in chosen if clusters.get(k)}
+
+
 def _statistic(metric: str, data: RunData) -> Callable[[Sequence[str]], float]:
-    """The metric recomputed on a chosen list of example ids (for bootstrap resamples)."""
-    kind = _kind(metric, data)
+    """The metric recomputed on a chosen list of example ids (for bootstrap resamples); NaN
+    where it is undefined (no success at all, 0/0)."""
+    kind = _kind(metric)
     values = _clusters(metric, data)
     if kind == "percentile":
         q = PERCENTILES[metric]
-        return lambda keys: float(np.percentile([v for k in keys for v in values[k]], q))
+
+        return lambda keys: stats.clustered_percentile([values[k] for k in keys], q)
     if kind == "ratio":
 
         def per_success(keys: Sequence[str]) -> float:
             successes = sum(sum(data.success[k]) for k in keys)
             cost = sum(sum(data.cost_usd[k]) for k in keys)
-            return cost / successes if successes else math.inf
+            if successes:
+                return cost / successes
+            return math.inf if cost else math.nan
 
         return per_success
     if kind == "total":
         return lambda keys: float(sum(sum(values[k]) for k in keys))
-    return lambda keys: float(np.mean([np.mean(values[k]) for k in keys]))
+    return lambda keys: float(np.mean([np.nanmean(values[k]) for k in keys]))
 
 
-def _absolute_interval(metric: str, data: RunData, config: GateConfig) -> stats.Interval:
-    kind = _kind(metric, data)
-    clusters = {k: v for k, v in _clusters(metric, data).items() if v}
+def _epoch_note(clusters: Clusters) -> str:
+    sizes = {len(v) for v in clusters.values()}
+    if len(sizes) > 1:
+        return (
+            f"examples have {min(sizes)} to {max(sizes)} epochs: each example weighs once "
+            "(the mean of its epochs)"
+        )
+    return ""
+
+
+def _absolute_interval_at(
+    metric: str, data: RunData, config: GateConfig
+) -> tuple[Callable[[float], stats.Interval], list[str]]:
+    kind = _kind(metric)
+    clusters = _observed(metric, data)
     if not clusters:
         raise GateError(f"{metric}: run {data.run['run_id']} has no observations")
+    notes = [_epoch_note(clusters)]
+    if kind == "bounded":
+        return (lambda c: stats.clustered_rate(clusters, c)), notes
     if kind == "mean":
-        return stats.clustered_mean(clusters, config.confidence)
-    if kind == "rate":
-        return stats.clustered_rate(clusters, config.confidence)
-    if kind == "total":
-        sums = np.array([sum(v) for v in clusters.values()])
-        n = len(sums)
-        se = float(math.sqrt(n) * sums.std(ddof=1)) if n > 1 else 0.0
-        return stats._t_interval(float(sums.sum()), se, n, config.confidence)
-    observations = sum(len(v) for v in clusters.values())
-    if kind == "percentile" and observations < MIN_PERCENTILE_OBSERVATIONS:
-        raise GateError(
-            f"{metric}: percentile gates need at least "
-            f"{MIN_PERCENTILE_OBSERVATIONS} observations; run "
-            f"{data.run['run_id']} has {observations} (unsupported)"
-        )
-    keys = sorted(clusters)
-    return stats.bootstrap_interval(
-        _statistic(metric, data),
-        keys,
-        config.confidence,
-        resamples=config.bootstrap_resamples,
-        seed=config.seed,
-    )
+        return (lambda c: stats.clustered_mean(clusters, c)), notes
+    if kind == "percentile":
+        q = PERCENTILES[metric]
+        return (lambda c: stats.percentile_interval(clusters, q, c)), notes
+    if kind == "ratio":
+        keys = sorted(k for k in data.cost_usd if data.cost_usd[k])
+        costs = [sum(data.cost_usd[k]) for k in keys]
+        successes = [sum(data.success[k]) for k in keys]
+        return (lambda c: stats.ratio_interval(costs, successes, c)), notes
+    sums = np.array([sum(v) for v in clusters.values()])
+    n = len(sums)
+    se = float(math.sqrt(n) * sums.std(ddof=1)) if n > 1 else 0.0
+    return (lambda c: stats._t_interval(float(sums.sum()), se, n, c)), notes
 
 
-def _paired_interval(
-    metric: str, candidate: RunData, baseline: RunData, config: GateConfig, relative: bool
-) -> stats.Interval:
-    kind = _kind(metric, candidate)
-    cand, base = _clusters(metric, candidate), _clusters(metric, baseline)
-    shared = sorted(k for k in set(cand) & set(base) if cand[k] and base[k])
+def _paired_keys(
+    metric: str, candidate: RunData, baseline: RunData
+) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
+    cand, base = _observed(metric, candidate), _observed(metric, baseline)
+    shared = sorted(set(cand) & set(base))
     if not shared:
         raise GateError(f"{metric}: candidate and baseline share no examples")
-    if not relative and kind in ("mean", "rate"):
-        return stats.paired_difference(
-            {k: cand[k] for k in shared}, {k: base[k] for k in shared}, config.confidence
-        )
-    if (
-        kind == "percentile"
-        and min(sum(len(cand[k]) for k in shared), sum(len(base[k]) for k in shared))
-        < MIN_PERCENTILE_OBSERVATIONS
-    ):
-        raise GateError(
-            f"{metric}: percentile gates need at least "
-            f"{MIN_PERCENTILE_OBSERVATIONS} observations per run (unsupported)"
-        )
-    cand_stat, base_stat = _statistic(metric, candidate), _statistic(metric, baseline)
+    return shared, tuple(sorted(set(cand) - set(base))), tuple(sorted(set(base) - set(cand)))
 
-    def compare(keys: Sequence[str]) -> float:
-        c, b = cand_stat(keys), base_stat(keys)
-        if relative:
-            return (c / b - 1.0) * 100.0 if b else math.inf
-        return c - b
 
-    return stats.bootstrap_interval(
-        compare, shared, config.confidence, resamples=config.bootstrap_resamples, seed=config.seed
+def _bootstrap_at(
+    statistic: Callable[[Sequence[str]], float], keys: Sequence[str], config: GateConfig
+) -> Callable[[float], stats.Interval]:
+    values = stats.bootstrap_distribution(
+        statistic, keys, resamples=config.bootstrap_resamples, seed=config.seed
     )
+    estimate = statistic(keys)
+    return lambda c: stats.interval_from_distribution(estimate, values, len(keys), c)
 
 
-# --- deciding ---------------------------------------------------------------------------------
+def _cluster_means(clusters: Clusters, keys: Sequence[str]) -> list[float]:
+    return [float(np.nanmean(clusters[k])) for k in keys]
+
+
+def _difference_at(
+    metric: str, candidate: RunData, baseline: RunData, keys: list[str], config: GateConfig
+) -> Callable[[float], stats.Interval]:
+    """Candidate minus baseline on the shared examples."""
+    kind = _kind(metric)
+    cand, base = _clusters(metric, candidate), _clusters(metric, baseline)
+    if kind in ("bounded", "mean"):
+        c_means, b_means = _cluster_means(cand, keys), _cluster_means(base, keys)
+        c_map = {k: [v] for k, v in zip(keys, c_means, strict=True)}
+        b_map = {k: [v] for k, v in zip(keys, b_means, strict=True)}
+        bounded = kind == "bounded"
+        return lambda c: stats.paired_difference(c_map, b_map, c, bounded=bounded)
+    if kind == "total":
+        diffs = {k: [sum(cand[k]) - sum(base[k])] for k in keys}
+        zeros = {k: [0.0] for k in keys}
+
+        def total(c: float) -> stats.Interval:
+            per = stats.paired_difference(diffs, zeros, c)
+            n = len(keys)
+            return replace(per, estimate=per.estimate * n, low=per.low * n, high=per.high * n)
+
+        return total
+    cand_stat, base_stat = _statistic(metric, candidate), _statistic(metric, baseline)
+    return _bootstrap_at(lambda ks: cand_stat(ks) - base_stat(ks), keys, config)
+
+
+def _relative_at(
+    metric: str, candidate: RunData, baseline: RunData, keys: list[str], config: GateConfig
+) -> Callable[[float], stats.Interval] | None:
+    """Candidate / baseline - 1, in percent, on the shared examples; None when the baseline is
+    exactly 0 there (the ratio is undefined)."""
+    kind = _kind(metric)
+    cand, base = _clusters(metric, candidate), _clusters(metric, baseline)
+    if kind in ("bounded", "mean", "total"):
+        reduce: Callable[[Sequence[float]], float] = (
+            (lambda v: float(sum(v))) if kind == "total" else (lambda v: float(np.nanmean(v)))
+        )
+        c_values = [reduce(cand[k]) for k in keys]
+        b_values = [reduce(base[k]) for k in keys]
+        if not any(b_values):
+            return None
+
+        def relative(c: float) -> stats.Interval:
+            ratio = stats.ratio_interval(c_values, b_values, c)
+            return replace(
+                ratio,
+                estimate=(ratio.estimate - 1.0) * 100.0,
+                low=(ratio.low - 1.0) * 100.0,
+                high=(ratio.high - 1.0) * 100.0,
+            )
+
+        return relative
+    base_stat = _statistic(metric, baseline)
+    if base_stat(keys) == 0:
+        return None
+    cand_stat = _statistic(metric, candidate)
+
+    def compare(ks: Sequence[str]) -> float:
+        c, b = cand_stat(ks), base_stat(ks)
+        if b == 0 or math.isnan(b) or math.isnan(c):
+            return math.nan if c == 0 or math.isnan(c) or math.isnan(b) else math.inf
+        return (c / b - 1.0) * 100.0
+
+    return _bootstrap_at(compare, keys, config)
+
+
+def _percentile_floor_note(metric: str, keys: Sequence[str], config: GateConfig) -> str:
+    needed = stats.percentile_min_clusters(PERCENTILES[metric], config.confidence)
+    if len(keys) < needed:
+        return (
+            f"{len(keys)} shared examples cannot bound p{PERCENTILES[metric]:g} at "
+            f"{config.confidence:.0%} (needs at least {needed}); a bootstrap here would "
+            "under-state the tail"
+        )
+    return ""
+
+
+# --- building the bounds of a rule -------------------------------------------------------------
 def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _rule_notes(rule: GateRule, candidate: RunData) -> list[str]:
+    metric = rule.metric
+    family, _, scorer = metric.partition(".")
+    notes = []
+    if family == "quality" and candidate.scorer_errors.get(scorer):
+        notes.append(f"{candidate.scorer_errors[scorer]} scorer error(s) left out")
+    if metric == "safety.violation_rate" and not any(
+        kind == "safety" for kind in candidate.scorer_kinds.values()
+    ):
+        notes.append("the run has no safety scorer, so no violation could have been observed")
+    if metric.startswith("cost.") and candidate.unknown_cost:
+        if candidate.unknown_cost >= candidate.example_epochs:
+            raise GateError(
+                f"{metric}: no example-epoch of run {candidate.run['run_id']} has a "
+                "known cost (does the target make traced LLM calls on a priced model?)"
+            )
+        notes.append(f"{candidate.unknown_cost} example-epoch(s) with unknown cost counted as 0")
+    return notes
+
+
+def _absolute_bounds(rule: GateRule, candidate: RunData, config: GateConfig) -> list[_Bound]:
+    metric = rule.metric
+    interval_at, notes = _absolute_interval_at(metric, candidate, config)
+    bounds = []
+    if rule.min is not None:
+        bounds.append(
+            _Bound(metric, f"{metric} >= {_fmt(rule.min)}", rule.min, "min", interval_at, notes)
+        )
+    if rule.max is not None:
+        bounds.append(
+            _Bound(metric, f"{metric} <= {_fmt(rule.max)}", rule.max, "max", interval_at, notes)
+        )
+    return bounds
+
+
+def _exclusion(
+    only_candidate: tuple[str, ...], only_baseline: tuple[str, ...]
+) -> tuple[list[str], str]:
+    def listed(ids: tuple[str, ...]) -> str:
+        shown = ", ".join(ids[:10])
+        return shown + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+
+    notes = []
+    if only_candidate:
+        notes.append(
+            f"{len(only_candidate)} candidate example(s) not in the baseline left out: "
+            f"{listed(only_candidate)}"
+        )
+    if only_baseline:
+        notes.append(
+            f"{len(only_baseline)} baseline example(s) not in the candidate left out: "
+            f"{listed(only_baseline)}"
+        )
+    cap = (
+        "at best warn: the left-out candidate examples could hide a regression"
+        if only_candidate
+        else ""
+    )
+    return notes, cap
+
+
+def _baseline_bounds(
+    rule: GateRule, candidate: RunData, baseline: RunData, config: GateConfig
+) -> list[_Bound]:
+    metric = rule.metric
+    keys, only_cand, only_base = _paired_keys(metric, candidate, baseline)
+    notes, cap = _exclusion(only_cand, only_base)
+    excluded = only_cand + only_base
+    if metric in PERCENTILES:
+        floor = _percentile_floor_note(metric, keys, config)
+        if floor:
+            notes.append(floor)
+            cap = cap or "at best warn: too few examples for a percentile comparison"
+    bounds = []
+    if rule.max_drop is not None or rule.max_rise is not None:
+        difference = _difference_at(metric, candidate, baseline, keys, config)
+        if rule.max_drop is not None:
+            text = f"{metric} - baseline >= -{_fmt(rule.max_drop)}"
+            bounds.append(
+                _Bound(metric, text, -rule.max_drop, "min", difference, list(notes), excluded, cap)
+            )
+        if rule.max_rise is not None:
+            text = f"{metric} - baseline <= +{_fmt(rule.max_rise)}"
+            bounds.append(
+                _Bound(metric, text, rule.max_rise, "max", difference, list(notes), excluded, cap)
+            )
+    if rule.max_increase_pct is not None:
+        text = f"{metric} vs baseline <= +{_fmt(rule.max_increase_pct)}%"
+        relative = _relative_at(metric, candidate, baseline, keys, config)
+        if relative is None:
+            # c <= (1 + pct/100) * 0 allows no rise at all: decide it as max: 0 on the
+            # candidate's shared examples, with the same honesty as any max: 0.
+            shared = _observed(metric, candidate, keys)
+            at, _ = _absolute_interval_at_clusters(metric, shared, candidate)
+            zero_note = "the baseline is 0 on the shared examples, so any rise is infinite: "
+            zero_note += "decided as max: 0 on the candidate"
+            bounds.append(
+                _Bound(
+                    metric, text, 0.0, "max", at, [*notes, zero_note], excluded, cap
+                )
+            )
+        else:
+            bounds.append(
+                _Bound(
+                    metric,
+                    text,
+                    rule.max_increase_pct,
+                    "max",
+                    relative,
+                    list(notes),
+                    excluded,
+                    cap,
+                )
+            )
+    return bounds
+
+
+def _absolute_interval_at_clusters(
+    metric: str, clusters: Clusters, data: RunData
+) -> tuple[Callable[[float], stats.Interval], list[str]]:
+    kind = _kind(metric)
+    if kind == "percentile":
+        q = PERCENTILES[metric]
+        return (lambda c: stats.percentile_interval(clusters, q, c)), []
+    if kind == "bounded":
+        return (lambda c: stats.clustered_rate(clusters, c)), []
+    return (lambda c: stats.clustered_mean(clusters, c)), []
+
+
+def _bounds(
+    rule: GateRule, candidate: RunData, baseline: RunData | None, config: GateConfig
+) -> list[_Bound]:
+    notes = _rule_notes(rule, candidate)
+    bounds = []
+    if rule.min is not None or rule.max is not None:
+        bounds += _absolute_bounds(rule, candidate, config)
+    if any(x is not None for x in (rule.max_drop, rule.max_rise, rule.max_increase_pct)):
+        if baseline is None:
+            raise GateError(
+                f"{rule.metric}: max_drop, max_rise and max_increase_pct need a baseline run"
+            )
+        bounds += _baseline_bounds(rule, candidate, baseline, config)
+    for bound in bounds:
+        bound.notes = [n for n in [*notes, *bound.notes] if n]
+    return bounds
+
+
+# --- deciding ---------------------------------------------------------------------------------
 def _inconclusive(interval: stats.Interval, bound: float, confidence: float) -> str:
-    se = interval.se
-    if not se:
-        se = (interval.high - interval.low) / (2 * stats._z(confidence))
-    mde = stats.minimum_detectable_effect(se, confidence)
-    needed = stats.required_n(interval.n, se, abs(interval.estimate - bound), confidence)
     text = (
         f"inconclusive: the {confidence:.0%} interval [{_fmt(interval.low)}, "
-        f"{_fmt(interval.high)}] straddles {_fmt(bound)}; at n={interval.n} the minimum "
-        f"detectable effect is {_fmt(mde)}"
+        f"{_fmt(interval.high)}] straddles {_fmt(bound)}"
     )
+    if not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+        return text
+    se = interval.se or (interval.high - interval.low) / (2 * stats._z(confidence))
+    if not se:
+        return text
+    mde = stats.minimum_detectable_effect(se, confidence)
+    needed = stats.required_n(interval.n, se, abs(interval.estimate - bound), confidence)
+    text += f"; at n={interval.n} the minimum detectable effect is {_fmt(mde)}"
     if needed is not None:
         text += f"; about {needed} examples would decide it at the observed distance"
     else:
@@ -230,100 +501,79 @@ def _inconclusive(interval: stats.Interval, bound: float, confidence: float) -> 
     return text
 
 
-def _outcome(
-    metric: str,
-    rule: str,
-    interval: stats.Interval,
-    bound: float,
-    direction: Literal["min", "max"],
-    confidence: float,
-    note: str = "",
-) -> GateOutcome:
-    decision = stats.decide(interval, bound, direction)
-    reason = _inconclusive(interval, bound, confidence) if decision == "warn" else ""
-    reason = "; ".join(part for part in (reason, note) if part)
-    return GateOutcome(
-        metric, rule, decision, interval.estimate, interval.low, interval.high, interval.n, reason
+def _zero_bound_note(interval: stats.Interval, confidence: float) -> str:
+    return (
+        f"none observed in {interval.n} examples (their epochs may agree, so each example "
+        f"counts once); the rate is below {_fmt(interval.high)} at "
+        f"{1 - (1 - confidence) / 2:.1%} (exact); a sample cannot show a rate of exactly 0, so "
+        f"max: 0 fails on any violation and otherwise warns (this sample would pass max: "
+        f"{_fmt(_round_up(interval.high))})"
     )
 
 
-def _zero_rate(metric: str, rule: str, data: RunData, interval: stats.Interval) -> GateOutcome:
-    observed = int(sum(sum(v) for v in _clusters(metric, data).values()))
-    decision = "pass" if observed == 0 else "fail"
-    reason = "none observed" if observed == 0 else f"{observed} observed; the bound allows none"
+def _round_up(value: float) -> float:
+    digits = 2 - math.floor(math.log10(value)) if value > 0 else 2
+    return math.ceil(value * 10**digits) / 10**digits
+
+
+def _decide(bound: _Bound, confidence: float) -> GateOutcome:
+    interval = bound.interval_at(confidence)
+    decision: str = stats.decide(interval, bound.bound, bound.direction)
+    reasons = []
+    if decision == "warn":
+        zero_rate = (
+            bound.bound == 0
+            and bound.direction == "max"
+            and _kind(bound.metric) == "bounded"
+            and interval.low == 0
+        )
+        reasons.append(
+            _zero_bound_note(interval, confidence)
+            if zero_rate
+            else _inconclusive(interval, bound.bound, confidence)
+        )
+    if decision == "pass" and bound.at_best_warn:
+        decision = "warn"
+        reasons.append(bound.at_best_warn)
+    reasons += [interval.note, *bound.notes]
+    estimate = interval.estimate if math.isfinite(interval.estimate) else None
     return GateOutcome(
-        metric, rule, decision, interval.estimate, interval.low, interval.high, interval.n, reason
+        bound.metric,
+        bound.rule,
+        decision,
+        estimate,
+        interval.low,
+        interval.high,
+        interval.n,
+        "; ".join(r for r in reasons if r),
+        bound.excluded,
     )
 
 
-def _evaluate_rule(
-    rule: GateRule, candidate: RunData, baseline: RunData | None, config: GateConfig
-) -> list[GateOutcome]:
-    metric = rule.metric
-    outcomes: list[GateOutcome] = []
-    note = ""
-    family, _, scorer = metric.partition(".")
-    if family == "quality" and candidate.scorer_errors.get(scorer):
-        note = f"{candidate.scorer_errors[scorer]} scorer error(s) left out"
-    if metric.startswith("cost.") and candidate.unknown_cost:
-        if candidate.unknown_cost >= candidate.example_epochs:
-            raise GateError(
-                f"{metric}: no example-epoch of run {candidate.run['run_id']} has a "
-                "known cost (does the target make traced LLM calls on a priced model?)"
+def _holm(bounds: list[_Bound], outcomes: list[GateOutcome], confidence: float) -> None:
+    """Holm's step-down over every bound's one-sided p-value of failing: a fail stands only if
+    Holm rejects its bound; otherwise it becomes warn and says so."""
+    alpha = (1.0 - confidence) / 2.0
+    p_values = [
+        stats.one_sided_p_value(b.interval_at, b.bound, b.direction, "fail")
+        if o.decision == "fail"
+        else 1.0
+        for b, o in zip(bounds, outcomes, strict=True)
+    ]
+    m = len(bounds)
+    rejected = set()
+    for rank, index in enumerate(sorted(range(m), key=lambda i: p_values[i])):
+        if p_values[index] > alpha / (m - rank):
+            break
+        rejected.add(index)
+    for i, outcome in enumerate(outcomes):
+        if outcome.decision == "fail" and i not in rejected:
+            note = (
+                f"fails alone (one-sided p={p_values[i]:.3g}) but not after Holm's correction "
+                f"over {m} bounds"
             )
-        note = f"{candidate.unknown_cost} example-epoch(s) with unknown cost counted as 0"
-    if rule.min is not None or rule.max is not None:
-        interval = _absolute_interval(metric, candidate, config)
-        if rule.min is not None:
-            outcomes.append(
-                _outcome(
-                    metric,
-                    f"{metric} >= {_fmt(rule.min)}",
-                    interval,
-                    rule.min,
-                    "min",
-                    config.confidence,
-                    note,
-                )
-            )
-        if rule.max is not None:
-            text = f"{metric} <= {_fmt(rule.max)}"
-            if rule.max == 0 and _kind(metric, candidate) == "rate":
-                outcomes.append(_zero_rate(metric, text, candidate, interval))
-            else:
-                outcomes.append(
-                    _outcome(metric, text, interval, rule.max, "max", config.confidence, note)
-                )
-    if rule.max_drop is not None or rule.max_increase_pct is not None:
-        if baseline is None:
-            raise GateError(f"{metric}: max_drop and max_increase_pct need a baseline run")
-        if rule.max_drop is not None:
-            interval = _paired_interval(metric, candidate, baseline, config, relative=False)
-            outcomes.append(
-                _outcome(
-                    metric,
-                    f"{metric} - baseline >= -{_fmt(rule.max_drop)}",
-                    interval,
-                    -rule.max_drop,
-                    "min",
-                    config.confidence,
-                    note,
-                )
-            )
-        if rule.max_increase_pct is not None:
-            interval = _paired_interval(metric, candidate, baseline, config, relative=True)
-            outcomes.append(
-                _outcome(
-                    metric,
-                    f"{metric} vs baseline <= +{_fmt(rule.max_increase_pct)}%",
-                    interval,
-                    rule.max_increase_pct,
-                    "max",
-                    config.confidence,
-                    note,
-                )
-            )
-    return outcomes
+            reason = "; ".join(r for r in (note, outcome.reason) if r)
+            outcomes[i] = replace(outcome, decision="warn", reason=reason)
 
 
 def _mismatches(candidate: RunData, baseline: RunData) -> list[str]:
@@ -392,6 +642,17 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def decide_rules(
+    config: GateConfig, candidate: RunData, baseline: RunData | None
+) -> list[GateOutcome]:
+    """Every bound of every rule decided, with Holm's correction when the config asks."""
+    bounds = [b for rule in config.gates for b in _bounds(rule, candidate, baseline, config)]
+    outcomes = [_decide(b, config.confidence) for b in bounds]
+    if config.family_wise == "holm":
+        _holm(bounds, outcomes, config.confidence)
+    return outcomes
+
+
 def gate(
     candidate: Run | str,
     baseline: Run | str | None = None,
@@ -421,21 +682,10 @@ def gate(
                 + " (pass --allow-mismatch to compare anyway; it is recorded)"
             )
         overrides = [f"allowed mismatch: {p}" for p in problems]
-    outcomes = [o for rule in parsed.gates for o in _evaluate_rule(rule, cand, base, parsed)]
+    outcomes = decide_rules(parsed, cand, base)
     if strict:
         outcomes = [
-            GateOutcome(
-                o.metric,
-                o.rule,
-                "fail",
-                o.estimate,
-                o.ci_low,
-                o.ci_high,
-                o.n,
-                "strict: " + o.reason,
-            )
-            if o.decision == "warn"
-            else o
+            replace(o, decision="fail", reason="strict: " + o.reason) if o.decision == "warn" else o
             for o in outcomes
         ]
     decisions = {o.decision for o in outcomes}
@@ -448,6 +698,7 @@ def gate(
         strict,
         outcomes,
         overrides,
+        parsed.family_wise,
     )
     _store(path, result)
     return result

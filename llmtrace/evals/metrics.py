@@ -1,12 +1,15 @@
 """Per-run observations for gate metrics, read from stored results and their traces.
 
 Everything is kept per example id and epoch so statistics can cluster by example. A quality
-metric averages a scorer's scores (scorer errors are left out and counted); latency, cost and
-tokens come from each example-epoch's target span and trace.
+metric averages a scorer's scores (scorer errors are left out and counted). A safety outcome
+that was never checked (the target or the scorer errored) is NaN, unknown, never a clean
+result: gates count it as a possible violation. Latency, cost and tokens come from each
+example-epoch's target span and trace.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,12 +57,14 @@ def load_run_data(db: Path, run_id: str) -> RunData | None:
     for (example_id, _epoch), rows in sorted(per_epoch.items()):
         succeeded = True
         violated = False
+        unchecked = False
         for row in rows:
             scorer, kind = row["scorer"], row["kind"]
             if scorer == TARGET_SCORER:
                 failed = row["score"] != 1.0
                 data.errors[example_id].append(1.0 if failed else 0.0)
                 succeeded = succeeded and not failed
+                unchecked = unchecked or failed
                 if row["latency_ms"] is not None:
                     data.latency_ms[example_id].append(float(row["latency_ms"]))
                 if row["trace_cost_usd"] is None:
@@ -73,6 +78,9 @@ def load_run_data(db: Path, run_id: str) -> RunData | None:
                 if kind == "quality":
                     succeeded = False
                 data.scorer_errors[scorer] = data.scorer_errors.get(scorer, 0) + 1
+                if kind == "safety":
+                    unchecked = True
+                    data.scores.setdefault(scorer, defaultdict(list))[example_id].append(math.nan)
                 continue
             data.scores.setdefault(scorer, defaultdict(list))[example_id].append(row["score"])
             if kind == "quality" and row["score"] < 0.5:
@@ -80,5 +88,7 @@ def load_run_data(db: Path, run_id: str) -> RunData | None:
             if kind == "safety" and row["score"] >= 1.0:
                 violated = True
         data.success[example_id].append(1.0 if succeeded else 0.0)
-        data.violation[example_id].append(1.0 if violated else 0.0)
+        data.violation[example_id].append(
+            1.0 if violated else math.nan if unchecked else 0.0
+        )
     return data
