@@ -1,13 +1,12 @@
-"""What every command shares: the --db option, user errors, and table/json/csv output."""
+"""What every command shares: the --db option, reading rows, and table/json/csv output."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -15,19 +14,24 @@ from typing import Annotated, Any
 
 import duckdb
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from ..errors import UserError
 from ..store.connection import StoreBusyError, StoreMissingError
-from ..store.query import default_db_path, open_store_for_read
+from ..store.query import open_store_for_read
+from ._store import readable_store, resolve_db
+from ._table import Column, render, short_ids
 
-__all__ = ["DbOption", "OutputFormat", "UserError", "console", "emit_rows", "read_rows"]
-
-console = Console()
-
-
-class UserError(Exception):
-    """A mistake in the command's input: printed as one line, exit code 2, no traceback."""
+__all__ = [
+    "DbOption",
+    "FormatOption",
+    "LimitOption",
+    "OutputFormat",
+    "UserError",
+    "emit_rows",
+    "read_rows",
+    "resolve_db",
+    "resolve_prefix",
+]
 
 
 class OutputFormat(str, Enum):
@@ -42,19 +46,29 @@ DbOption = Annotated[
         "--db",
         help="The DuckDB store (default: $LLMTRACE_DB, else ./llmtrace.duckdb).",
         show_default=False,
+        metavar="PATH",
+    ),
+]
+FormatOption = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format", "-f", help="table fits the terminal; json and csv are complete.", metavar="FMT"
     ),
 ]
 
 
-def resolve_db(db: Path | None) -> Path:
-    return default_db_path(db or os.environ.get("LLMTRACE_DB") or None)
+def limit_option(what: str) -> Any:
+    return typer.Option(min=1, help=f"How many recent {what} to show.", metavar="N")
+
+
+LimitOption = Annotated[int, limit_option("rows")]
 
 
 def read_rows(
     db: Path | None, sql: str, params: Sequence[Any] | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run read-only SQL; store and SQL problems become :class:`UserError`."""
-    path = resolve_db(db)
+    path = readable_store(db)
     try:
         conn = open_store_for_read(path)
     except StoreMissingError:
@@ -62,26 +76,52 @@ def read_rows(
     except StoreBusyError as exc:
         raise UserError(str(exc)) from None
     except duckdb.Error as exc:
-        raise UserError(f"{path}: {_first_line(exc)}") from None
+        raise UserError(f"{path}: {first_line(exc)}") from None
     try:
         result = conn.execute(sql, list(params)) if params else conn.execute(sql)
+        if result is None:  # only comments or semicolons
+            raise UserError(f"no SQL statement in {sql!r}")
         if result.description is None:
             return [], []
         columns = [d[0] for d in result.description]
         return columns, result.fetchall()
     except duckdb.Error as exc:
-        raise UserError(_first_line(exc)) from None
+        raise UserError(first_line(exc)) from None
     finally:
         conn.close()
 
 
-def _first_line(exc: BaseException) -> str:
+def resolve_prefix(db: Path | None, table: str, column: str, prefix: str, what: str) -> str:
+    """The one ``column`` value of ``table`` starting with ``prefix``, or a UserError saying
+    none or several match."""
+    cleaned = prefix.strip().lower()
+    if not cleaned:
+        raise UserError(f"empty {what} id")
+    _, rows = read_rows(
+        db,
+        f"SELECT DISTINCT {column} FROM {table} WHERE starts_with({column}, ?) LIMIT 6",
+        [cleaned],
+    )
+    matches = sorted(row[0] for row in rows)
+    if not matches:
+        raise UserError(f"no {what} with id starting {prefix!r}")
+    if len(matches) > 1:
+        shown = (
+            f"{len(matches)} {what}s start with it ({', '.join(short_ids(matches).values())})"
+            if len(matches) <= 5
+            else f"more than 5 {what}s start with it"
+        )
+        raise UserError(f"{what} id {prefix!r} is ambiguous: {shown}; give more characters")
+    return str(matches[0])
+
+
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
@@ -90,22 +130,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
 def emit_rows(
-    columns: list[str], rows: list[tuple[Any, ...]], fmt: OutputFormat, title: str | None = None
+    columns: list[str],
+    rows: Sequence[Sequence[Any]],
+    fmt: OutputFormat,
+    display: Mapping[str, Column | None] | None = None,
 ) -> None:
-    """Print rows as a rich table, JSON (a list of objects) or CSV with a header."""
+    """Print rows as a table that fits the terminal, JSON (a list of objects) or CSV.
+
+    ``display`` says how named columns show in the table (header, id shortening, numbers;
+    None leaves a column out of the table); JSON and CSV always carry every column in full.
+    """
     if fmt == OutputFormat.json:
         records = [{c: _plain(v) for c, v in zip(columns, row, strict=False)} for row in rows]
         typer.echo(json.dumps(records, default=str, indent=2))
@@ -116,9 +151,24 @@ def emit_rows(
         writer.writerows([[_plain(v) for v in row] for row in rows])
         typer.echo(buffer.getvalue(), nl=False)
     else:
-        table = Table(title=title, show_lines=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*[_cell(v) for v in row])
-        console.print(table)
+        display = display or {}
+        keep = [i for i, c in enumerate(columns) if display.get(c, True) is not None]
+        shown = [display.get(columns[i]) or _default_column(columns[i], rows, i) for i in keep]
+        for line in render(shown, [[row[i] for i in keep] for row in rows]):
+            typer.echo(line)
+        if not rows:
+            typer.echo("(no rows)")
+
+
+def _default_column(name: str, rows: Sequence[Sequence[Any]], index: int) -> Column:
+    values = [row[index] for row in rows if row[index] is not None]
+    numeric = bool(values) and all(
+        isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in values
+    )
+    return Column(name, numeric=numeric)
+
+
+def id_column(header: str, ids: Sequence[str | None]) -> Column:
+    """A column of ids shown as unique prefixes that commands accept back."""
+    prefixes = short_ids(ids)
+    return Column(header, text=lambda v: "" if v is None else prefixes.get(v, str(v)), shrink=False)

@@ -8,23 +8,31 @@ from typing import Annotated
 import duckdb
 import typer
 
-from ..store.connection import StoreMissingError
+from ..errors import UserError
+from ..store.connection import StoreBusyError
 from ..store.query import open_store_for_read
-from ._common import DbOption, UserError, resolve_db
+from ._common import DbOption, first_line
+from ._store import readable_store
 
 
 def export(
-    parquet: Annotated[Path, typer.Option("--parquet", help="Folder to write Parquet into.")],
+    parquet: Annotated[
+        Path,
+        typer.Option("--parquet", help="Folder to write Parquet into.", metavar="DIR"),
+    ],
     db: DbOption = None,
 ) -> None:
     """Write every span to Parquet under DIR/date=YYYY-MM-DD/, readable by any engine."""
-    path = resolve_db(db)
-    try:
-        conn = open_store_for_read(path)
-    except StoreMissingError:
-        raise UserError(f"no llmtrace store at {path} (set --db or LLMTRACE_DB)") from None
+    path = readable_store(db)
     try:
         parquet.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--parquet {parquet}: cannot create it: {exc.strerror or exc}") from None
+    try:
+        conn = open_store_for_read(path)
+    except StoreBusyError as exc:
+        raise UserError(str(exc)) from None
+    try:
         count = conn.execute("SELECT count(*) FROM spans").fetchall()[0][0]
         conn.execute(
             f"""COPY (SELECT * REPLACE (attributes::JSON AS attributes),
@@ -34,7 +42,7 @@ def export(
                 (FORMAT parquet, PARTITION_BY (date), OVERWRITE_OR_IGNORE)"""
         )
     except duckdb.Error as exc:
-        raise UserError(str(exc).splitlines()[0]) from None
+        raise UserError(f"export to {parquet}: {first_line(exc)}") from None
     finally:
         conn.close()
     typer.echo(f"wrote {count} spans to {parquet}")

@@ -3,52 +3,106 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from ..evals.dataset import DatasetError
-from ..evals.gate_config import GateConfigError
-from ..evals.gates import GateError, GateResult, gate
+from ..errors import Refused, UserError
+from ..evals.gates import GateResult, gate
 from ..evals.reports import to_json, to_junit, to_markdown
-from ..store.connection import StoreBusyError, StoreMissingError
-from ._common import DbOption, UserError, console, resolve_db
+from ._common import DbOption, resolve_prefix
+from ._store import writable_store
+from ._table import Column, compact_number, render, terminal_width
 
-_STYLE = {"pass": "green", "warn": "yellow", "fail": "red"}
 
-
-class GateFailed(Exception):
+class GateFailed(Refused):
     """A gate decided fail: exit code 1."""
 
 
-def _print(result: GateResult) -> None:
-    table = Table(
-        title=f"gate: candidate {result.candidate_run_id}"
-        + (f" vs baseline {result.baseline_run_id}" if result.baseline_run_id else "")
-    )
-    for column in ("decision", "rule", "estimate", "interval", "n", "note"):
-        table.add_column(column, overflow="fold")
-    for g in result.gates:
-        table.add_row(
-            f"[{_STYLE[g.decision]}]{g.decision}[/]",
+def _interval(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return "-"
+    return f"[{compact_number(low)}, {compact_number(high)}]"
+
+
+def print_result(result: GateResult) -> None:
+    """The gate table, one line per bound, then the notes of bounds that did not pass."""
+    title = f"gate: candidate {result.candidate_run_id}"
+    if result.baseline_run_id:
+        title += f" vs baseline {result.baseline_run_id}"
+    typer.echo(title)
+    columns = [
+        Column("decision", shrink=False),
+        Column("rule"),
+        Column("estimate", numeric=True),
+        Column("interval", numeric=True),
+        Column("n", numeric=True),
+    ]
+    rows = [
+        (
+            g.decision,
             g.rule,
-            f"{g.estimate:.4g}" if g.estimate is not None else "-",
-            f"[{g.ci_low:.4g}, {g.ci_high:.4g}]"
-            if g.ci_low is not None and g.ci_high is not None
-            else "-",
-            str(g.n),
-            g.reason,
+            "-" if g.estimate is None else compact_number(g.estimate),
+            _interval(g.ci_low, g.ci_high),
+            g.n,
         )
-    console.print(table)
-    console.print(f"decision: [bold {_STYLE[result.decision]}]{result.decision}[/]")
+        for g in result.gates
+    ]
+    for line in render(columns, rows):
+        typer.echo(line)
+    width = terminal_width()
+    for g in result.gates:
+        if g.decision != "pass" and g.reason:
+            typer.echo(
+                textwrap.fill(
+                    g.reason, width, initial_indent=f"{g.decision} {g.rule}: ",
+                    subsequent_indent="    ",
+                )
+            )
+    typer.echo(f"decision: {result.decision}")
+
+
+def _report_path(option: str, path: Path | None) -> None:
+    """Refuse a report path that cannot be written before the gate stores anything; create
+    missing folders (as pytest's --junitxml does)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file path, like {path / 'gate.xml'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot create its folder: {exc.strerror or exc}") from None
+
+
+def _append_step_summary(markdown: str) -> None:
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not summary:
+        return
+    try:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown)
+    except OSError as exc:
+        typer.echo(
+            f"llmtrace: warning: GITHUB_STEP_SUMMARY={summary}: not written: "
+            f"{exc.strerror or exc}",
+            err=True,
+        )
 
 
 def gate_command(
-    config: Annotated[Path, typer.Option("--config", help="The gates YAML file.")],
-    candidate: Annotated[str, typer.Option(help="The candidate run id.")],
-    baseline: Annotated[str | None, typer.Option(help="The baseline run id.")] = None,
+    config: Annotated[
+        Path, typer.Option("--config", help="The gates YAML file.", metavar="FILE")
+    ],
+    candidate: Annotated[
+        str, typer.Option(help="The candidate run id (a unique prefix is enough).", metavar="RUN")
+    ],
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="The baseline run id (a unique prefix is enough).", metavar="RUN"),
+    ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warn as fail.")] = False,
     allow_mismatch: Annotated[
         bool,
@@ -56,40 +110,35 @@ def gate_command(
             "--allow-mismatch", help="Compare runs on different dataset or judge versions."
         ),
     ] = False,
-    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report.")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown report.")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write a JSON report.")] = None,
+    junit: Annotated[
+        Path | None, typer.Option(help="Write a JUnit XML report.", metavar="FILE")
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Write a Markdown report.", metavar="FILE")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write a JSON report.", metavar="FILE")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Decide pass / warn / fail for a candidate run, optionally against a baseline."""
-    try:
-        result = gate(
-            candidate,
-            baseline,
-            config,
-            strict=strict,
-            allow_mismatch=allow_mismatch,
-            db=resolve_db(db),
-        )
-    except (GateError, GateConfigError, DatasetError, StoreBusyError) as exc:
-        raise UserError(str(exc)) from None
-    except StoreMissingError:
-        raise UserError(
-            f"no llmtrace store at {resolve_db(db)} (set --db or LLMTRACE_DB)"
-        ) from None
-    _print(result)
+    path = writable_store(db)
+    for option, report in (("--junit", junit), ("--markdown", markdown), ("--json", json_path)):
+        _report_path(option, report)
+    candidate_id = resolve_prefix(db, "eval_runs", "run_id", candidate, "run")
+    baseline_id = resolve_prefix(db, "eval_runs", "run_id", baseline, "run") if baseline else None
+    result = gate(
+        candidate_id, baseline_id, config, strict=strict, allow_mismatch=allow_mismatch, db=path
+    )
+    print_result(result)
     markdown_text = to_markdown(result)
-    for path, text in (
-        (junit, to_junit(result)),
-        (markdown, markdown_text),
-        (json_path, to_json(result)),
-    ):
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(markdown_text)
+    for report, text in ((junit, to_junit(result)), (markdown, markdown_text), (json_path, to_json(result))):
+        if report is not None:
+            try:
+                report.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"{report}: not written: {exc.strerror or exc}") from None
+    _append_step_summary(markdown_text)
     if not result.passed:
-        raise GateFailed(f"gate failed: {sum(g.decision == 'fail' for g in result.gates)} rule(s)")
+        failed = sum(g.decision == "fail" for g in result.gates)
+        raise GateFailed(f"gate failed: {failed} rule{'s' if failed != 1 else ''} failed")

@@ -6,16 +6,23 @@ from typing import Annotated
 
 import typer
 
-from ._common import DbOption, OutputFormat, UserError, emit_rows, read_rows
+from ._common import DbOption, FormatOption, OutputFormat, UserError, emit_rows, read_rows
 
 
 def sql(
-    query: Annotated[str, typer.Argument(help="SQL to run; the store is opened read-only.")],
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+    query: Annotated[
+        str,
+        typer.Argument(
+            metavar="QUERY", help="SQL to run, like \"SELECT * FROM traces LIMIT 5\"."
+        ),
+    ],
+    fmt: FormatOption = OutputFormat.table,
     db: DbOption = None,
 ) -> None:
     """Run read-only SQL over spans and eval records (tables spans, eval_runs...; views
     llm_calls, tool_calls, traces)."""
+    if not query.strip():
+        raise UserError('empty SQL: give a query, like "SELECT * FROM traces LIMIT 5"')
     try:
         columns, rows = read_rows(db, query)
     except UserError as exc:

@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import inspect
 import os
+import signal
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from typing import Any
 from .. import _config
 from .._context import context
 from .._spans import workflow
+from ..errors import RunInterrupted, UserError
 from ..prompts import Prompt
 from ..store.query import default_db_path
 from .dataset import Dataset, Example
@@ -147,7 +149,7 @@ class Suite:
             if prompt.version == version:
                 return prompt
         known = [p.version for p in self.prompts]
-        raise ValueError(f"suite {self.name!r} has no prompt version {version!r}; known: {known}")
+        raise UserError(f"suite {self.name!r} has no prompt version {version!r}; known: {known}")
 
     def run(
         self,
@@ -168,8 +170,16 @@ class Suite:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if prompt is None and len(self.prompts) == 1:
             prompt = self.prompts[0]
+        if prompt is None and len(self.prompts) > 1 and "prompt" in _accepts(self.target):
+            versions = ", ".join(p.version for p in self.prompts)
+            raise UserError(
+                f"suite {self.name!r} declares prompts {versions}: choose one with prompt= "
+                "(llmtrace eval: --prompt-version)"
+            )
         if not _config.is_configured():
-            _config.configure(db=db)
+            # Spans must land beside the run's records: this run's db, else LLMTRACE_DB, else
+            # ./llmtrace.duckdb. (configure(db=None) would turn the store off.)
+            _config.configure(**({} if db is None else {"db": db}))
         _config.warm_up()  # lazy loads must not land in the first example's latency
         db_path = default_db_path(db)
         run = Run(
@@ -200,9 +210,10 @@ class Suite:
             else:
                 execute.run_threads(work, show)
             run.status = "completed"
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under `llmtrace eval`
             run.status = "incomplete"
-            raise
+            signum = getattr(exc, "signum", signal.SIGINT)
+            raise RunInterrupted(run, signum) from exc
         finally:
             run.results.sort(key=lambda r: (r.epoch, r.example_id))
             run.ended_at = datetime.now(timezone.utc)

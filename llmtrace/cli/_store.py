@@ -1,0 +1,101 @@
+"""Which store a command uses, checked before any work starts.
+
+A bad ``--db`` is the commonest first-hour mistake, and DuckDB reports it late (after an eval
+has run its examples) and as a traceback. Each case gets one line here instead: a folder, an
+empty or non-DuckDB file, another application's DuckDB, a place that cannot be written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from ..errors import StoreUnusable, UserError
+from ..store.connection import StoreBusyError, connect_read
+from ..store.query import default_db_path
+
+__all__ = ["readable_store", "resolve_db", "writable_store"]
+
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+def resolve_db(db: Path | None) -> Path:
+    """``--db``, else LLMTRACE_DB, else ./llmtrace.duckdb."""
+    return default_db_path(db or os.environ.get("LLMTRACE_DB") or None)
+
+
+def readable_store(db: Path | None) -> Path:
+    """The store to read: it must exist and be an llmtrace DuckDB file (it is never created)."""
+    path = resolve_db(db)
+    if not path.exists() and not path.is_symlink():
+        raise UserError(f"no llmtrace store at {path} (set --db or LLMTRACE_DB)")
+    _check_file(path)
+    return path
+
+
+def writable_store(db: Path | None) -> Path:
+    """The store to write: an llmtrace DuckDB file, or a path where one can be created."""
+    path = resolve_db(db)
+    if path.exists():
+        _check_file(path)
+        for place in (path, path.parent):
+            if not os.access(place, os.W_OK):
+                raise StoreUnusable(f"--db {path}: {place} is not writable")
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.probe"):
+            pass
+    except OSError as exc:
+        raise StoreUnusable(f"--db {path}: cannot create it: {exc.strerror or exc}") from None
+    return path
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise StoreUnusable(
+            f"--db {path} is a folder; give a file path, like {path / 'llmtrace.duckdb'}"
+        )
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(12)
+    except OSError as exc:
+        raise StoreUnusable(f"--db {path}: cannot read it: {exc.strerror or exc}") from None
+    if not header:
+        raise StoreUnusable(f"--db {path} is an empty file, not a DuckDB store")
+    if header[8:12] != _DUCKDB_MAGIC:
+        raise StoreUnusable(f"--db {path} is not a DuckDB file")
+    _check_schema(path)
+
+
+def _check_schema(path: Path) -> None:
+    """A DuckDB file with tables but no llmtrace schema belongs to someone else: refuse to
+    read it as spans or to add llmtrace tables to it."""
+    try:
+        conn = connect_read(path)
+    except StoreBusyError as exc:
+        raise UserError(str(exc)) from None
+    except duckdb.Error as exc:
+        raise StoreUnusable(f"--db {path}: {_first_line(exc)}") from None
+    try:
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables"
+            ).fetchall()
+        }
+    finally:
+        conn.close()
+    if tables and "schema_migrations" not in tables:
+        raise StoreUnusable(
+            f"--db {path} is another application's DuckDB file (no llmtrace tables); "
+            "give llmtrace a file of its own"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
