@@ -4,6 +4,11 @@ genai-prices' own ``calc_price`` takes ~150 us a call, too slow for the hot path
 call, so each (provider, model) is resolved once to per-token rates and the arithmetic is done
 here. The tests check the result equals genai-prices' own calculation. An unknown model costs
 None (stored as NULL) and logs one warning; a made-up number would be worse than none.
+Embedding models have input prices only: a call without output tokens is priced on its input.
+
+The store prices spans when it writes them (``store.normalize``), off the application's thread,
+and records :attr:`Cost.table_version` beside the cost so ``llmtrace reprice`` can tell which
+rows an installed table would change.
 """
 
 from __future__ import annotations
@@ -51,26 +56,30 @@ class TokenRates:
     """Per-million-token prices of one model, and where they came from."""
 
     input: _Rate
-    output: _Rate
+    output: _Rate | None  # None: an input-only price (embedding models)
     cache_read: _Rate | None = None
     cache_write: _Rate | None = None
     source: str = ""
+    table_version: str = ""
 
     @property
     def flat(self) -> bool:
         """No tiers on the input and output prices: the cost is two multiplications."""
-        return not self.input.tiers and not self.output.tiers
+        return not self.input.tiers and (self.output is None or not self.output.tiers)
 
 
 class Cost:
     """The price of one call in USD, split into input and output parts."""
 
-    __slots__ = ("input_usd", "output_usd", "source")
+    __slots__ = ("input_usd", "output_usd", "source", "table_version")
 
-    def __init__(self, input_usd: float, output_usd: float, source: str) -> None:
+    def __init__(
+        self, input_usd: float, output_usd: float, source: str, table_version: str = ""
+    ) -> None:
         self.input_usd = input_usd
         self.output_usd = output_usd
         self.source = source
+        self.table_version = table_version
 
     @property
     def total_usd(self) -> float:
@@ -105,9 +114,8 @@ def _user_rates(model: str, spec: Any, origin: str) -> TokenRates:
             f"prices[{model!r}] in {origin}: unknown field(s) {sorted(unknown)}; "
             f"use {sorted(allowed)} (USD per million tokens)"
         )
-    missing = {"input", "output"} - set(spec)
-    if missing:
-        raise ValueError(f"prices[{model!r}] in {origin}: missing {sorted(missing)}")
+    if "input" not in spec:  # output may be left out: an input-only (embedding) price
+        raise ValueError(f"prices[{model!r}] in {origin}: missing ['input']")
     rates: dict[str, _Rate | None] = {}
     for key in allowed:
         value = spec.get(key)
@@ -116,14 +124,15 @@ def _user_rates(model: str, spec: Any, origin: str) -> TokenRates:
         if value is not None and value < 0:
             raise ValueError(f"prices[{model!r}].{key} in {origin}: negative price {value!r}")
         rates[key] = _Rate(float(value)) if value is not None else None
-    input_rate, output_rate = rates["input"], rates["output"]
-    assert input_rate is not None and output_rate is not None
+    input_rate = rates["input"]
+    assert input_rate is not None
     return TokenRates(
         input=input_rate,
-        output=output_rate,
+        output=rates["output"],
         cache_read=rates["cache_read"],
         cache_write=rates["cache_write"],
         source=f"user:{origin}",
+        table_version=f"user:{origin}",
     )
 
 
@@ -195,7 +204,7 @@ class PriceTable:
             price = found_model.get_prices(datetime.now(tz=timezone.utc))
             input_rate = _rate(getattr(price, "input_mtok", None))
             output_rate = _rate(getattr(price, "output_mtok", None))
-            if input_rate is None or output_rate is None:
+            if input_rate is None:
                 return None
             return TokenRates(
                 input=input_rate,
@@ -205,16 +214,30 @@ class PriceTable:
                 source=(
                     f"genai-prices {_genai_prices_version()}:{found_provider.id}/{found_model.id}"
                 ),
+                table_version=f"genai-prices {_genai_prices_version()}",
             )
         return None
 
     def cost(self, usage: Usage, model: str | None, provider: str | None = None) -> Cost | None:
-        """The cost of ``usage`` on ``model``, or None when the model or the counts are unknown."""
-        if not model or usage.input_tokens is None or usage.output_tokens is None:
+        """The cost of ``usage`` on ``model``, or None when the model or the counts are unknown.
+
+        Output tokens may be missing only on a model with an input-only price (embeddings), and
+        output tokens on such a model have no price: both cost None rather than a guess.
+        """
+        if not model or usage.input_tokens is None:
             return None
         rates = self.rates(model, provider)
         if rates is None:
             return None
+        output_tokens = usage.output_tokens
+        if rates.output is None:
+            if output_tokens:
+                return None
+            output_rate, output_tokens = _Rate(0.0), 0
+        elif output_tokens is None:
+            return None
+        else:
+            output_rate = rates.output
         total_in = usage.input_tokens
         if (
             rates.flat
@@ -223,8 +246,9 @@ class PriceTable:
         ):
             return Cost(
                 total_in * rates.input.base / _PER_MTOK,
-                usage.output_tokens * rates.output.base / _PER_MTOK,
+                output_tokens * output_rate.base / _PER_MTOK,
                 rates.source,
+                rates.table_version,
             )
         cache_read = usage.cache_read_input_tokens or 0
         cache_write = usage.cache_creation_input_tokens or 0
@@ -233,5 +257,7 @@ class PriceTable:
         read_rate = rates.cache_read or rates.input
         write_rate = rates.cache_write or rates.input
         input_usd += cache_read * read_rate.at(total_in) + cache_write * write_rate.at(total_in)
-        output_usd = usage.output_tokens * rates.output.at(total_in)
-        return Cost(input_usd / _PER_MTOK, output_usd / _PER_MTOK, rates.source)
+        output_usd = output_tokens * output_rate.at(total_in)
+        return Cost(
+            input_usd / _PER_MTOK, output_usd / _PER_MTOK, rates.source, rates.table_version
+        )

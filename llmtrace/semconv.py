@@ -129,6 +129,41 @@ def context_attribute(key: str) -> str:
     return CONTEXT_KEY_ATTRIBUTES.get(key, CONTEXT_PREFIX + key)
 
 
+# --- Names other instrumentations write, read when their spans are stored -------------------
+# Deprecated OpenTelemetry GenAI names (semantic conventions before 1.37) and other current ones.
+GEN_AI_SYSTEM: Final = "gen_ai.system"
+GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_OLD: Final = "gen_ai.usage.cache_read_input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_OLD: Final = "gen_ai.usage.cache_creation_input_tokens"
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+OP_GENERATE_CONTENT: Final = "generate_content"
+OP_CREATE_AGENT: Final = "create_agent"
+OP_RESPONSES: Final = "responses"
+# The anthropic client's own spans (anthropic 2.x, scope com.anthropic.sdk.python).
+ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+# OpenInference (Arize Phoenix).
+OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
+OI_LLM_MODEL_NAME: Final = "llm.model_name"
+OI_EMBEDDING_MODEL_NAME: Final = "embedding.model_name"
+OI_LLM_PROVIDER: Final = "llm.provider"
+OI_LLM_SYSTEM: Final = "llm.system"
+OI_TOKEN_COUNT_PROMPT: Final = "llm.token_count.prompt"
+OI_TOKEN_COUNT_COMPLETION: Final = "llm.token_count.completion"
+OI_TOKEN_COUNT_TOTAL: Final = "llm.token_count.total"
+OI_TOKEN_COUNT_CACHE_READ: Final = "llm.token_count.prompt_details.cache_read"
+OI_TOKEN_COUNT_CACHE_WRITE: Final = "llm.token_count.prompt_details.cache_write"
+OI_TOOL_NAME: Final = "tool.name"
+OI_TOOL_CALL_ID: Final = "tool_call.id"
+OI_RETRIEVAL_DOCUMENTS_PREFIX: Final = "retrieval.documents."
+OI_DOCUMENT_ID_SUFFIX: Final = ".document.id"
+# OpenLLMetry (Traceloop).
+TRACELOOP_SPAN_KIND: Final = "traceloop.span.kind"
+TRACELOOP_ENTITY_NAME: Final = "traceloop.entity.name"
+TRACELOOP_REQUEST_TYPE: Final = "llm.request.type"
+TRACELOOP_USAGE_TOTAL_TOKENS: Final = "llm.usage.total_tokens"
+
+
 # --- The store's promoted columns: column name -> the attribute it is read from ---------------
 # Columns not listed here (ids, names, times, status, kind) come from the span itself.
 PROMOTED_COLUMNS: Final[dict[str, str]] = {
@@ -153,4 +188,8 @@ PROMOTED_COLUMNS: Final[dict[str, str]] = {
     "dataset_version": DATASET_VERSION,
     "eval_run_id": EVAL_RUN_ID,
     "eval_example_id": EVAL_EXAMPLE_ID,
+    # Added by migration 5 (spans from anywhere): what identifies and prices one model call.
+    "response_id": GEN_AI_RESPONSE_ID,
+    "cache_read_input_tokens": GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    "cache_creation_input_tokens": GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
 }

@@ -76,7 +76,7 @@ def test_user_prices_override_and_add(tmp_path):
 @pytest.mark.parametrize(
     ("prices", "message"),
     [
-        ({"m": {"input": 1}}, r"prices\['m'\].*missing \['output'\]"),
+        ({"m": {"output": 1}}, r"prices\['m'\].*missing \['input'\]"),
         ({"m": {"input": 1, "output": "cheap"}}, r"prices\['m'\].output.*not a number: 'cheap'"),
         ({"m": {"input": 1, "output": 1, "per_call": 2}}, r"unknown field\(s\) \['per_call'\]"),
         ({"m": {"input": -1, "output": 1}}, "negative price"),

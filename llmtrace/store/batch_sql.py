@@ -2,7 +2,8 @@
 
 A batch whose spans share one resource carries it once, in its schema's metadata; the
 statement then holds it as a constant, which DuckDB parses and stores once instead of once a
-row. Batches spooled by earlier versions, with the resource on every row, insert the same way.
+row. Batches spooled by earlier versions, with the resource on every row or without the columns
+added since, insert the same way (a missing column is NULL).
 """
 
 from __future__ import annotations
@@ -10,18 +11,20 @@ from __future__ import annotations
 import pyarrow as pa
 
 from .. import semconv as sc
+from .normalize import DERIVED_COLUMNS
 from .rows import RESOURCE_KEY, SERVICE_KEY
 
 __all__ = ["insert_sql"]
 
-_PROMOTED = ", ".join(sc.PROMOTED_COLUMNS)
+_COLUMNS = (*sc.PROMOTED_COLUMNS, *(name for name, _ in DERIVED_COLUMNS))
+_COLUMN_LIST = ", ".join(_COLUMNS)
 _INSERT_SQL = f"""
 INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, status, status_message,
-                   start_time, end_time, duration_ms, service_name, {_PROMOTED},
+                   start_time, end_time, duration_ms, service_name, {_COLUMN_LIST},
                    attributes, events, links, resource)
 SELECT trace_id, span_id, parent_span_id, coalesce(name, ''), kind, status, status_message,
        make_timestamptz(start_ns // 1000), make_timestamptz(end_ns // 1000),
-       (end_ns - start_ns) / 1e6, {{service}}, {_PROMOTED},
+       (end_ns - start_ns) / 1e6, {{service}}, {{columns}},
        attributes::JSON::VARIANT, events::JSON, links::JSON, {{resource}}
 FROM {{source}}
 """
@@ -36,8 +39,10 @@ def insert_sql(source: str, schema: pa.Schema) -> str:
     metadata = schema.metadata or {}
     resource = metadata.get(RESOURCE_KEY)
     service = metadata.get(SERVICE_KEY)
+    present = set(schema.names)
     return _INSERT_SQL.format(
         source=source,
+        columns=", ".join(name if name in present else "NULL" for name in _COLUMNS),
         service="service_name" if resource is None else _literal(service) if service else "NULL",
         resource="resource::JSON" if resource is None else f"{_literal(resource)}::JSON",
     )

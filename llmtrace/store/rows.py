@@ -28,10 +28,16 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from .. import semconv as sc
 from .._internal import report_internal_error
+from .normalize import DERIVED_COLUMNS, normalize_batch
 
 __all__ = ["BATCH_SCHEMA", "RESOURCE_KEY", "SERVICE_KEY", "batch_resource", "spans_to_batch"]
 
-_INT_COLUMNS = ("input_tokens", "output_tokens")
+_INT_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
 _FLOAT_COLUMNS = ("cost_usd", "guardrail_score")
 _PROMOTED = tuple(sc.PROMOTED_COLUMNS.items())
 
@@ -57,6 +63,7 @@ BATCH_SCHEMA = pa.schema(
         ("end_ns", pa.int64()),
         ("service_name", pa.string()),
         *[(column, _column_type(column)) for column, _ in _PROMOTED],
+        *DERIVED_COLUMNS,
         ("attributes", pa.string()),
         ("events", pa.string()),
         ("links", pa.string()),
@@ -362,15 +369,24 @@ def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
     n = len(fields.names)
     attributes = fields.attributes
     keys: set[str] = set().union(*attributes) if attributes else set()
+    kinds = fields.kinds
+    if sc.SPAN_KIND in keys:  # the llmtrace kind wins over the OpenTelemetry span kind
+        kinds = [a.get(sc.SPAN_KIND) or k for a, k in zip(attributes, kinds, strict=True)]
+    # Other conventions' names to the same columns, and every model call priced (normalize).
+    normalized = normalize_batch(attributes, kinds, keys)
+    kinds, filled = normalized.kinds, normalized.columns
     promoted = [
-        _typed([a.get(key) for a in attributes], column)
+        _typed(filled[column], column)
+        if column in filled
+        else _typed([a.get(key) for a in attributes], column)
         if key in keys
         else pa.nulls(n, _column_type(column))
         for column, key in _PROMOTED
     ]
-    kinds = fields.kinds
-    if sc.SPAN_KIND in keys:  # the llmtrace kind wins over the OpenTelemetry span kind
-        kinds = [a.get(sc.SPAN_KIND) or k for a, k in zip(attributes, kinds, strict=True)]
+    derived = [
+        pa.array(filled[column], data_type) if column in filled else pa.nulls(n, data_type)
+        for column, data_type in DERIVED_COLUMNS
+    ]
     starts = fields.starts
     ends = fields.ends
     if None in ends:
@@ -386,6 +402,7 @@ def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
         pa.array(ends, pa.int64()),
         services,
         *promoted,
+        *derived,
         pa.array(_attributes_json(attributes), pa.string()),
         _sparse_json(fields.events, _events_json),
         _sparse_json(fields.links, _links_json),

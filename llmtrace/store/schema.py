@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .calls import CALL_VIEWS_SQL, NEW_SPAN_COLUMNS_SQL
+
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_version", "apply_migrations"]
 
 _SPANS = """
@@ -154,6 +156,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "spans table, spool ledger and the llm_calls/tool_calls/traces views", _SPANS),
     (2, "datasets, eval_runs, eval_results and gate_results", _EVALS),
     (3, "traces.duration_ms to the microsecond", _TRACE_DURATION_US),
+    (
+        5,
+        "spans from anywhere: response id, cache tokens, price table version, document ids; "
+        "one model call one row in llm_calls and traces (model_calls)",
+        NEW_SPAN_COLUMNS_SQL + CALL_VIEWS_SQL,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

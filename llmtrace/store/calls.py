@@ -1,0 +1,150 @@
+"""One model call, one row: the SQL of the views that count each call once (migration 5).
+
+One call often leaves more than one inference span: llmtrace's ``llm`` span around the
+anthropic client's own ``anthropic.messages.create``, or two instrumentors on one client (one
+span inside the other), or an instrumentor whose span is a sibling of the client's own. The
+rule, also in the README:
+
+1. An inference span (kind ``llm`` or ``judge``) with another inference span inside it (a
+   descendant, through any plain OpenTelemetry spans in between) is a wrapper, not a call. The
+   innermost span is the call.
+2. The call's row is the innermost span's, and what it left empty (prompt, dataset, a token
+   count, the model) is taken from the wrappers around it, nearest first, when a wrapper wraps
+   that call alone. Where they disagree, the innermost span wins. Cost goes with the span whose
+   input tokens were used.
+3. Spans with the same provider and ``gen_ai.response.id`` are one call too (an instrumentor
+   whose span is not the parent of the client's): the shortest span, the one closest to the
+   wire, is kept. ``traces`` applies this within a trace, ``llm_calls`` across the store.
+
+The rule is a view, not a mark made at write time, so it holds however the spans of one call
+are split across batches, processes and spool files.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["CALL_VIEWS_SQL", "NEW_SPAN_COLUMNS_SQL"]
+
+NEW_SPAN_COLUMNS_SQL: Final = """
+ALTER TABLE spans ADD COLUMN response_id VARCHAR;
+ALTER TABLE spans ADD COLUMN cache_read_input_tokens BIGINT;
+ALTER TABLE spans ADD COLUMN cache_creation_input_tokens BIGINT;
+ALTER TABLE spans ADD COLUMN price_table_version VARCHAR;
+ALTER TABLE spans ADD COLUMN retrieval_document_ids VARCHAR[];
+"""
+
+_INFERENCE_KINDS = "('llm', 'judge')"
+# Plain OpenTelemetry span kinds: spans that sit between a wrapper and its call (an HTTP or a
+# user's own span) without being a step of their own.
+_PLAIN_KINDS = "('internal', 'client', 'server', 'producer', 'consumer')"
+# Taken from the wrappers when the innermost span left them empty.
+_INHERITED = (
+    "operation",
+    "provider",
+    "model",
+    "prompt_name",
+    "prompt_version",
+    "prompt_hash",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "response_id",
+    "judge_model",
+    "judge_version",
+    "dataset_version",
+    "eval_run_id",
+    "eval_example_id",
+)
+# Taken together from the first span (innermost first) that has input tokens.
+_PRICED_WITH_INPUT = ("input_tokens", "cost_usd", "price_table_version")
+
+
+def _inherited() -> str:
+    lines = [f"coalesce(c.{col}, w1.{col}, w2.{col}) AS {col}" for col in _INHERITED]
+    for col in _PRICED_WITH_INPUT:
+        lines.append(
+            f"CASE WHEN c.input_tokens IS NOT NULL THEN c.{col} "
+            f"WHEN w1.input_tokens IS NOT NULL THEN w1.{col} ELSE w2.{col} END AS {col}"
+        )
+    return ",\n        ".join(lines)
+
+
+CALL_VIEWS_SQL: Final = f"""
+CREATE VIEW model_calls AS
+WITH RECURSIVE
+inference AS (
+    SELECT trace_id, span_id, parent_span_id FROM spans WHERE kind IN {_INFERENCE_KINDS}
+),
+climb(trace_id, span_id, ancestor_id, hops) AS (
+    SELECT trace_id, span_id, parent_span_id, 1 FROM inference WHERE parent_span_id IS NOT NULL
+    UNION ALL
+    SELECT c.trace_id, c.span_id, s.parent_span_id, c.hops + 1
+    FROM climb c JOIN spans s ON s.trace_id = c.trace_id AND s.span_id = c.ancestor_id
+    WHERE s.kind IN {_PLAIN_KINDS} AND s.parent_span_id IS NOT NULL AND c.hops < 16
+),
+wrapping AS (
+    SELECT c.trace_id, c.span_id, c.ancestor_id AS wrapper_id
+    FROM climb c JOIN inference i ON i.trace_id = c.trace_id AND i.span_id = c.ancestor_id
+),
+sole AS (  -- wrappers of one call (spans inside that share a response id are one call)
+    SELECT w.trace_id, w.wrapper_id FROM wrapping w
+    JOIN spans s ON s.trace_id = w.trace_id AND s.span_id = w.span_id
+    GROUP BY ALL HAVING count(DISTINCT coalesce(s.response_id, s.span_id)) = 1
+),
+innermost AS (
+    SELECT s.* FROM spans s
+    WHERE s.kind IN {_INFERENCE_KINDS}
+      AND NOT EXISTS (
+          SELECT 1 FROM wrapping w WHERE w.trace_id = s.trace_id AND w.wrapper_id = s.span_id
+      )
+),
+filled AS (
+    SELECT c.* REPLACE (
+        {_inherited()}
+    ),
+    w1.span_id AS wrapper_span_id
+    FROM innermost c
+    LEFT JOIN wrapping x1 ON x1.trace_id = c.trace_id AND x1.span_id = c.span_id
+    LEFT JOIN sole s1 ON s1.trace_id = x1.trace_id AND s1.wrapper_id = x1.wrapper_id
+    LEFT JOIN spans w1 ON w1.trace_id = s1.trace_id AND w1.span_id = s1.wrapper_id
+    LEFT JOIN wrapping x2 ON x2.trace_id = w1.trace_id AND x2.span_id = w1.span_id
+    LEFT JOIN sole s2 ON s2.trace_id = x2.trace_id AND s2.wrapper_id = x2.wrapper_id
+    LEFT JOIN spans w2 ON w2.trace_id = s2.trace_id AND w2.span_id = s2.wrapper_id
+)
+SELECT *,
+    row_number() OVER (
+        PARTITION BY coalesce(provider, ''), coalesce(response_id, trace_id || span_id)
+        ORDER BY duration_ms, span_id
+    ) = 1 AS first_in_store,
+    row_number() OVER (
+        PARTITION BY trace_id, coalesce(provider, ''), coalesce(response_id, span_id)
+        ORDER BY duration_ms, span_id
+    ) = 1 AS first_in_trace
+FROM filled;
+
+CREATE OR REPLACE VIEW llm_calls AS
+SELECT * EXCLUDE (wrapper_span_id, first_in_store, first_in_trace)
+FROM model_calls WHERE kind = 'llm' AND first_in_store;
+
+CREATE OR REPLACE VIEW traces AS
+WITH calls AS (
+    SELECT trace_id, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+           sum(cost_usd) AS cost_usd
+    FROM model_calls WHERE first_in_trace GROUP BY trace_id
+),
+trace_spans AS (
+    SELECT
+        trace_id,
+        arg_min(name, CASE WHEN parent_span_id IS NULL THEN 0 ELSE 1 END) AS root_name,
+        arg_min(service_name, start_time) AS service_name,
+        min(start_time) AS start_time,
+        (epoch_us(max(end_time)) - epoch_us(min(start_time))) / 1000.0 AS duration_ms,
+        count(*) AS span_count,
+        bool_or(status = 'ERROR') AS has_error
+    FROM spans GROUP BY trace_id
+)
+SELECT t.trace_id, t.root_name, t.service_name, t.start_time, t.duration_ms, t.span_count,
+       c.input_tokens, c.output_tokens, c.cost_usd, t.has_error
+FROM trace_spans t LEFT JOIN calls c USING (trace_id);
+"""
