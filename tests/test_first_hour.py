@@ -517,3 +517,26 @@ def test_piped_tables_fit_80_columns_and_json_stays_full(project):
     full = json.loads(llmtrace_cli("traces", "--limit", "3", "-f", "json", env=env).stdout)
     assert [len(t["trace_id"]) for t in full] == [32, 32, 32]
     assert [line.split()[0] for line in lines[2:]] == [t["trace_id"][:8] for t in full]
+
+
+# --- datasets -----------------------------------------------------------------------------------
+def test_dataset_with_a_byte_order_mark_loads_like_one_without(tmp_path):
+    from llmtrace import evals
+
+    rows = '{"input": "a", "expected": "b"}\n{"input": "c"}\n'
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + rows.encode())
+    (tmp_path / "plain.jsonl").write_text(rows)
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfinput,expected\r\nx,y\r\n")
+    bom = evals.Dataset.from_jsonl(tmp_path / "bom.jsonl", name="d")
+    assert bom.version == evals.Dataset.from_jsonl(tmp_path / "plain.jsonl", name="d").version
+    assert [e.input for e in evals.Dataset.from_csv(tmp_path / "bom.csv").examples] == ["x"]
+
+
+def test_dataset_that_is_not_utf8_names_the_line(tmp_path):
+    from llmtrace import evals
+
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"input": "a"}\n{"input": "caf\xe9"}\n')
+    with pytest.raises(evals.DatasetError) as caught:
+        evals.Dataset.from_jsonl(path)
+    assert str(caught.value) == f"{path}:2: not UTF-8 text (byte 0xe9); save the file as UTF-8"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import hashlib
 import json
 import os
@@ -13,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
+
 __all__ = ["Dataset", "DatasetError", "Example"]
 
 _FIELDS = ("id", "input", "expected", "metadata")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A dataset row is unusable; the message names the file and line (or row index)."""
 
 
@@ -125,13 +128,12 @@ class Dataset:
     def from_jsonl(cls, path: str | os.PathLike[str], name: str | None = None) -> Dataset:
         """One JSON object a line; blank lines are skipped; errors name file and line."""
         source = Path(path)
-        try:
-            text = source.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DatasetError(f"{source}: cannot read: {exc.strerror}") from None
+        text = _read_text(source)
 
         def rows() -> Iterable[tuple[str, Any]]:
-            for number, line in enumerate(text.splitlines(), start=1):
+            # Split on newlines only: str.splitlines() also splits on U+2028 and other
+            # separators that JSON allows inside a string.
+            for number, line in enumerate(text.split("\n"), start=1):
                 if not line.strip():
                     continue
                 where = f"{source}:{number}"
@@ -148,24 +150,35 @@ class Dataset:
     def from_csv(cls, path: str | os.PathLike[str], name: str | None = None) -> Dataset:
         """Columns ``input``, ``expected``, ``id``; every other column goes into metadata."""
         source = Path(path)
-        try:
-            handle = source.open(newline="", encoding="utf-8")
-        except OSError as exc:
-            raise DatasetError(f"{source}: cannot read: {exc.strerror}") from None
-        with handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or "input" not in reader.fieldnames:
-                raise DatasetError(f"{source}:1: the header needs an 'input' column")
-            items = []
-            for row in reader:
-                where = f"{source}:{reader.line_num}"
-                record: dict[str, Any] = {"input": row.pop("input")}
-                for key in ("expected", "id"):
-                    if row.get(key) not in (None, ""):
-                        record[key] = row.pop(key)
-                    else:
-                        row.pop(key, None)
-                if row:
-                    record["metadata"] = dict(row)
-                items.append((where, record))
+        text = _read_text(source, newline="")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if reader.fieldnames is None or "input" not in reader.fieldnames:
+            raise DatasetError(f"{source}:1: the header needs an 'input' column")
+        items = []
+        for row in reader:
+            where = f"{source}:{reader.line_num}"
+            record: dict[str, Any] = {"input": row.pop("input")}
+            for key in ("expected", "id"):
+                if row.get(key) not in (None, ""):
+                    record[key] = row.pop(key)
+                else:
+                    row.pop(key, None)
+            if row:
+                record["metadata"] = dict(row)
+            items.append((where, record))
         return cls._build(name or source.stem, items, str(source))
+
+
+def _read_text(source: Path, newline: str | None = None) -> str:
+    """The file as text; a UTF-8 byte order mark (Excel and Notepad write one) is dropped."""
+    try:
+        with source.open(encoding="utf-8-sig", newline=newline) as handle:
+            return handle.read()
+    except OSError as exc:
+        raise DatasetError(f"{source}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = source.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"{source}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
+            "save the file as UTF-8"
+        ) from None
