@@ -24,7 +24,7 @@ from ._context import current_context_attributes
 from ._internal import report_internal_error
 from ._live import LiveSpan
 from ._runtime import runtime
-from ._streams import TracedAsyncIterator, TracedIterator
+from ._streams import TracedAsyncIterator, TracedDualIterator, TracedIterator
 from .prompts import Prompt
 
 __all__ = ["SpanSpec", "guardrail", "judge", "llm", "retrieval", "tool", "workflow"]
@@ -170,8 +170,8 @@ class SpanSpec:
                 live.fail(exc)
                 raise
             otel_context.detach(token)
-            if wants_input and _is_stream(result):
-                return _wrap_stream(result, live, ctx)  # type: ignore[no-any-return]
+            if wants_input:
+                return _finish_llm(result, live, ctx)  # type: ignore[no-any-return]
             live.finish_with_result(result)
             return result
 
@@ -195,8 +195,8 @@ class SpanSpec:
                 live.fail(exc)
                 raise
             otel_context.detach(token)
-            if wants_input and _is_stream(result):
-                return _wrap_stream(result, live, ctx)
+            if wants_input:
+                return _finish_llm(result, live, ctx)
             live.finish_with_result(result)
             return result
 
@@ -229,17 +229,46 @@ class SpanSpec:
         return wrapper
 
 
-def _is_stream(value: Any) -> bool:
-    """A provider stream returned by a plain function (``create(stream=True)``)."""
-    if isinstance(value, (str, bytes, dict, list, tuple)):
-        return False
-    return hasattr(value, "__next__") or hasattr(value, "__anext__")
+_NOT_STREAMS = (str, bytes, bytearray, memoryview, dict, list, tuple, set, frozenset)
 
 
-def _wrap_stream(value: Any, live: LiveSpan, ctx: otel_context.Context) -> Any:
-    if hasattr(value, "__anext__"):
-        return TracedAsyncIterator(value, live, ctx)
-    return TracedIterator(value, live, ctx)
+def _stream_protocols(value: Any) -> tuple[bool, bool]:
+    """Whether ``value`` is an iterator and whether it is an async iterator.
+
+    Asked of its type, as ``next()`` and ``async for`` do: an instance's ``__getattr__`` (a
+    proxy's, a mock's) neither answers nor gets a chance to raise.
+    """
+    if value is None or isinstance(value, _NOT_STREAMS):
+        return False, False
+    try:
+        kind = type(value)
+        return _protocol_method(kind, "__next__"), _protocol_method(kind, "__anext__")
+    except Exception:  # a metaclass that raises: not something we can trace as a stream
+        return False, False
+
+
+def _protocol_method(kind: type, name: str) -> bool:
+    # A MagicMock answers every dunder with a mock: a test double, not a stream to wrap.
+    method = getattr(kind, name, None)
+    return callable(method) and type(method).__module__ != "unittest.mock"
+
+
+def _finish_llm(result: Any, live: LiveSpan, ctx: otel_context.Context) -> Any:
+    """End an llm span with the function's result, or keep it open over a returned stream.
+
+    A provider stream (``create(stream=True)``) is wrapped so the span ends when it does. An
+    object with both protocols (openai-v2's ``TracedAsyncIterator``, some SDK proxies) keeps
+    both: the application may use either, whatever kind of function returned it.
+    """
+    is_iterator, is_async_iterator = _stream_protocols(result)
+    if is_iterator and is_async_iterator:
+        return TracedDualIterator(result, live, ctx)
+    if is_async_iterator:
+        return TracedAsyncIterator(result, live, ctx)
+    if is_iterator:
+        return TracedIterator(result, live, ctx)
+    live.finish_with_result(result)
+    return result
 
 
 def _clean(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from opentelemetry.context import Context
 
 from ._live import LiveSpan
 
-__all__ = ["TracedAsyncIterator", "TracedIterator"]
+__all__ = ["TracedAsyncIterator", "TracedDualIterator", "TracedIterator"]
 
 T = TypeVar("T")
 
@@ -148,3 +148,46 @@ class TracedAsyncIterator(Generic[T]):
         live = getattr(self, "_live", None)
         if live is not None:
             live.end()
+
+
+class TracedDualIterator(TracedIterator[T]):
+    """Wraps an object that is both an iterator and an async iterator (openai-v2's
+    ``TracedAsyncIterator`` is one): the application may use either protocol, and whichever
+    it uses is recorded on the open span."""
+
+    __slots__ = ()
+
+    def __aiter__(self) -> TracedDualIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        token = otel_context.attach(self._ctx)
+        try:
+            chunk = await self._inner.__anext__()  # type: ignore[attr-defined]
+        except StopAsyncIteration:
+            self._live.end()
+            raise
+        except BaseException as exc:
+            self._live.fail(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        self._live.record_chunk(chunk)
+        return chunk  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Close the underlying stream and end the span (an early stop is not an error)."""
+        try:
+            aclose = getattr(self._inner, "aclose", None) or getattr(self._inner, "close", None)
+            if aclose is not None:
+                result = aclose()
+                if hasattr(result, "__await__"):
+                    await result
+        finally:
+            self._live.end()
+
+    async def __aenter__(self) -> TracedDualIterator[T]:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()

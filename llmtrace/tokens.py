@@ -142,27 +142,36 @@ def count_tokens(text: str, model: str | None = None) -> int:
     return len(encoding_for_model(model).encode_ordinary(text))
 
 
-def messages_text(value: Any) -> str:
+def messages_text(value: Any, _depth: int = 0) -> str:
     """The text a prompt or completion carries, for estimating tokens.
 
     Accepts a string, a list of chat messages (dicts or objects with ``content``, where content
-    may itself be a list of parts with ``text``), or a dict with ``messages``/``prompt``.
+    may itself be a list of parts with ``text``), or a dict with ``messages``/``prompt``. Any
+    other object gives what it can: a lookup that raises, or a mock whose ``content`` is yet
+    another mock, gives no text rather than an error.
     """
-    if value is None:
+    if value is None or _depth > _MAX_NESTING:
         return ""
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    depth = _depth + 1
     if isinstance(value, dict):
         for key in ("messages", "prompt", "input", "content", "text"):
             if key in value:
-                return messages_text(value[key])
+                return messages_text(value[key], depth)
         return ""
     if isinstance(value, (list, tuple)):
-        return "\n".join(part for part in (messages_text(item) for item in value) if part)
+        return "\n".join(part for part in (messages_text(item, depth) for item in value) if part)
     for attr in ("content", "text"):
-        inner = getattr(value, attr, None)
+        try:
+            inner = getattr(value, attr, None)
+        except Exception:
+            return ""
         if inner is not None:
-            return messages_text(inner)
+            return messages_text(inner, depth)
     return ""
+
+
+_MAX_NESTING = 8  # messages, a message, its content parts, a part: real payloads stop at ~4

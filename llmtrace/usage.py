@@ -22,8 +22,16 @@ def _get(obj: Any, key: str) -> Any:
         return None
     if isinstance(obj, dict):
         return obj.get(key)
-    value = getattr(obj, key, _MISSING)
+    try:
+        value = getattr(obj, key, _MISSING)
+    except Exception:  # a proxy or lazy object whose lookup raises: not a response field
+        return None
     return None if value is _MISSING else value
+
+
+def _items(value: Any) -> list[Any] | tuple[Any, ...]:
+    """``value`` when it is a list or tuple (response choices, content blocks), else empty."""
+    return value if isinstance(value, (list, tuple)) else ()
 
 
 def _int(value: Any) -> int | None:
@@ -147,7 +155,7 @@ def read_usage(usage: Any) -> Usage:
 
 
 def _output_text(response: Any) -> str | None:
-    choices = _get(response, "choices")
+    choices = _items(_get(response, "choices"))
     if choices:
         parts = []
         for choice in choices:
@@ -164,7 +172,7 @@ def _output_text(response: Any) -> str | None:
     if isinstance(output, list):  # OpenAI responses API output items
         texts = []
         for item in output:
-            for part in _get(item, "content") or ():
+            for part in _items(_get(item, "content")):
                 text = _get(part, "text")
                 if isinstance(text, str):
                     texts.append(text)
@@ -174,7 +182,7 @@ def _output_text(response: Any) -> str | None:
 
 def _finish_reasons(response: Any) -> list[str]:
     reasons: list[str] = []
-    for choice in _get(response, "choices") or ():
+    for choice in _items(_get(response, "choices")):
         reason = _get(choice, "finish_reason")
         if isinstance(reason, str):
             reasons.append(reason)
@@ -246,7 +254,7 @@ class StreamAccumulator:
             return
         # OpenAI chat completion chunks.
         self._take_ids(chunk)
-        for choice in _get(chunk, "choices") or ():
+        for choice in _items(_get(chunk, "choices")):
             text = _get(_get(choice, "delta"), "content")
             if isinstance(text, str):
                 self._text.append(text)

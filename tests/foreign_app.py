@@ -62,14 +62,13 @@ def openai_calls(url: str) -> dict[str, Callable[[], Any]]:
     def chat() -> Any:
         return client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
 
-    def stream() -> Any:
-        chunks = client.chat.completions.create(
+    def stream() -> Any:  # the stream itself: the app reads it after the call returns
+        return client.chat.completions.create(
             model=OPENAI_MODEL,
             messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
         )
-        return [chunk for chunk in chunks]
 
     def embeddings() -> Any:
         return client.embeddings.create(model=EMBEDDING_MODEL, input="hello")
@@ -90,10 +89,9 @@ def anthropic_calls(url: str) -> dict[str, Callable[[], Any]]:
         return client.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES)
 
     def stream() -> Any:
-        events = client.messages.create(
+        return client.messages.create(
             model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES, stream=True
         )
-        return [event for event in events]
 
     return {"chat": chat, "stream": stream}
 
@@ -133,7 +131,10 @@ def main(config: dict[str, Any]) -> list[dict[str, Any]]:
             call_model = EMBEDDING_MODEL if kind == "embeddings" else model
             call = llmtrace.llm(model=call_model, provider=provider, operation=operation)(call)
         with llmtrace.workflow(f"call {kind}") as root:
-            call()
+            result = call()
+            if kind == "stream":
+                chunks = list(result)
+                assert chunks, "the stream gave no chunks"
         done.append({"call": kind, "trace_id": root.trace_id})
     handle.flush()
     handle.shutdown()

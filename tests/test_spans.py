@@ -426,12 +426,13 @@ def test_current_span_handle_inside_decorated_function(spans):
 def test_internal_failure_never_reaches_the_application(spans, monkeypatch, caplog):
     monkeypatch.delenv("LLMTRACE_RAISE_INTERNAL_ERRORS")
 
-    class Hostile:
-        @property
-        def usage(self):
-            raise RuntimeError("broken SDK object")
+    def broken_reader(*args, **kwargs):
+        raise RuntimeError("a bug in llmtrace's response reader")
 
-    result = Hostile()
+    # A hostile response object is read as "no usage" (test_instrument_return_values); a bug
+    # of llmtrace's own is what this checks.
+    monkeypatch.setattr("llmtrace._live.read_response", broken_reader)
+    result = object()
 
     @llmtrace.llm(model="gpt-4o-mini")
     def call():
