@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-SUITE = '''
+SUITE = """
 import os, time
 import llmtrace
 from llmtrace import evals
@@ -35,8 +35,9 @@ SLEEP_S = float(os.environ.get("SUITE_SLEEP_S", "0"))
 
 
 def target(example, prompt):
-    if os.environ.get("SUITE_SIGNAL_READY") and not os.path.exists(os.environ["SUITE_SIGNAL_READY"]):
-        open(os.environ["SUITE_SIGNAL_READY"], "w").close()
+    ready = os.environ.get("SUITE_SIGNAL_READY")
+    if ready and not os.path.exists(ready):
+        open(ready, "w").close()
     time.sleep(SLEEP_S)
     with llmtrace.llm(model="gpt-4o-mini", provider="openai") as span:
         span.set_usage(input_tokens=12, output_tokens=3)
@@ -55,7 +56,7 @@ suite = evals.Suite(
     prompts=PROMPTS,
     scorers=[evals.exact_match()],
 )
-'''
+"""
 GATES = "gates:\n  - metric: quality.exact_match\n    min: 0.2\n"
 
 
@@ -98,8 +99,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     ids = {}
     for version in ("v1", "v2"):
         done = llmtrace_cli(
-            "eval", "suite_mod:suite", "--model", "gpt-4o-mini", "--prompt-version", version,
-            cwd=root, env=env_for(db),
+            "eval",
+            "suite_mod:suite",
+            "--model",
+            "gpt-4o-mini",
+            "--prompt-version",
+            version,
+            cwd=root,
+            env=env_for(db),
         )
         assert done.returncode == 0, done.stderr
         ids[version] = done.stdout.splitlines()[-1]
@@ -153,7 +160,14 @@ def test_reading_a_bad_db_is_one_line(bad_paths, tmp_path, kind, command):
 def test_eval_on_a_bad_db_is_one_line_before_any_example_runs(project, bad_paths, kind):
     path = bad_paths[kind]
     done = llmtrace_cli(
-        "eval", "suite_mod:suite", "--model", "m", "--prompt-version", "v1", "--db", str(path),
+        "eval",
+        "suite_mod:suite",
+        "--model",
+        "m",
+        "--prompt-version",
+        "v1",
+        "--db",
+        str(path),
         cwd=project["root"],
     )
     assert_one_line_error(done, BAD_DB_MESSAGES[kind].format(p=path))
@@ -163,7 +177,13 @@ def test_eval_on_a_bad_db_is_one_line_before_any_example_runs(project, bad_paths
 def test_gate_on_a_bad_db_is_one_line(project, bad_paths, kind):
     path = bad_paths[kind]
     done = llmtrace_cli(
-        "gate", "--config", "gates.yaml", "--candidate", "abc", "--db", str(path),
+        "gate",
+        "--config",
+        "gates.yaml",
+        "--candidate",
+        "abc",
+        "--db",
+        str(path),
         cwd=project["root"],
     )
     assert_one_line_error(done, BAD_DB_MESSAGES[kind].format(p=path))
@@ -191,8 +211,10 @@ def test_empty_sql_is_one_line(project, query, message):
 
 def test_empty_sql_result_still_names_its_columns(project):
     done = llmtrace_cli(
-        "sql", "SELECT model, count(*) AS calls FROM llm_calls WHERE false GROUP BY 1",
-        "--db", str(project["db"]),
+        "sql",
+        "SELECT model, count(*) AS calls FROM llm_calls WHERE false GROUP BY 1",
+        "--db",
+        str(project["db"]),
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == "model  calls\n─────  ─────\n(no rows)\n"
@@ -203,13 +225,20 @@ def test_gate_takes_run_prefixes_and_creates_report_folders(project):
     root, ids = project["root"], project["ids"]
     report = root / "reports" / "nested" / "gate.md"
     done = llmtrace_cli(
-        "gate", "--config", "gates.yaml", "--candidate", ids["v2"][:6], "--baseline",
-        ids["v1"][:6], "--markdown", str(report), cwd=root, env=env_for(project["db"]),
+        "gate",
+        "--config",
+        "gates.yaml",
+        "--candidate",
+        ids["v2"][:6],
+        "--baseline",
+        ids["v1"][:6],
+        "--markdown",
+        str(report),
+        cwd=root,
+        env=env_for(project["db"]),
     )
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout.splitlines()[0] == (
-        f"gate: candidate {ids['v2']} vs baseline {ids['v1']}"
-    )
+    assert done.stdout.splitlines()[0] == (f"gate: candidate {ids['v2']} vs baseline {ids['v1']}")
     assert done.stdout.splitlines()[-1] == "decision: pass"
     assert report.read_text().startswith("#")
 
@@ -220,8 +249,15 @@ def test_gate_report_path_that_is_a_folder_stores_nothing(project):
     folder.mkdir(exist_ok=True)
     before = gate_rows(project["db"])
     done = llmtrace_cli(
-        "gate", "--config", "gates.yaml", "--candidate", ids["v2"], "--junit", str(folder),
-        cwd=root, env=env_for(project["db"]),
+        "gate",
+        "--config",
+        "gates.yaml",
+        "--candidate",
+        ids["v2"],
+        "--junit",
+        str(folder),
+        cwd=root,
+        env=env_for(project["db"]),
     )
     assert_one_line_error(
         done, f"--junit {folder} is a folder; give a file path, like {folder}/gate.xml"
@@ -241,7 +277,12 @@ def test_step_summary_in_a_missing_folder_warns_and_keeps_the_gates_exit_code(pr
     root, ids = project["root"], project["ids"]
     summary = root / "missing" / "summary.md"
     done = llmtrace_cli(
-        "gate", "--config", "gates.yaml", "--candidate", ids["v1"], cwd=root,
+        "gate",
+        "--config",
+        "gates.yaml",
+        "--candidate",
+        ids["v1"],
+        cwd=root,
         env=env_for(project["db"], GITHUB_STEP_SUMMARY=str(summary)),
     )
     assert done.returncode == 0
@@ -255,7 +296,12 @@ def test_failed_gate_is_exit_1_with_one_line(project):
     root, ids = project["root"], project["ids"]
     (root / "strict.yaml").write_text("gates:\n  - metric: quality.exact_match\n    min: 0.99\n")
     done = llmtrace_cli(
-        "gate", "--config", "strict.yaml", "--candidate", ids["v2"], cwd=root,
+        "gate",
+        "--config",
+        "strict.yaml",
+        "--candidate",
+        ids["v2"],
+        cwd=root,
         env=env_for(project["db"]),
     )
     assert (done.returncode, done.stderr) == (1, "llmtrace: gate failed: 1 rule failed\n")
@@ -274,7 +320,12 @@ def test_eval_whose_module_raises_on_import_is_one_line(tmp_path):
 
 def test_eval_without_prompt_version_on_a_suite_with_prompts_refuses(project, tmp_path):
     done = llmtrace_cli(
-        "eval", "suite_mod:suite", "--model", "m", "--db", str(tmp_path / "x.duckdb"),
+        "eval",
+        "suite_mod:suite",
+        "--model",
+        "m",
+        "--db",
+        str(tmp_path / "x.duckdb"),
         cwd=project["root"],
     )
     assert_one_line_error(
@@ -318,8 +369,17 @@ def test_real_signal_stops_eval_incomplete(project, tmp_path, signum, code):
     ready = tmp_path / "ready"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "llmtrace", "eval", "suite_mod:suite", "--model", "m",
-            "--prompt-version", "v1", "--concurrency", "2",
+            sys.executable,
+            "-m",
+            "llmtrace",
+            "eval",
+            "suite_mod:suite",
+            "--model",
+            "m",
+            "--prompt-version",
+            "v1",
+            "--concurrency",
+            "2",
         ],
         cwd=project["root"],
         env=env_for(db, SUITE_SLEEP_S="0.05", SUITE_N="400", SUITE_SIGNAL_READY=str(ready)),
@@ -344,10 +404,9 @@ def test_real_signal_stops_eval_incomplete(project, tmp_path, signum, code):
     assert status == "incomplete" and 1 <= kept < 400
     name = signal.Signals(signum).name
     assert stderr == (
-        f"llmtrace: run {run_id} incomplete: stopped by {name} after {kept} of 400 "
-        "example-epochs\n"
+        f"llmtrace: run {run_id} incomplete: stopped by {name} after {kept} of 400 example-epochs\n"
     )
-    assert f"status incomplete" in stdout
+    assert "status incomplete" in stdout
 
 
 def test_suite_run_without_configure_stores_spans_in_llmtrace_db(project, tmp_path):
@@ -360,8 +419,12 @@ def test_suite_run_without_configure_stores_spans_in_llmtrace_db(project, tmp_pa
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=project["root"], env=env_for(db, SUITE_N="3"),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", script],
+        cwd=project["root"],
+        env=env_for(db, SUITE_N="3"),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     conn = duckdb.connect(str(db), read_only=True)
@@ -436,8 +499,8 @@ def test_ambiguous_trace_prefix_says_so(project):
     first = max({i[0] for i in ids}, key=lambda c: sum(i.startswith(c) for i in ids))
     done = llmtrace_cli("traces", first, env=env_for(db))
     assert_one_line_error(
-        done, f"trace id {first!r} is ambiguous: more than 5 traces start with it; "
-        "give more characters"
+        done,
+        f"trace id {first!r} is ambiguous: more than 5 traces start with it; give more characters",
     )
 
 
@@ -466,7 +529,12 @@ def _pty_run(args: list[str], env: dict[str, str], cwd: Path) -> str:
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     process = subprocess.Popen(
         [sys.executable, "-m", "llmtrace", *args],
-        stdin=follower, stdout=follower, stderr=follower, cwd=cwd, env=env, close_fds=True,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=cwd,
+        env=env,
+        close_fds=True,
     )
     os.close(follower)
     chunks = []

@@ -105,7 +105,9 @@ def render(
 ) -> list[str]:
     """The table's lines (header, rule, rows), each at most ``width`` cells."""
     width = width or terminal_width()
-    cells = [[column.text(value) for column, value in zip(columns, row, strict=False)] for row in rows]
+    cells = [
+        [column.text(value) for column, value in zip(columns, row, strict=False)] for row in rows
+    ]
     widths = [
         max([cell_len(column.header), *(cell_len(row[i]) for row in cells)])
         for i, column in enumerate(columns)
@@ -130,30 +132,27 @@ def _line(texts: Sequence[str], columns: Sequence[Column], widths: Sequence[int]
     return _GAP.join(parts).rstrip()
 
 
-def _fit(
-    columns: Sequence[Column], cells: list[list[str]], widths: list[int], width: int
-) -> int:
+def _fit(columns: Sequence[Column], cells: list[list[str]], widths: list[int], width: int) -> int:
     """Shrink ``widths`` in place until a row fits; returns how many columns are shown.
 
     Wide text columns give way first, one cell at a time from the widest, down to 12 cells;
     then the headers of number columns, down to their widest value (a number itself is never
     cut: a cut number reads as another number); then text columns down to 3 cells. Ids never
-    shrink. If that is
-    still too wide, trailing columns are left out (and the table says so).
+    shrink. If that is still too wide, trailing columns are left out (and the table says so).
     """
-    # A number is never cut (a cut number reads as another number): only its header is.
-    numbers = [
-        max((cell_len(text) for text in texts), default=1) for texts in zip(*cells)
-    ] or [1] * len(columns)
+    values = [max((cell_len(t) for t in texts), default=1) for texts in zip(*cells, strict=True)]
+    values = values or [1] * len(columns)
+    fixed = [w if not c.shrink else None for c, w in zip(columns, widths, strict=True)]
+    numeric = [c.numeric for c in columns]
     passes = (
-        [w if c.numeric or not c.shrink else min(w, 12) for c, w in zip(columns, widths)],
+        [f or (w if n else min(w, 12)) for f, n, w in zip(fixed, numeric, widths, strict=True)],
         [
-            min(w, numbers[i]) if c.numeric and c.shrink else w
-            for i, (c, w) in enumerate(zip(columns, widths))
+            f or (min(w, v) if n else w)
+            for f, n, w, v in zip(fixed, numeric, widths, values, strict=True)
         ],
         [
-            min(w, numbers[i]) if c.numeric or not c.shrink else min(w, 3)
-            for i, (c, w) in enumerate(zip(columns, widths))
+            f or (min(w, v) if n else min(w, 3))
+            for f, n, w, v in zip(fixed, numeric, widths, values, strict=True)
         ],
     )
     for floors in passes:

@@ -51,7 +51,9 @@ def load_suite(reference: str) -> Suite:
         raise  # a dataset error names its file and line already
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise UserError(f"cannot import {module_name!r}: no module named {exc.name!r}") from None
+            raise UserError(
+                f"cannot import {module_name!r}: no module named {exc.name!r}"
+            ) from None
         raise UserError(_import_failure(module_name, exc)) from None
     except Exception as exc:
         raise UserError(_import_failure(module_name, exc)) from None
@@ -130,9 +132,7 @@ def eval_command(
             metavar="VERSION",
         ),
     ] = None,
-    epochs: Annotated[
-        int, typer.Option(min=1, help="Runs of each example.", metavar="N")
-    ] = 1,
+    epochs: Annotated[int, typer.Option(min=1, help="Runs of each example.", metavar="N")] = 1,
     concurrency: Annotated[
         int, typer.Option(min=1, help="Examples in flight at once.", metavar="N")
     ] = 8,

@@ -57,7 +57,9 @@ def print_result(result: GateResult) -> None:
         if g.decision != "pass" and g.reason:
             typer.echo(
                 textwrap.fill(
-                    g.reason, width, initial_indent=f"{g.decision} {g.rule}: ",
+                    g.reason,
+                    width,
+                    initial_indent=f"{g.decision} {g.rule}: ",
                     subsequent_indent="    ",
                 )
             )
@@ -74,7 +76,9 @@ def _report_path(option: str, path: Path | None) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"{option} {path}: cannot create its folder: {exc.strerror or exc}") from None
+        raise UserError(
+            f"{option} {path}: cannot create its folder: {exc.strerror or exc}"
+        ) from None
 
 
 def _append_step_summary(markdown: str) -> None:
@@ -86,16 +90,13 @@ def _append_step_summary(markdown: str) -> None:
             handle.write(markdown)
     except OSError as exc:
         typer.echo(
-            f"llmtrace: warning: GITHUB_STEP_SUMMARY={summary}: not written: "
-            f"{exc.strerror or exc}",
+            f"llmtrace: warning: GITHUB_STEP_SUMMARY={summary}: not written: {exc.strerror or exc}",
             err=True,
         )
 
 
 def gate_command(
-    config: Annotated[
-        Path, typer.Option("--config", help="The gates YAML file.", metavar="FILE")
-    ],
+    config: Annotated[Path, typer.Option("--config", help="The gates YAML file.", metavar="FILE")],
     candidate: Annotated[
         str, typer.Option(help="The candidate run id (a unique prefix is enough).", metavar="RUN")
     ],
@@ -132,7 +133,11 @@ def gate_command(
     )
     print_result(result)
     markdown_text = to_markdown(result)
-    for report, text in ((junit, to_junit(result)), (markdown, markdown_text), (json_path, to_json(result))):
+    for report, text in (
+        (junit, to_junit(result)),
+        (markdown, markdown_text),
+        (json_path, to_json(result)),
+    ):
         if report is not None:
             try:
                 report.write_text(text, encoding="utf-8")

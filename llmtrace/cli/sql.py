@@ -12,9 +12,7 @@ from ._common import DbOption, FormatOption, OutputFormat, UserError, emit_rows,
 def sql(
     query: Annotated[
         str,
-        typer.Argument(
-            metavar="QUERY", help="SQL to run, like \"SELECT * FROM traces LIMIT 5\"."
-        ),
+        typer.Argument(metavar="QUERY", help='SQL to run, like "SELECT * FROM traces LIMIT 5".'),
     ],
     fmt: FormatOption = OutputFormat.table,
     db: DbOption = None,

@@ -82,9 +82,7 @@ def parse_by(by: str) -> list[str]:
     return [group_expression(n) for n in names]
 
 
-def stats_sql(
-    groups: list[str], kind: str, since: datetime | None
-) -> tuple[str, list[object]]:
+def stats_sql(groups: list[str], kind: str, since: datetime | None) -> tuple[str, list[object]]:
     where: list[str] = []
     params: list[object] = []
     if kind != "all":
