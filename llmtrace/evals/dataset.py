@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import csv
 import functools
-import io
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterable, Mapping
