@@ -212,7 +212,7 @@ def _absolute_interval_at(
     if kind == "bounded":
         return (lambda c: stats.clustered_rate(clusters, c)), notes
     if kind == "mean":
-        return (lambda c: stats.clustered_mean(clusters, c)), notes
+        return (lambda c: stats.clustered_mean(clusters, c, skew_correction=True)), notes
     if kind == "percentile":
         q = PERCENTILES[metric]
         return (lambda c: stats.percentile_interval(clusters, q, c)), notes
@@ -221,10 +221,14 @@ def _absolute_interval_at(
         costs = [sum(data.cost_usd[k]) for k in keys]
         successes = [sum(data.success[k]) for k in keys]
         return (lambda c: stats.ratio_interval(costs, successes, c)), notes
-    sums = np.array([sum(v) for v in clusters.values()])
+    sums = {k: [float(sum(v))] for k, v in clusters.items()}
     n = len(sums)
-    se = float(math.sqrt(n) * sums.std(ddof=1)) if n > 1 else 0.0
-    return (lambda c: stats._t_interval(float(sums.sum()), se, n, c)), notes
+
+    def total(c: float) -> stats.Interval:
+        per = stats.clustered_mean(sums, c, skew_correction=True)
+        return replace(per, estimate=per.estimate * n, low=per.low * n, high=per.high * n)
+
+    return total, notes
 
 
 def _paired_keys(
@@ -459,7 +463,7 @@ def _absolute_interval_at_clusters(
         return (lambda c: stats.percentile_interval(clusters, q, c)), []
     if kind == "bounded":
         return (lambda c: stats.clustered_rate(clusters, c)), []
-    return (lambda c: stats.clustered_mean(clusters, c)), []
+    return (lambda c: stats.clustered_mean(clusters, c, skew_correction=True)), []
 
 
 def _bounds(

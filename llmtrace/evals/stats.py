@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Literal
 
@@ -48,6 +48,7 @@ __all__ = [
     "decide",
     "effective_n",
     "interval_from_distribution",
+    "johnson_limits",
     "minimum_detectable_effect",
     "one_sided_p_value",
     "paired_difference",
@@ -321,20 +322,28 @@ def clustered_rate(clusters: Clusters, confidence: float) -> Interval:
     return Interval(estimate, low.low, high.high, len(clusters), None, None, note)
 
 
-def clustered_mean(clusters: Clusters, confidence: float) -> Interval:
+def clustered_mean(
+    clusters: Clusters, confidence: float, *, skew_correction: bool = False
+) -> Interval:
     """The mean over examples of each example's mean over epochs, with a Student-t interval
     from the standard error of those example means (clustered by example).
 
-    Assumes examples are a random sample and the example means are roughly normal (fine for
-    sums of many tokens or milliseconds at moderate n; skewed data at n < 20 under-covers on
-    the long side). For scores in [0, 1] use :func:`bounded_mean`: at zero spread this interval
-    has zero width.
+    Assumes examples are a random sample and the example means roughly normal. Right-skewed
+    values (latency, cost, tokens) break that at small n: the plain t interval's upper end is
+    too low (a lognormal latency mean on its bound passes 8.6% at n=10 against 2.5%). With
+    ``skew_correction=True`` (what gates use) the interval is the union of the t interval and
+    Johnson's skewness-corrected one (:func:`johnson_limits`). For scores in [0, 1] use
+    :func:`bounded_mean`: at zero spread this interval has zero width.
     """
     means, _sizes = _cluster_arrays(clusters)
     n = len(means)
     estimate = float(means.mean())
     se = float(means.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
-    return _t_interval(estimate, se, n, confidence)
+    interval = _t_interval(estimate, se, n, confidence)
+    if not skew_correction or n < 3:
+        return interval
+    low, high = johnson_limits(means, confidence)
+    return replace(interval, low=min(low, interval.low), high=max(high, interval.high))
 
 
 def _t_interval(estimate: float, se: float, n: int, confidence: float) -> Interval:
@@ -376,17 +385,58 @@ def _paired_from_diffs(diffs: np.ndarray, confidence: float, *, bounded: bool) -
 
 
 # --- ratios ------------------------------------------------------------------------------------
+def johnson_limits(values: Sequence[float], confidence: float) -> tuple[float, float]:
+    """Confidence limits for a mean from Johnson's (1978) skewness-corrected t.
+
+    The statistic ``(u + g + k u**2) / se`` with ``u`` = sample mean - mean, ``g = m3 / (6 s**2
+    n)`` and ``k = m3 / (3 s**4)`` is closer to Student's t than the plain t statistic when the
+    values are skewed, so the long side of the interval is not under-covered at small n.
+    Assumes independent values with a finite third moment; with no skew it is the t interval.
+    An end that the corrected statistic cannot reach is infinite.
+    """
+    v = np.asarray(values, dtype=float)
+    n = len(v)
+    mean = float(v.mean())
+    if n < 2:
+        return -math.inf, math.inf
+    sd = float(v.std(ddof=1))
+    if sd == 0.0:
+        return mean, mean
+    se = sd / math.sqrt(n)
+    t = t_quantile(0.5 + confidence / 2.0, n - 1)
+    m3 = float(((v - mean) ** 3).sum()) / n
+    if n > 2:
+        m3 *= n * n / ((n - 1.0) * (n - 2.0))  # the unbiased third central moment
+    g = m3 / (6.0 * sd * sd * n)
+    k = m3 / (3.0 * sd**4)
+
+    def limit(shift: float) -> float:
+        # solve k u^2 + u + g + shift = 0 on the branch where the statistic rises with u
+        c = g + shift
+        if abs(k) < 1e-12 or abs(4.0 * k * c) < 1e-12:
+            return mean + c
+        disc = 1.0 - 4.0 * k * c
+        if disc < 0.0:
+            return math.inf if shift > 0 else -math.inf
+        return mean - (-1.0 + math.sqrt(disc)) / (2.0 * k)
+
+    return limit(-t * se), limit(t * se)
+
+
 def ratio_interval(
     numerators: Sequence[float], denominators: Sequence[float], confidence: float
 ) -> Interval:
-    """Fieller's interval for mean(numerators) / mean(denominators), one pair per example.
+    """An interval for mean(numerators) / mean(denominators), one pair per example.
 
     Used for cost per success (cost and successes summed per example) and, paired, for the
-    candidate / baseline ratio of a mean. The set of ratios r for which the t-test of the
-    per-example values ``x - r * y`` does not reject; so a gate bound at r0 passes or fails
-    exactly when that t-test does. Assumes examples are a random sample and ``x - r * y``
-    roughly normal. When the denominator's mean is not clearly above 0 the interval is
-    unbounded (``inf``) and ``note`` says so; at zero spread it is zero-width.
+    candidate / baseline ratio of a mean. It is Fieller's construction: the ratios r for which
+    the mean of the per-example values ``x - r * y`` is not shown to differ from 0, so a gate
+    bound at r0 passes or fails exactly when that test does. It is the union of the intervals
+    from the plain t test (Fieller's closed form) and Johnson's skewness-corrected t
+    (:func:`johnson_limits`), because ``x - r * y`` is skewed when ``y`` counts successes and
+    the plain t then under-covers its long side at small n; the union errs no more than the
+    better of the two. Assumes examples are a random sample. When the denominator's mean is not
+    clearly above 0 an end is unbounded (``inf``) and ``note`` says so.
     """
     x = np.asarray(numerators, dtype=float)
     y = np.asarray(denominators, dtype=float)
@@ -395,8 +445,30 @@ def ratio_interval(
         raise ValueError("no observations")
     mx, my = float(x.mean()), float(y.mean())
     estimate = mx / my if my else (math.inf if mx > 0 else math.nan)
-    if n < 2:
-        return Interval(estimate, -math.inf, math.inf, n, note="one example cannot bound a ratio")
+    if n < 2 or not my > 0:
+        note = "the denominator is not clearly above 0, so the ratio is unbounded"
+        return Interval(estimate, -math.inf, math.inf, n, note=note)
+
+    def shown_below(r: float) -> bool:
+        return johnson_limits(x - r * y, confidence)[1] < 0.0
+
+    def shown_above(r: float) -> bool:
+        return johnson_limits(x - r * y, confidence)[0] > 0.0
+
+    fieller_low, fieller_high = _fieller(x, y, confidence)
+    scale = max(abs(estimate), 1e-300)
+    high = max(fieller_high, _first_true(shown_below, estimate, scale))
+    low = min(fieller_low, _first_true(shown_above, estimate, -scale))
+    note = ""
+    if math.isinf(high) or math.isinf(low):
+        note = "the denominator is not clearly above 0, so the ratio is unbounded"
+    return Interval(estimate, low, high, n, note=note)
+
+
+def _fieller(x: np.ndarray, y: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Fieller's closed-form interval for mean(x) / mean(y) with the plain t statistic."""
+    n = len(x)
+    mx, my = float(x.mean()), float(y.mean())
     cov = np.cov(x, y, ddof=1) / n
     sxx, sxy, syy = float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])
     t2 = t_quantile(0.5 + confidence / 2.0, n - 1) ** 2
@@ -404,12 +476,33 @@ def ratio_interval(
     b = -2.0 * (mx * my - t2 * sxy)
     c = mx * mx - t2 * sxx
     if a <= 0.0:
-        note = "the denominator is not clearly above 0, so the ratio is unbounded"
-        return Interval(estimate, -math.inf, math.inf, n, note=note)
-    disc = b * b - 4.0 * a * c
-    root = math.sqrt(max(disc, 0.0))
-    low, high = (-b - root) / (2.0 * a), (-b + root) / (2.0 * a)
-    return Interval(estimate, min(low, estimate), max(high, estimate), n)
+        return -math.inf, math.inf
+    root = math.sqrt(max(b * b - 4.0 * a * c, 0.0))
+    estimate = mx / my
+    return min((-b - root) / (2.0 * a), estimate), max((-b + root) / (2.0 * a), estimate)
+
+
+def _first_true(holds: Callable[[float], bool], start: float, step: float) -> float:
+    """The point nearest ``start`` in the direction of ``step`` where ``holds`` turns true
+    (bracketed by doubling steps, then bisection); +-inf when it never does."""
+    if holds(start):
+        return start
+    inner, outer = start, start + step
+    for _ in range(200):
+        if holds(outer):
+            break
+        inner, outer = outer, outer + 2.0 * (outer - start)
+    else:
+        return math.inf if step > 0 else -math.inf
+    for _ in range(200):
+        mid = (inner + outer) / 2.0
+        if holds(mid):
+            outer = mid
+        else:
+            inner = mid
+        if abs(outer - inner) <= 1e-10 * max(abs(outer), 1e-300):
+            break
+    return outer
 
 
 # --- percentiles -------------------------------------------------------------------------------
@@ -422,6 +515,7 @@ def _binomial_cdf(k: int, n: int, p: float) -> float:
     return beta_cdf(1.0 - p, n - k, k + 1.0)
 
 
+@functools.lru_cache(maxsize=1024)
 def _order_ranks(m: int, q: float, confidence: float) -> tuple[int, int]:
     """Ranks (1-based) of the order statistics bounding the q-quantile of m iid draws: the
     largest l with P(X_(l) <= xi_q) >= 1 - alpha and the smallest u with
