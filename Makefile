@@ -27,4 +27,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) llmtrace.duckdb build *.egg-info
+	rm -rf $(VENV) llmtrace.duckdb llmtrace.duckdb.* build *.egg-info  # .* the store's .wal, .spool/, .waiting

@@ -26,7 +26,7 @@ def test_support_bot_demo_prints_the_sql_answers(tmp_path):
     assert "wrote 172 spans" in out
     for title in (
         "p95 latency and cost by prompt version",
-        "the slowest trace, with its tool calls",
+        "the slowest ticket that looked up an order, span by span",
         "guardrail actions by policy",
     ):
         assert title in out
