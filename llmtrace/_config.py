@@ -149,9 +149,13 @@ class TracingHandle:
 
     @property
     def dropped_spans(self) -> dict[str, int]:
-        """Spans each exporter's full queue dropped so far (by exporter class name)."""
+        """Spans lost so far, by exporter class name: dropped by its full queue, or spans the
+        exporter could neither store nor keep on disk (an unconvertible value, a full disk).
+        Spans kept on disk for a later merge are not lost and not counted here; ``flush()``
+        returns False while they wait."""
         return {
             type(child.span_exporter).__name__: child.dropped_spans
+            + int(getattr(child.span_exporter, "lost_spans", 0))
             for child in _pipeline.children
             if isinstance(child, CountingBatchSpanProcessor)
         }
