@@ -26,7 +26,8 @@ def counts(path: Path, shredding_size: int | None) -> tuple[int, int]:
             conn.execute(f"SET variant_minimum_shredding_size = {shredding_size}")
         conn.execute("CREATE TABLE IF NOT EXISTS t (attributes VARIANT)")
         conn.execute(
-            "INSERT INTO t SELECT json_object('tenant', ?, 'i', i)::JSON::VARIANT FROM range(?) r(i)",
+            "INSERT INTO t "
+            "SELECT json_object('tenant', ?, 'i', i)::JSON::VARIANT FROM range(?) r(i)",
             list(values),
         )
         conn.execute("CHECKPOINT")
