@@ -179,6 +179,7 @@ class DuckDBSpanExporter(SpanExporter):
         )
         self.spooled_batches = 0
         self.lost_spans = 0
+        self._owner_pid = os.getpid()
         self._merger = self._new_merger()
         self._shutdown = False
         self._queue: queue.Queue[object] = queue.Queue(maxsize=_MAX_PENDING_BATCHES)
@@ -216,6 +217,9 @@ class DuckDBSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         if not batch.num_rows:
             return SpanExportResult.SUCCESS
+        if self._forked_child():
+            self._spool(batch)  # the parent's merger, or the next reader, stores it
+            return SpanExportResult.SUCCESS
         if self._ensure_writer():
             self._queue.put(batch)
             if self._writer_alive():
@@ -236,6 +240,8 @@ class DuckDBSpanExporter(SpanExporter):
         process held the file throughout (the batches are safe on disk either way and merge
         later).
         """
+        if self._forked_child():  # everything it exported is on disk already
+            return not self._lost_since(_Flush(0, lost_before=self._flushed_lost))
         if not self._ensure_writer():
             with self._inline_lock:
                 return self._merge_spool_here(timeout_millis / 1000)
@@ -256,6 +262,9 @@ class DuckDBSpanExporter(SpanExporter):
     def shutdown(self) -> None:
         if self._shutdown:
             return
+        if self._forked_child():
+            self._shutdown = True
+            return
         self._stop_writer()
         self._shutdown = True
         with self._inline_lock:
@@ -268,6 +277,12 @@ class DuckDBSpanExporter(SpanExporter):
         if writer is not None and self._writer_alive():
             self._queue.put(_STOP)
             writer.join(timeout=90)
+
+    def _forked_child(self) -> bool:
+        """Whether this process is a fork of the one that made the exporter. A forked worker
+        spools its batches (durable, merged exactly once by the parent's merger or the next
+        reader) instead of starting a merger process of its own per worker."""
+        return os.getpid() != self._owner_pid
 
     # --- the writer thread --------------------------------------------------------------------
     def _writer_alive(self) -> bool:

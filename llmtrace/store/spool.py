@@ -60,12 +60,17 @@ def _write(db_path: Path, batch: pa.Table, suffix: str, durable: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
     temporary = final.with_suffix(".tmp")
-    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-        writer.write_table(batch)
-    if durable:
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-    os.replace(temporary, final)
+    try:
+        with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as out:
+            out.write_table(batch)
+        if durable:
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+        os.replace(temporary, final)
+    except BaseException:  # a full disk, say: leave no half-written file behind
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
     return final
 
 
