@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
@@ -186,3 +187,75 @@ def test_handle_dropped_spans_counts_spans_the_exporter_lost(tmp_path):
     result = json.loads(last)
     assert result == {"ok": False, "dropped": {"DuckDBSpanExporter": 1}}
     assert "could not be stored" in done.stderr
+
+
+def test_a_reader_sees_spans_still_waiting_beside_a_store_not_yet_created(tmp_path):
+    """In an application's first second the spans may sit in hand-off files of a live process
+    before any store file exists: a reader merges them instead of saying there is no store."""
+    import pyarrow as pa
+
+    from llmtrace.exporters.duckdb_exporter import convert
+    from llmtrace.store.query import open_store_for_read
+    from llmtrace.store.spool import write_handoff
+
+    db = tmp_path / "early.duckdb"
+    batch: pa.Table = convert([_span(f"s{i}", {"i": i}, i + 1) for i in range(7)])
+    write_handoff(db, batch)  # named after this (live) process: its merger's, normally
+    assert not db.exists()
+    conn = open_store_for_read(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(7,)]
+    finally:
+        conn.close()
+    again = open_store_for_read(db)  # exactly once: the ledger knows the file
+    assert again.execute("SELECT count(*) FROM spans").fetchall() == [(7,)]
+    again.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "COPY spans TO '{tmp}/out.csv'",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "EXPORT DATABASE '{tmp}/dump'",
+        "INSTALL sqlite",
+        "ATTACH '{tmp}/other.duckdb' AS other",
+        "SET enable_external_access = true",
+    ],
+)
+def test_a_sandboxed_reader_touches_no_other_file_and_no_network(tmp_path, sql):
+    from llmtrace.store.connection import connect_read
+
+    db = tmp_path / "sandbox.duckdb"
+    connect_write(db).close()
+    conn = connect_read(db, sandboxed=True)
+    try:
+        assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(0,)]
+        with pytest.raises(duckdb.Error):
+            conn.execute(sql.format(tmp=tmp_path))
+    finally:
+        conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sandbox.duckdb"]
+
+
+def test_no_connection_llmtrace_opens_loads_extensions_or_draws_progress(tmp_path):
+    from llmtrace.store.connection import connect_read
+
+    db = tmp_path / "settings.duckdb"
+    for conn in (connect_write(db),):
+        conn.close()
+    conn = connect_read(db)
+    settings = dict(
+        conn.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_progress_bar', "
+            "'autoload_known_extensions', 'autoinstall_known_extensions', "
+            "'variant_minimum_shredding_size')"
+        ).fetchall()
+    )
+    conn.close()
+    assert settings == {
+        "enable_progress_bar": "false",
+        "autoload_known_extensions": "false",
+        "autoinstall_known_extensions": "false",
+        "variant_minimum_shredding_size": "0",
+    }

@@ -291,3 +291,30 @@ def test_spans_from_fork_pool_workers_are_stored(tmp_path):
     rows = dict(conn.execute("SELECT name, count(*) FROM spans GROUP BY 1").fetchall())
     conn.close()
     assert rows == {"execute_tool parent": 1, "execute_tool child": 300}
+
+
+def test_four_apps_sharing_a_store_with_their_mergers_killed_lose_nothing(tmp_path):
+    db = tmp_path / "shared.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
+    apps = [
+        subprocess.Popen(
+            [sys.executable, "-c", _KILLED_MERGERS, str(db), "15000", "0.5"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    results = []
+    for app in apps:
+        out, err = app.communicate(timeout=600)
+        assert app.returncode == 0, err
+        assert "Traceback" not in err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(r["dropped"] == {"DuckDBSpanExporter": 0} for r in results), results
+    from llmtrace.store.query import open_store_for_read
+
+    open_store_for_read(db).close()
+    assert _counts(db) == (60_000, 60_000)

@@ -249,11 +249,24 @@ def _attach(path: Path, row_group_size: int) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-def connect_read(path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConnection:
-    """A read-only connection; a missing file is an error, never created."""
+def connect_read(
+    path: Path, timeout_s: float = 10.0, *, sandboxed: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """A read-only connection; a missing file is an error, never created. ``sandboxed`` also
+    keeps the connection away from every other file and the network (no ``COPY ... TO``,
+    ``read_csv('/etc/passwd')``, ``ATTACH`` or ``INSTALL``), for good: the configuration is
+    locked, so the SQL it runs cannot turn that back on."""
     if not path.exists():
         raise StoreMissingError(f"no llmtrace store at {path}")
     check_store_file(path, for_write=False)
-    return _open_with_retry(
+    conn = _open_with_retry(
         lambda: _prepare(duckdb.connect(str(path), read_only=True)), path, timeout_s
     )
+    if sandboxed:
+        try:
+            conn.execute("SET enable_external_access = false")
+            conn.execute("SET lock_configuration = true")
+        except Exception:
+            conn.close()
+            raise
+    return conn
