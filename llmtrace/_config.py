@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ class Pipeline(SpanProcessor):
 
     def __init__(self) -> None:
         self._children: tuple[SpanProcessor, ...] = ()
+        self._retired: tuple[SpanProcessor, ...] = ()  # shut down, still counted
         self._lock = threading.Lock()
 
     def replace(self, children: tuple[SpanProcessor, ...]) -> tuple[SpanProcessor, ...]:
@@ -91,8 +93,15 @@ class Pipeline(SpanProcessor):
         for child in self._children:
             child.on_end(span)
 
+    @property
+    def counted(self) -> tuple[SpanProcessor, ...]:
+        """The children, and those shut down since: their drop counts still matter."""
+        return self._children + self._retired
+
     def shutdown(self) -> None:
-        for child in self.replace(()):
+        old = self.replace(())
+        self._retired = old
+        for child in old:
             child.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -149,10 +158,14 @@ class TracingHandle:
 
     @property
     def dropped_spans(self) -> dict[str, int]:
-        """Spans each exporter's full queue dropped so far (by exporter class name)."""
+        """Spans lost so far, by exporter class name: dropped by its full queue, or spans the
+        exporter could neither store nor keep on disk (an unconvertible value, a full disk).
+        Spans kept on disk for a later merge are not lost and not counted here; ``flush()``
+        returns False while they wait."""
         return {
             type(child.span_exporter).__name__: child.dropped_spans
-            for child in _pipeline.children
+            + int(getattr(child.span_exporter, "lost_spans", 0))
+            for child in _pipeline.counted
             if isinstance(child, CountingBatchSpanProcessor)
         }
 
@@ -290,9 +303,29 @@ def configure(
             old.shutdown()
         if not _atexit_registered:
             atexit.register(_pipeline.shutdown)
+            os.register_at_fork(after_in_child=_flush_at_worker_exit)
             _atexit_registered = True
         _configured = True
         return TracingHandle(provider, db_path, endpoint, joined, tuple(exporters))
+
+
+def _flush_at_worker_exit() -> None:
+    """In a forked child, have multiprocessing flush the spans before its worker exits: pool
+    workers leave through ``os._exit``, which skips ``atexit``, but run multiprocessing's own
+    finalizers first. (A child that calls ``os._exit`` itself must call ``handle.flush()``
+    first; a worker killed by ``Pool.terminate()`` loses what it had not exported.)"""
+    if "multiprocessing" not in sys.modules:
+        return
+    from multiprocessing import util
+
+    # A starting worker clears the finalizers it inherited, then runs the after-fork hooks.
+    util.register_after_fork(_pipeline, _flush_when_worker_exits)
+
+
+def _flush_when_worker_exits(pipeline: Pipeline) -> None:
+    from multiprocessing import util
+
+    util.Finalize(None, pipeline.force_flush, args=(10_000,), exitpriority=100)
 
 
 def warm_up() -> None:

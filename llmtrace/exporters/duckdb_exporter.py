@@ -43,10 +43,17 @@ import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .._internal import logger, report_internal_error
-from ..store.connection import StoreBusyError, connect_write
+from .._internal import logger, report_internal_error, warn_once
+from ..store.connection import StoreBusyError, StoreUnusableError, connect_write
 from ..store.rows import spans_to_batch
-from ..store.spool import merge_spool, spool_files, write_handoff, write_spool
+from ..store.spool import (
+    merge_spool,
+    release_handoffs,
+    spool_dir,
+    spool_files,
+    write_handoff,
+    write_spool,
+)
 from ..store.writer import ROW_GROUP_ROWS
 from .gathering import Gathered
 from .merger_client import MergerClient
@@ -62,12 +69,40 @@ RECOMMENDED_BATCH = {
 
 # Batches converted but not yet written; export() waits when this many are pending.
 _MAX_PENDING_BATCHES = 8
+# With no merger running, the writer thread merges the spool itself once this many files wait.
+_MERGE_HERE_AFTER_FILES = 8
+# At the end, how long the merger may take to store what it was given before it leaves the rest
+# on disk (for the next writer or reader): exit must stay quick even when the store is busy.
+_STOP_MERGER_S = 5.0
 
 
 def convert(spans: Sequence[ReadableSpan]) -> pa.Table:
     """A batch of finished spans as Arrow columns, as ``export()`` converts it."""
     with _cyclic_gc_paused():
         return spans_to_batch(spans)
+
+
+def convert_salvaging(spans: Sequence[ReadableSpan]) -> tuple[pa.Table | None, int]:
+    """The batch converted, and how many spans could not be. When the batch as a whole cannot
+    be converted (a value nothing anticipated), each span is tried on its own, so one bad span
+    costs only itself, never the batch."""
+    try:
+        return convert(spans), 0
+    except Exception as exc:
+        report_internal_error("DuckDBSpanExporter conversion", exc)
+    good = []
+    for span in spans:
+        try:
+            convert([span])
+        except Exception:
+            continue
+        good.append(span)
+    if not good:
+        return None, len(spans)
+    try:
+        return convert(good), len(spans) - len(good)
+    except Exception:
+        return None, len(spans)
 
 
 @contextlib.contextmanager
@@ -94,6 +129,7 @@ class _Flush:
     """A request to the writer: make everything before it durable and release the file."""
 
     timeout_s: float
+    lost_before: int = 0
     done: threading.Event = field(default_factory=threading.Event)
     ok: bool = False
 
@@ -142,11 +178,14 @@ class DuckDBSpanExporter(SpanExporter):
             threads=threads,
         )
         self.spooled_batches = 0
+        self.lost_spans = 0
+        self._owner_pid = os.getpid()
         self._merger = self._new_merger()
         self._shutdown = False
         self._queue: queue.Queue[object] = queue.Queue(maxsize=_MAX_PENDING_BATCHES)
         self._writer: threading.Thread | None = None
         self._writer_pid = 0
+        self._flushed_lost = 0  # lost_spans as of the last flush: a flush reports new losses
         self._start_lock = threading.Lock()
         self._inline_lock = threading.Lock()  # spools on the caller's thread, once exiting
 
@@ -155,18 +194,31 @@ class DuckDBSpanExporter(SpanExporter):
         """Spans this exporter's merger committed to the file."""
         return self._merger.committed_spans
 
+    def _lose(self, count: int, why: str) -> None:
+        """Count spans that could neither be stored nor kept on disk, and say so once."""
+        if count <= 0:
+            return
+        self.lost_spans += count
+        warn_once(
+            f"lost:{id(self)}:{why}",
+            f"llmtrace: {count} span(s) for {self.path} could not be stored or kept on disk "
+            f"({why}); handle.dropped_spans counts every such span",
+        )
+
     # --- SpanExporter -------------------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
             return SpanExportResult.FAILURE
         if not spans:
             return SpanExportResult.SUCCESS
-        try:
-            batch = convert(spans)
-        except Exception as exc:
-            report_internal_error("DuckDBSpanExporter conversion", exc)
+        batch, unconvertible = convert_salvaging(spans)
+        self._lose(unconvertible, "a span could not be converted")
+        if batch is None:
             return SpanExportResult.FAILURE
         if not batch.num_rows:
+            return SpanExportResult.SUCCESS
+        if self._forked_child():
+            self._spool(batch)  # the parent's merger, or the next reader, stores it
             return SpanExportResult.SUCCESS
         if self._ensure_writer():
             self._queue.put(batch)
@@ -188,20 +240,30 @@ class DuckDBSpanExporter(SpanExporter):
         process held the file throughout (the batches are safe on disk either way and merge
         later).
         """
+        if self._forked_child():  # everything it exported is on disk already
+            return not self._lost_since(_Flush(0, lost_before=self._flushed_lost))
         if not self._ensure_writer():
             with self._inline_lock:
                 return self._merge_spool_here(timeout_millis / 1000)
-        request = _Flush(timeout_s=timeout_millis / 1000)
+        request = _Flush(timeout_s=timeout_millis / 1000, lost_before=self._flushed_lost)
         deadline = time.monotonic() + request.timeout_s
         try:
             self._queue.put(request, timeout=request.timeout_s)
         except queue.Full:
             return False
         request.done.wait(max(deadline - time.monotonic(), 0))
-        return request.done.is_set() and request.ok
+        return request.done.is_set() and request.ok and not self._lost_since(request)
+
+    def _lost_since(self, request: _Flush) -> bool:
+        lost = self.lost_spans
+        self._flushed_lost = lost
+        return lost > request.lost_before
 
     def shutdown(self) -> None:
         if self._shutdown:
+            return
+        if self._forked_child():
+            self._shutdown = True
             return
         self._stop_writer()
         self._shutdown = True
@@ -215,6 +277,12 @@ class DuckDBSpanExporter(SpanExporter):
         if writer is not None and self._writer_alive():
             self._queue.put(_STOP)
             writer.join(timeout=90)
+
+    def _forked_child(self) -> bool:
+        """Whether this process is a fork of the one that made the exporter. A forked worker
+        spools its batches (durable, merged exactly once by the parent's merger or the next
+        reader) instead of starting a merger process of its own per worker."""
+        return os.getpid() != self._owner_pid
 
     # --- the writer thread --------------------------------------------------------------------
     def _writer_alive(self) -> bool:
@@ -247,22 +315,40 @@ class DuckDBSpanExporter(SpanExporter):
         gathered = Gathered()
         while True:
             item = self._next(gathered)
-            if isinstance(item, pa.Table):
-                if not gathered.accepts(item):
-                    self._hand_over(gathered.take())
-                gathered.add(item)
-                while gathered.rows >= ROW_GROUP_ROWS:
-                    self._hand_over(gathered.take(ROW_GROUP_ROWS))
-            elif (item is not None or gathered.due()) and gathered.rows:  # flush, stop, time
+            try:
+                if self._handle(item, gathered):
+                    return
+            except Exception as exc:  # never let the thread die: keep what it held on disk
+                report_internal_error("DuckDBSpanExporter writer", exc)
+                if isinstance(item, pa.Table) and not any(b is item for b in gathered.batches):
+                    self._spool(item)
+                if gathered.rows:
+                    self._spool(gathered.take())
+                if isinstance(item, _Flush):
+                    item.done.set()
+                elif item is _STOP:
+                    return
+
+    def _handle(self, item: object | None, gathered: Gathered) -> bool:
+        """Act on one queue item; True when the writer is to stop."""
+        if isinstance(item, pa.Table):
+            if not gathered.accepts(item):
                 self._hand_over(gathered.take())
-            if isinstance(item, _Flush):
-                item.ok = self._flush(item.timeout_s)
-                item.done.set()
-            elif item is _STOP:
-                self._drain()
-                self._merger.stop()
-                self._merge_spool_here(self.lock_timeout_s)  # what raced the stop, if any
-                return
+            gathered.add(item)
+            while gathered.rows >= ROW_GROUP_ROWS:
+                self._hand_over(gathered.take(ROW_GROUP_ROWS))
+        elif (item is not None or gathered.due()) and gathered.rows:  # flush, stop, time
+            self._hand_over(gathered.take())
+        if isinstance(item, _Flush):
+            item.ok = self._flush(item.timeout_s)
+            item.done.set()
+        elif item is _STOP:
+            self._drain()
+            self._merger.stop(timeout_s=_STOP_MERGER_S)
+            self._merge_spool_here(self.lock_timeout_s)  # what raced the stop, if any
+            self._say_what_is_left()
+            return True
+        return False
 
     def _next(self, gathered: Gathered) -> object | None:
         """The next request, or None when what is gathered is due."""
@@ -276,13 +362,20 @@ class DuckDBSpanExporter(SpanExporter):
     def _hand_over(self, batch: pa.Table) -> None:
         try:
             handoff = write_handoff(self.path, batch)
+        except OSError:  # no room or no permission: the spool (fsynced) may still work
+            self._spool(batch)
+            return
         except Exception as exc:
             report_internal_error("DuckDBSpanExporter hand-off", exc)
             self._spool(batch)
             return
         if not self._merger.hand_over(handoff):
-            os.replace(handoff, handoff.with_suffix(".arrow"))  # no merger: anyone merges it
+            # No merger: anyone merges it. The client may have released it already (a merger
+            # that died while it was being handed over).
+            release_handoffs([handoff])
             self.spooled_batches += 1
+            if len(spool_files(self.path)) >= _MERGE_HERE_AFTER_FILES:
+                self._merge_spool_here(self.lock_timeout_s)  # no merger for now: keep up
 
     def _flush(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -308,8 +401,12 @@ class DuckDBSpanExporter(SpanExporter):
     def _spool(self, batch: pa.Table) -> None:
         try:
             write_spool(self.path, batch)
+        except OSError as exc:
+            self._lose(batch.num_rows, f"spool folder not writable: {exc.strerror or exc}")
+            return
         except Exception as exc:
             report_internal_error("DuckDBSpanExporter spool", exc)
+            self._lose(batch.num_rows, "spool write failed")
             return
         self.spooled_batches += 1
         logger.debug("%s: batch spooled for the next writer or reader to merge", self.path)
@@ -323,10 +420,29 @@ class DuckDBSpanExporter(SpanExporter):
             conn = connect_write(self.path, timeout_s=timeout_s)
         except StoreBusyError:
             return False
+        except StoreUnusableError as exc:
+            warn_once(f"unusable:{self.path}", f"llmtrace: spans not stored: {exc}")
+            return False
+        except Exception as exc:  # a full disk, a damaged file: the spool files stay
+            warn_once(
+                f"unopenable:{self.path}", f"llmtrace: spans not stored in {self.path}: {exc}"
+            )
+            return False
         try:
             merge_spool(conn, self.path)
         except Exception as exc:
-            report_internal_error("DuckDBSpanExporter spool merge", exc)
+            warn_once(f"merge:{self.path}", f"llmtrace: spooled spans not merged: {exc}")
         finally:
-            conn.close()
+            with contextlib.suppress(Exception):
+                conn.close()
         return not spool_files(self.path)
+
+    def _say_what_is_left(self) -> None:
+        """At the end: say once what is still waiting beside the store, and where."""
+        files = spool_files(self.path)
+        if files:
+            warn_once(
+                f"left:{self.path}",
+                f"llmtrace: {len(files)} batch file(s) of spans are waiting in "
+                f"{spool_dir(self.path)}; the next writer or reader of {self.path} stores them",
+            )

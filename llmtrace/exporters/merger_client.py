@@ -6,8 +6,11 @@ thread down (and the batch processor then drops, counted) instead of filling the
 
 If the merger cannot start or dies, the files it had not merged become spool files (anyone who
 opens the store merges them, and so does the exporter when flushed) and
-:meth:`MergerClient.hand_over` says no, so the caller spools from then on: nothing is lost, the
-store only fills later. A merger that dies is started again at most ``_MAX_STARTS`` times.
+:meth:`MergerClient.hand_over` says no, so the caller spools meanwhile: nothing is lost, the
+store only fills later. A merger that dies is started again, after a pause that doubles with
+each death in a row (up to ``_MAX_RESTART_PAUSE_S``), so a merger that keeps dying costs little
+and one that died once is back within a moment. A merger that finds the store unusable (not a
+DuckDB file, another application's database) says why; that is final for this process.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ __all__ = ["MergerClient"]
 
 # Hand-off files given to the merger and not yet merged; more waits.
 _MAX_IN_FLIGHT = 16
-_MAX_STARTS = 3
+_FIRST_RESTART_PAUSE_S = 0.05
+_MAX_RESTART_PAUSE_S = 30.0
 
 
 def _python_executable() -> str | None:
@@ -69,6 +73,9 @@ class MergerClient:
         self.committed_spans = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._starts = 0
+        self._restart_pause_s = 0.0
+        self._next_start_at = 0.0
+        self.unusable: str | None = None  # why the store can never be written, once known
         self._changed = threading.Condition()
         self._in_flight: collections.deque[Path] = collections.deque()
         self._flushes: dict[str, str] = {}
@@ -77,6 +84,8 @@ class MergerClient:
     # --- use ----------------------------------------------------------------------------------
     def hand_over(self, path: Path) -> bool:
         """Give the merger a hand-off file; False when no merger runs (spool the file)."""
+        if self.unusable is not None:
+            return False
         process = self._running()
         if process is None:
             return False
@@ -126,13 +135,19 @@ class MergerClient:
             return process
         if process is not None:
             self._gone(process)
-        if self._starts >= _MAX_STARTS:
+        if self.unusable is not None or time.monotonic() < self._next_start_at:
             return None
+        if self._starts:  # it died before: wait longer each time before the next start
+            self._restart_pause_s = min(
+                max(self._restart_pause_s * 2, _FIRST_RESTART_PAUSE_S), _MAX_RESTART_PAUSE_S
+            )
+            self._next_start_at = time.monotonic() + self._restart_pause_s
         self._starts += 1
         try:
             process = self._start()
         except OSError as exc:
             report_internal_error("DuckDB merger start", exc)
+            self._next_start_at = time.monotonic() + _MAX_RESTART_PAUSE_S
             return None
         self._process = process
         threading.Thread(
@@ -200,9 +215,17 @@ class MergerClient:
         assert process.stdout is not None
         for raw in process.stdout:
             verb, *words = raw.decode().split()
+            if verb == "unusable":
+                self.unusable = " ".join(words)
+                warn_once(
+                    f"unusable:{self.db_path}", f"llmtrace: spans not stored: {self.unusable}"
+                )
             with self._changed:
-                if verb == "done" and self._in_flight:
+                if verb == "unusable":  # it released what it had: those are spool files now
+                    self._in_flight.clear()
+                elif verb == "done" and self._in_flight:
                     self._in_flight.popleft()
+                    self._restart_pause_s = 0.0  # it works: a later death restarts at once
                 elif verb == "flushed" and len(words) >= 2:
                     self._flushes[words[0]] = words[1]
                 if words and words[-1].isdigit():

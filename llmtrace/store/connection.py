@@ -7,6 +7,19 @@ says it is waiting by touching ``<db>.waiting``: a writer holding the lease chec
 and lets go at once, so readers and other writers get in within a few tens of milliseconds
 instead of waiting out the lease. Writers that still cannot get in spool their batch to disk
 instead (see ``spool``).
+
+Every connection llmtrace opens is prepared the same way (:func:`_prepare`): no extension is
+ever installed or loaded behind the user's back (no network from a file path), no progress bar
+is drawn on the application's stdout, and VARIANT columns are shredded in every row group. That
+last one is a correctness setting, not a speed one: DuckDB 2.0.1 leaves row groups under 30,000
+rows unshredded, and then filters on ``attributes[...]`` keep or drop the rows of those groups by
+the statistics of the shredded ones (``tests/upstream/duckdb_variant_shredding.py`` reproduces
+it in plain DuckDB). A store whose row groups are all shredded answers every reader correctly,
+including users' own connections.
+
+A file that is not a DuckDB database (a SQLite file, a text file, an empty file, a directory)
+or that holds another application's tables is refused with :class:`StoreUnusableError`, before
+DuckDB is asked to open it.
 """
 
 from __future__ import annotations
@@ -21,13 +34,16 @@ from typing import TypeVar
 
 import duckdb
 
-from .schema import apply_migrations
+from .schema import applied_version, apply_migrations
 
 T = TypeVar("T")
 
 __all__ = [
+    "ALLOW_FOREIGN_DB_ENV",
     "StoreBusyError",
     "StoreMissingError",
+    "StoreUnusableError",
+    "check_store_file",
     "connect_read",
     "connect_write",
     "is_lock_error",
@@ -50,6 +66,64 @@ class StoreBusyError(RuntimeError):
 
 class StoreMissingError(FileNotFoundError):
     """A read was asked of a store file that does not exist (it is not created)."""
+
+
+class StoreUnusableError(ValueError):
+    """The path cannot hold an llmtrace store: not a DuckDB file, or another application's
+    database. Retrying does not help; the message says what the path holds."""
+
+
+# Set to 1 to let llmtrace add its tables to a DuckDB file that already holds other tables.
+ALLOW_FOREIGN_DB_ENV = "LLMTRACE_ALLOW_FOREIGN_DB"
+
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Applied to every connection llmtrace opens (see the module docstring for why).
+_PREPARE = (
+    "SET enable_progress_bar = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET variant_minimum_shredding_size = 0",
+)
+
+
+def _prepare(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    try:
+        for statement in _PREPARE:
+            conn.execute(statement)
+    except Exception:
+        conn.close()
+        raise
+    return conn
+
+
+def check_store_file(path: Path, *, for_write: bool) -> None:
+    """Refuse, with a message that says what is there, a path that cannot be a DuckDB store.
+
+    A zero-byte file with no write-ahead log holds nothing (a process killed while creating the
+    store leaves one): a writer removes it and starts afresh; a reader is told it is empty.
+    """
+    if path.is_dir():
+        raise StoreUnusableError(f"{path} is a directory, not a DuckDB file")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreUnusableError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if not header:
+        wal = path.with_name(path.name + ".wal")
+        if for_write and not wal.exists():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return
+        raise StoreUnusableError(f"{path} is an empty file, not an llmtrace store")
+    if header.startswith(_SQLITE_MAGIC):
+        raise StoreUnusableError(f"{path} is a SQLite database, not a DuckDB file")
+    if header[8:12] != _DUCKDB_MAGIC:
+        raise StoreUnusableError(f"{path} is not a DuckDB file")
 
 
 def is_lock_error(exc: BaseException) -> bool:
@@ -128,12 +202,14 @@ def _needs_migration(path: Path) -> bool:
 
 
 def _open_migrated(path: Path) -> duckdb.DuckDBPyConnection:
+    check_store_file(path, for_write=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     needs_migration = _needs_migration(path)
-    conn = duckdb.connect(str(path))
+    conn = _prepare(duckdb.connect(str(path)))
     if not needs_migration:
         return conn
     try:
+        _refuse_foreign(conn, path)
         apply_migrations(conn)
     except Exception:
         conn.close()
@@ -142,8 +218,28 @@ def _open_migrated(path: Path) -> duckdb.DuckDBPyConnection:
     return conn
 
 
+def _refuse_foreign(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse to add llmtrace's tables to a file that holds someone else's, unless allowed."""
+    if applied_version(conn) or os.environ.get(ALLOW_FOREIGN_DB_ENV, "") not in ("", "0"):
+        return
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() ORDER BY 1"
+        ).fetchall()
+    ]
+    if tables:
+        shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+        raise StoreUnusableError(
+            f"{path} is another application's DuckDB database (tables: {shown}); "
+            f"choose another path, or set {ALLOW_FOREIGN_DB_ENV}=1 to add llmtrace's tables to it"
+        )
+
+
 def _attach(path: Path, row_group_size: int) -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect()
+    check_store_file(path, for_write=True)
+    conn = _prepare(duckdb.connect())
     try:
         conn.execute(f"ATTACH ? AS store (ROW_GROUP_SIZE {int(row_group_size)})", [str(path)])
         conn.execute("USE store")
@@ -153,8 +249,24 @@ def _attach(path: Path, row_group_size: int) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-def connect_read(path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConnection:
-    """A read-only connection; a missing file is an error, never created."""
+def connect_read(
+    path: Path, timeout_s: float = 10.0, *, sandboxed: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """A read-only connection; a missing file is an error, never created. ``sandboxed`` also
+    keeps the connection away from every other file and the network (no ``COPY ... TO``,
+    ``read_csv('/etc/passwd')``, ``ATTACH`` or ``INSTALL``), for good: the configuration is
+    locked, so the SQL it runs cannot turn that back on."""
     if not path.exists():
         raise StoreMissingError(f"no llmtrace store at {path}")
-    return _open_with_retry(lambda: duckdb.connect(str(path), read_only=True), path, timeout_s)
+    check_store_file(path, for_write=False)
+    conn = _open_with_retry(
+        lambda: _prepare(duckdb.connect(str(path), read_only=True)), path, timeout_s
+    )
+    if sandboxed:
+        try:
+            conn.execute("SET enable_external_access = false")
+            conn.execute("SET lock_configuration = true")
+        except Exception:
+            conn.close()
+            raise
+    return conn

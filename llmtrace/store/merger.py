@@ -48,8 +48,9 @@ __all__ = ["main"]
 _POLL_S = 0.05
 # With nothing to do it still checks this often that its traced process is alive.
 _PARENT_CHECK_S = 1.0
-# After the store stayed busy this long at the end, the files are left as spool files.
-_FINAL_TRY_S = 30.0
+# After the store stayed busy this long at the end, the files are left as spool files: exit
+# stays quick, and the next writer or reader merges them.
+_FINAL_TRY_S = 3.0
 
 _END = "end"
 
@@ -75,20 +76,35 @@ class Merger:
         self.out = out
         self.pending: collections.deque[Path] = collections.deque()
         self.last_write_at = time.monotonic()
+        self.refused = False
 
     def reply(self, line: str) -> None:
-        self.out.write(line + "\n")
-        self.out.flush()
+        try:
+            self.out.write(line + "\n")
+            self.out.flush()
+        except (BrokenPipeError, ValueError):  # the traced process is gone: nobody to tell
+            pass
 
     def merge_pending(self) -> bool:
         """Merge waiting files until done or the store is busy; True if all were merged."""
         while self.pending:
             if not self.writer.merge(self.pending[0]):
+                if self.writer.unusable is not None:
+                    self.refuse()
                 return False
             self.pending.popleft()
             self.last_write_at = time.monotonic()
             self.reply(f"done {self.writer.committed_spans}")
         return True
+
+    def refuse(self) -> None:
+        """The store can never be written (not a DuckDB file, another application's): say why
+        once, and leave what was given as spool files, kept beside the store."""
+        if not self.refused:
+            self.refused = True
+            self.reply(f"unusable {self.writer.unusable}")
+        release_handoffs(list(self.pending))
+        self.pending.clear()
 
     def tend_lease(self) -> None:
         if not self.writer.holding or self.pending:
@@ -101,7 +117,7 @@ class Merger:
     def finish(self) -> None:
         """Merge everything given (trying for a while if the store is busy), then let go."""
         deadline = time.monotonic() + _FINAL_TRY_S
-        while not self.merge_pending() and time.monotonic() < deadline:
+        while not self.merge_pending() and time.monotonic() < deadline and not self.refused:
             time.sleep(_POLL_S)
         release_handoffs(list(self.pending))  # still busy: anyone may merge them now
         self.writer.release()
@@ -157,7 +173,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     reader.daemon = True
     reader.start()
     Merger(writer, args.idle_release, sys.stdout).run(commands, args.parent)
+    _quiet_stdout()
     return 0
+
+
+def _quiet_stdout() -> None:
+    """If the traced process is gone, the flush of stdout at exit would print a BrokenPipeError
+    into its terminal: point stdout at /dev/null instead (the recipe in Python's signal docs)."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

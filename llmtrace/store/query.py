@@ -31,19 +31,25 @@ def _flush_own_spans() -> None:
     flush_store()
 
 
-def open_store_for_read(path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConnection:
-    """A read-only connection, after merging any spooled batches so readers see every span."""
-    if path.exists() and spool_files(path):
+def open_store_for_read(
+    path: Path, timeout_s: float = 10.0, *, sandboxed: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """A read-only connection that sees every finished span: batches still waiting beside the
+    store (hand-off and spool files, even before the store file exists) are merged first, and
+    a write-ahead log left by a killed writer is checkpointed by llmtrace's own settings (so a
+    user's plain connection never checkpoints it with DuckDB's defaults). ``sandboxed``: the
+    connection cannot read or write other files or load extensions (``llmtrace sql``)."""
+    if spool_files(path, include_live=True) or path.with_name(path.name + ".wal").exists():
         try:
             conn = connect_write(path, timeout_s=1.0)
         except StoreBusyError:
             pass  # a writer holds it and will merge the spool itself
         else:
             try:
-                merge_spool(conn, path)
+                merge_spool(conn, path, include_live=True)
             finally:
                 conn.close()
-    return connect_read(path, timeout_s=timeout_s)
+    return connect_read(path, timeout_s=timeout_s, sandboxed=sandboxed)
 
 
 def query(

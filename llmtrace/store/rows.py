@@ -30,7 +30,15 @@ from .. import semconv as sc
 from .._internal import report_internal_error
 from .normalize import DERIVED_COLUMNS, normalize_batch
 
-__all__ = ["BATCH_SCHEMA", "RESOURCE_KEY", "SERVICE_KEY", "batch_resource", "spans_to_batch"]
+__all__ = [
+    "BATCH_SCHEMA",
+    "RESOURCE_KEY",
+    "SERVICE_KEY",
+    "batch_resource",
+    "bytes_text",
+    "clean_text",
+    "spans_to_batch",
+]
 
 _INT_COLUMNS = (
     "input_tokens",
@@ -84,25 +92,46 @@ _KIND_NAMES = {id(kind): kind.name.lower() for kind in SpanKind}
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 
 
+def clean_text(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (a file name decoded with ``surrogateescape``,
+    say) becomes a visible ``\\udcXX`` marker instead of sinking the batch it is in."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def bytes_text(value: bytes | bytearray | memoryview) -> str:
+    """Bytes as text: UTF-8 when they are, with ``\\xNN`` markers for the bytes that are not
+    (never a Python ``b'...'`` repr)."""
+    return bytes(value).decode("utf-8", "backslashreplace")
+
+
 def _json_safe(value: Any) -> Any:
     """``value`` with what orjson cannot encode made encodable: integers past 64 bits become
-    strings (a JSON number that size would not fit any column or VARIANT type either), other
-    containers become lists or dicts, anything else its ``str``."""
-    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+    strings (a JSON number that size would not fit any column or VARIANT type either), text that
+    is not valid UTF-8 gets markers, bytes become text, other containers become lists or dicts,
+    anything else its ``str``."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
+    if isinstance(value, str):
+        return clean_text(value)
     if isinstance(value, int):
         return value if _INT64_MIN <= value <= _UINT64_MAX else str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes_text(value)
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {clean_text(str(k)): _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_json_safe(v) for v in value]
-    return str(value)
+    return clean_text(str(value))
 
 
 def _dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
-    except TypeError:  # rare: a big integer or an object OpenTelemetry would not allow
+    except TypeError:  # rare: a big integer, bad UTF-8, bytes, an object orjson cannot encode
         return orjson.dumps(_json_safe(value)).decode()
 
 
@@ -139,7 +168,7 @@ def _typed(values: list[Any], column: str) -> pa.Array:
         return _strings(values)
     try:
         return pa.array(values, type=data_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
         cleaned: list[Any]
         if data_type == pa.int64():
             cleaned = [v if type(v) is int and -(2**63) <= v < 2**63 else None for v in values]
@@ -149,12 +178,22 @@ def _typed(values: list[Any], column: str) -> pa.Array:
 
 
 def _strings(values: list[Any]) -> pa.Array:
-    """A string column; a value that is not a string (only a foreign SDK would give one)
-    becomes its ``str`` rather than sink the batch."""
+    """A string column; a value that is not a string (bytes, a dict, anything a foreign SDK
+    gives) or not valid UTF-8 becomes readable text rather than sink the batch."""
     try:
         return pa.array(values, pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        return pa.array([_text_or_none(v) for v in values], pa.string())
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return None if value is None else clean_text(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes_text(value)
+    if isinstance(value, (Mapping, list, tuple)):
+        return _dumps(value)
+    return clean_text(str(value))
 
 
 class _Fields:
@@ -288,7 +327,7 @@ def _read_fields(spans: Sequence[ReadableSpan]) -> _Fields:
 def _resource_json(resource: Any) -> tuple[str, str | None]:
     attributes = dict(resource.attributes) if resource is not None else {}
     service = attributes.get(sc.SERVICE_NAME)
-    return _dumps(attributes), None if service is None else str(service)
+    return _dumps(attributes), None if service is None else clean_text(str(service))
 
 
 def _resource_columns(

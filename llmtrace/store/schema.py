@@ -151,11 +151,20 @@ SELECT
 FROM spans GROUP BY trace_id;
 """
 
+# DuckDB 2.0.1 left row groups under 30,000 rows unshredded, and a filter on attributes[...]
+# then answered for those groups from the statistics of the shredded ones (wrong rows). Every
+# connection now shreds every row group (connection._prepare); this rewrites the column once so
+# that stores written before that answer correctly too.
+_RESHRED_ATTRIBUTES = """
+ALTER TABLE spans ALTER attributes TYPE VARIANT USING attributes;
+"""
+
 # (version, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "spans table, spool ledger and the llm_calls/tool_calls/traces views", _SPANS),
     (2, "datasets, eval_runs, eval_results and gate_results", _EVALS),
     (3, "traces.duration_ms to the microsecond", _TRACE_DURATION_US),
+    (4, "attributes rewritten with every row group shredded", _RESHRED_ATTRIBUTES),
     (
         5,
         "spans from anywhere: response id, cache tokens, price table version, document ids; "

@@ -60,12 +60,17 @@ def _write(db_path: Path, batch: pa.Table, suffix: str, durable: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
     temporary = final.with_suffix(".tmp")
-    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-        writer.write_table(batch)
-    if durable:
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-    os.replace(temporary, final)
+    try:
+        with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as out:
+            out.write_table(batch)
+        if durable:
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+        os.replace(temporary, final)
+    except BaseException:  # a full disk, say: leave no half-written file behind
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
     return final
 
 
@@ -98,13 +103,15 @@ def _orphaned(path: Path) -> bool:
     return False
 
 
-def spool_files(db_path: Path) -> list[Path]:
-    """The files anyone may merge now: spool files, and hand-off files whose process is gone."""
+def spool_files(db_path: Path, *, include_live: bool = False) -> list[Path]:
+    """The files anyone may merge now: spool files, and hand-off files whose process is gone
+    (with ``include_live``, every hand-off file: a reader that wants to see every finished
+    span merges them itself; the ledger keeps that exactly once)."""
     folder = spool_dir(db_path)
     if not folder.is_dir():
         return []
     files = list(folder.glob("*" + SUFFIX))
-    files += [p for p in folder.glob("*" + HANDOFF_SUFFIX) if _orphaned(p)]
+    files += [p for p in folder.glob("*" + HANDOFF_SUFFIX) if include_live or _orphaned(p)]
     return sorted(files)
 
 
@@ -138,6 +145,13 @@ def _rollback(conn: Any) -> None:
         conn.execute("ROLLBACK")
 
 
+def _recorded(conn: Any, key: str) -> bool:
+    try:
+        return bool(conn.execute("SELECT 1 FROM spool_merged WHERE file = ?", [key]).fetchall())
+    except duckdb.Error:
+        return False
+
+
 def merge_file(conn: Any, path: Path) -> int:
     """Insert one spool or hand-off file into ``spans`` exactly once, then delete it; returns
     the rows added (0 when it was merged before or cannot be stored)."""
@@ -164,10 +178,12 @@ def merge_file(conn: Any, path: Path) -> int:
         conn.execute("INSERT INTO spool_merged (file) VALUES (?)", [key])
         conn.execute("COMMIT")
     except (duckdb.ConstraintException, duckdb.TransactionException):
-        # Another connection of this process merged the same file at the same moment; its
-        # commit is the one that counts, and the next merge deletes the file.
         _rollback(conn)
-        return 0
+        if _recorded(conn, key):
+            # Another connection of this process merged the same file at the same moment;
+            # its commit is the one that counts, and the next merge deletes the file.
+            return 0
+        raise  # the commit itself failed (no space, say): the file stays for a later merge
     except Exception:
         _rollback(conn)
         raise
@@ -175,6 +191,6 @@ def merge_file(conn: Any, path: Path) -> int:
     return int(batch.num_rows)
 
 
-def merge_spool(conn: Any, db_path: Path) -> int:
+def merge_spool(conn: Any, db_path: Path, *, include_live: bool = False) -> int:
     """Merge every file anyone may merge now (see :func:`spool_files`); returns rows added."""
-    return sum(merge_file(conn, path) for path in spool_files(db_path))
+    return sum(merge_file(conn, path) for path in spool_files(db_path, include_live=include_live))

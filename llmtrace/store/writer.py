@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from .._internal import logger, report_internal_error
 from .batch_sql import insert_sql
-from .connection import StoreBusyError, connect_write, waiting_since
+from .connection import StoreBusyError, StoreUnusableError, connect_write, waiting_since
 from .spool import merge_file, merge_spool, release_handoffs, spool_files, write_spool
 
 __all__ = ["ROW_GROUP_ROWS", "StoreWriter"]
@@ -67,6 +67,7 @@ class StoreWriter:
         self._acquired_at = 0.0
         self._acquired_ns = 0
         self._stay_out_until = 0.0
+        self.unusable: str | None = None  # why the file can never be written, once known
 
     @property
     def holding(self) -> bool:
@@ -136,6 +137,9 @@ class StoreWriter:
                 self._conn = self._open(timeout_s)
             except StoreBusyError:
                 ok = False
+            except StoreUnusableError as exc:
+                self.unusable = str(exc)
+                ok = False
             except Exception as exc:
                 report_internal_error("DuckDB store flush", exc)
                 ok = False
@@ -167,6 +171,9 @@ class StoreWriter:
         try:
             self._conn = self._open(self.lock_timeout_s)
         except StoreBusyError:
+            return None
+        except StoreUnusableError as exc:
+            self.unusable = str(exc)
             return None
         except Exception as exc:
             report_internal_error("DuckDB store connect", exc)
