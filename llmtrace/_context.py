@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import functools
+import json
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -20,6 +21,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv
+from ._internal import warn_once
 
 __all__ = ["ContextStampingProcessor", "context", "current_context_attributes"]
 
@@ -34,16 +36,26 @@ def current_context_attributes() -> Mapping[str, Any]:
 
 
 def _attribute_value(key: str, value: Any) -> Any:
+    """A span attribute value for ``context(key=value)``. Tracing never raises into the
+    application: a dict or a mixed list is stored as JSON, anything else as ``str(value)``,
+    with one warning per key."""
     if isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, (list, tuple)) and all(
         isinstance(v, (str, bool, int, float)) for v in value
     ):
         return tuple(value)
-    raise TypeError(
-        f"llmtrace.context({key}=...): value must be a str, bool, int, float or a list of them, "
-        f"got {value!r}"
+    if isinstance(value, (dict, list, tuple)):
+        try:
+            return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+        except (TypeError, ValueError):
+            pass  # circular or unsortable keys: fall through to str()
+    warn_once(
+        f"context:{key}",
+        f"llmtrace.context({key}=...): {type(value).__name__} is not a span attribute type "
+        "(str, bool, int, float or a list of them); stored as text",
     )
+    return str(value)
 
 
 class context:

@@ -17,7 +17,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from . import semconv as sc
 from ._capture import input_messages_json, output_messages_json
-from ._internal import guard, report_internal_error
+from ._internal import guard, report_internal_error, warn_once
 from ._runtime import runtime
 from .decision import Decision
 from .tokens import count_tokens, messages_text
@@ -255,10 +255,19 @@ class LiveSpan:
             self.span.set_attribute(sc.RETRIEVAL_DOCUMENT_IDS, ids)
 
     def record_decision(self, decision: Decision | bool) -> None:
-        """Record a guardrail's action, score and reason."""
+        """Record a guardrail's action, score and reason.
+
+        Anything but a Decision or a bool (``"maybe"``) is not a decision: the span is marked
+        as an error saying so, and a warning is logged once per guardrail.
+        """
         with guard("LiveSpan.record_decision"):
             coerced = Decision.coerce(decision)
             if coerced is None:
+                if decision is not None:
+                    self._reject(
+                        f"guardrail returned {decision!r}; return a llmtrace.Decision or a "
+                        "bool (True = allow)"
+                    )
                 return
             attributes: dict[str, Any] = {sc.GUARDRAIL_ACTION: coerced.action}
             if coerced.score is not None:
@@ -315,16 +324,26 @@ class LiveSpan:
                 self.record_decision(result)
             elif kind == sc.KIND_JUDGE:
                 score, label, explanation = _evaluation_score(result)
-                if score is not None or label is not None:
+                if score is not None and not 0.0 <= score <= 1.0:
+                    self._reject(f"judge returned score {score!r}; a score must lie in [0, 1]")
+                elif score is not None or label is not None:
                     self.record_evaluation(score, label=label, explanation=explanation)
         except Exception as exc:
             report_internal_error("LiveSpan.finish_with_result", exc)
         self.end()
 
+    def _reject(self, message: str) -> None:
+        """A return value llmtrace cannot record: an error on the span and one warning per
+        span name, never an exception in the application."""
+        name = getattr(self.span, "name", "span")
+        warn_once(f"reject:{name}", f"llmtrace: {name}: {message}; nothing recorded")
+        self.span.set_status(Status(StatusCode.ERROR, message))
+
     def fail(self, exc: BaseException) -> None:
-        """End the span as failed by ``exc`` (the caller re-raises it unchanged)."""
+        """End the span as failed by ``exc`` (the caller re-raises it unchanged, so it escapes
+        the span: ``exception.escaped`` is true)."""
         with guard("LiveSpan.fail"):
-            self.span.record_exception(exc)
+            self.span.record_exception(exc, escaped=True)
             self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         self.end()
 

@@ -52,6 +52,7 @@ class SpanSpec:
 
     __slots__ = (
         "_entered",
+        "_named_by",
         "evaluation_name",
         "kind",
         "model",
@@ -68,7 +69,9 @@ class SpanSpec:
         model: str | None = None,
         provider: str | None = None,
         evaluation_name: str | None = None,
+        named_by: Callable[[str], SpanSpec] | None = None,
     ) -> None:
+        self._named_by = named_by  # the spec to use instead, given the decorated function's name
         self.kind = kind
         self.span_name = span_name
         self.start_attributes = start_attributes
@@ -144,6 +147,8 @@ class SpanSpec:
 
     # --- decorator ----------------------------------------------------------------------------
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        if self._named_by is not None:
+            return self._named_by(getattr(func, "__name__", "judge"))(func)
         if inspect.isasyncgenfunction(func):
             return functools.wraps(func)(self._wrap_async_gen(func))  # type: ignore[return-value]
         if inspect.isgeneratorfunction(func):
@@ -450,13 +455,21 @@ def judge(
     provider: str | None = None,
     **attributes: Any,
 ) -> SpanSpec:
-    """A judge span recording judge model and version; a returned score becomes a
+    """A judge span recording judge model and version; a returned score (in [0, 1]) becomes a
     ``gen_ai.evaluation.result`` event on the judged span (the span current at the call).
+
+    Naming, the same for ``evals.judge``: a judge is named ``name=``, else after the function
+    it decorates; only a ``with`` block without ``name=`` falls back to its version or model.
+    The name is the span's (``judge helpful``) and the evaluation's.
 
     Example:
         >>> @llmtrace.judge(model="gpt-4o", version="helpful-v2")
         ... def helpful(answer) -> float: ...
     """
+
+    def named_after(function_name: str) -> SpanSpec:
+        return judge(model, version, name=function_name, provider=provider, **attributes)
+
     label = name or version or model or "judge"
     return SpanSpec(
         sc.KIND_JUDGE,
@@ -475,4 +488,5 @@ def judge(
         model=model,
         provider=provider,
         evaluation_name=name or version or model,
+        named_by=None if name is not None else named_after,
     )

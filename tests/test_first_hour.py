@@ -608,3 +608,73 @@ def test_dataset_that_is_not_utf8_names_the_line(tmp_path):
     with pytest.raises(evals.DatasetError) as caught:
         evals.Dataset.from_jsonl(path)
     assert str(caught.value) == f"{path}:2: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+
+
+# --- the tracing API: one rule each, never an exception into the application ----------------
+def test_judge_is_named_after_its_function_like_evals_judge(spans):
+    import llmtrace
+    from llmtrace import semconv as sc
+
+    @llmtrace.judge(model="gpt-4o", version="helpful-v2")
+    def helpful(answer):
+        return 0.5
+
+    @llmtrace.judge(model="gpt-4o", version="helpful-v2", name="rubric")
+    def named(answer):
+        return 0.5
+
+    with llmtrace.workflow("w"):
+        helpful("a")
+        named("a")
+        with llmtrace.judge(model="gpt-4o", version="v9") as span:
+            span.record_evaluation(1.0)
+    names = sorted(r["name"] for r in spans.records() if r["name"].startswith("judge"))
+    assert names == ["judge helpful", "judge rubric", "judge v9"]
+    [root] = [r for r in spans.records() if r["name"] == "invoke_workflow w"]
+    assert [e[1][sc.GEN_AI_EVALUATION_NAME] for e in root["events"]] == [
+        "helpful",
+        "rubric",
+        "v9",
+    ]
+
+
+def test_judge_score_out_of_range_and_guardrail_non_decision_are_span_errors(spans, caplog):
+    import llmtrace
+
+    @llmtrace.judge(model="gpt-4o", version="v1")
+    def likert(answer):
+        return 5.0
+
+    @llmtrace.guardrail(policy="pii")
+    def unsure(text):
+        return "maybe"
+
+    with llmtrace.workflow("w"):
+        assert likert("a") == 5.0  # the return value is the application's, untouched
+        assert unsure("a") == "maybe"
+    status = {s.name: (s.status.status_code.name, s.status.description) for s in spans.spans()}
+    assert status["judge likert"] == (
+        "ERROR",
+        "judge returned score 5.0; a score must lie in [0, 1]",
+    )
+    assert status["guardrail pii"] == (
+        "ERROR",
+        "guardrail returned 'maybe'; return a llmtrace.Decision or a bool (True = allow)",
+    )
+    [root] = [r for r in spans.records() if r["name"] == "invoke_workflow w"]
+    assert root["events"] == []  # no evaluation recorded from an out-of-range score
+    assert "judge likert: judge returned score 5.0" in caplog.text
+
+
+def test_exception_that_escapes_a_span_is_recorded_as_escaped(spans):
+    import llmtrace
+
+    @llmtrace.tool("t")
+    def boom():
+        raise ValueError("x")
+
+    with pytest.raises(ValueError):
+        boom()
+    [record] = spans.records()
+    [(name, attributes)] = record["events"]
+    assert name == "exception" and attributes["exception.escaped"] == "True"

@@ -154,7 +154,7 @@ def test_judge_score_lands_as_evaluation_event_on_judged_span(spans):
         helpful("Paris")
 
     by_name = {r["name"]: r for r in spans.records()}
-    judge = by_name["judge helpful-v2"]
+    judge = by_name["judge helpful"]  # named after the function, like evals.judge
     assert judge["attributes"][sc.JUDGE_MODEL] == "gpt-4o"
     assert judge["attributes"][sc.JUDGE_VERSION] == "helpful-v2"
     judged = by_name["chat gpt-4o-mini"]
@@ -162,7 +162,7 @@ def test_judge_score_lands_as_evaluation_event_on_judged_span(spans):
         (
             sc.GEN_AI_EVALUATION_RESULT_EVENT,
             {
-                sc.GEN_AI_EVALUATION_NAME: "helpful-v2",
+                sc.GEN_AI_EVALUATION_NAME: "helpful",
                 sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.75,
                 sc.GEN_AI_EVALUATION_SCORE_LABEL: "good",
                 sc.GEN_AI_EVALUATION_EXPLANATION: "mostly right",

@@ -68,7 +68,7 @@ def _list(limit: int, fmt: OutputFormat, db: Any) -> None:
 
 
 def _label(span: dict[str, Any]) -> str:
-    parts = [f"[bold]{escape(span['name'])}[/bold]", f"{span['duration_ms']:.1f} ms"]
+    parts = [f"[bold]{escape(span['name'])}[/bold]", f"{compact_number(span['duration_ms'])} ms"]
     if span["input_tokens"] is not None or span["output_tokens"] is not None:
         parts.append(f"tokens {span['input_tokens'] or 0}->{span['output_tokens'] or 0}")
     if span["cost_usd"] is not None:
