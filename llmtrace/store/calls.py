@@ -12,9 +12,11 @@ rule, also in the README:
    count, the model) is taken from the wrappers around it, nearest first, when a wrapper wraps
    that call alone. Where they disagree, the innermost span wins. Cost goes with the span whose
    input tokens were used.
-3. Spans with the same provider and ``gen_ai.response.id`` are one call too (an instrumentor
-   whose span is not the parent of the client's): the shortest span, the one closest to the
-   wire, is kept. ``traces`` applies this within a trace, ``llm_calls`` across the store.
+3. Spans with the same provider and response id are one call too (an instrumentor whose span
+   is not the parent of the client's, so they are siblings): the one closest to the wire is
+   kept, the span that started last (an instrumentor wraps the ones installed before it, and
+   starts first), then the shortest. ``traces`` applies this within a trace, ``llm_calls``
+   across the store.
 
 The rule is a view, not a mark made at write time, so it holds however the spans of one call
 are split across batches, processes and spool files.
@@ -115,11 +117,11 @@ filled AS (
 SELECT *,
     row_number() OVER (
         PARTITION BY coalesce(provider, ''), coalesce(response_id, trace_id || span_id)
-        ORDER BY duration_ms, span_id
+        ORDER BY start_time DESC, duration_ms, span_id
     ) = 1 AS first_in_store,
     row_number() OVER (
         PARTITION BY trace_id, coalesce(provider, ''), coalesce(response_id, span_id)
-        ORDER BY duration_ms, span_id
+        ORDER BY start_time DESC, duration_ms, span_id
     ) = 1 AS first_in_trace
 FROM filled;
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+import orjson
 import pyarrow as pa
 
 from .. import semconv as sc
@@ -173,6 +174,22 @@ def _document_ids(attributes: Mapping[str, Any]) -> list[str] | None:
     return [doc_id for _, doc_id in sorted(found)] or None
 
 
+def _response_id_in_output(attributes: Mapping[str, Any]) -> str | None:
+    """OpenInference records no response id, but its ``output.value`` is the response's JSON:
+    the id there is what tells its span and a sibling instrumentor's apart as one call."""
+    if attributes.get(sc.OI_OUTPUT_MIME_TYPE) != sc.OI_JSON_MIME_TYPE:
+        return None
+    text = attributes.get(sc.OI_OUTPUT_VALUE)
+    if not isinstance(text, str) or '"id"' not in text:
+        return None
+    try:
+        response = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    response_id = response.get("id") if isinstance(response, dict) else None
+    return response_id if isinstance(response_id, str) and response_id else None
+
+
 def normalize_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """The columns a foreign span's attributes give: kind, operation, provider, model, tokens,
     tool and retrieval fields (absent ones are left out)."""
@@ -198,6 +215,10 @@ def normalize_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         elif column == "provider" and isinstance(value, str):
             value = value.lower()
         columns[column] = value
+    if columns.get("kind") == sc.KIND_LLM and "response_id" not in columns:
+        response_id = _response_id_in_output(attributes)
+        if response_id is not None:
+            columns["response_id"] = response_id
     if columns.get("kind") == sc.KIND_TOOL and "tool_name" not in columns:
         name = attributes.get(sc.TRACELOOP_ENTITY_NAME)  # OpenLLMetry names tools this way
         if isinstance(name, str) and name:
