@@ -303,7 +303,9 @@ def configure(
             old.shutdown()
         if not _atexit_registered:
             atexit.register(_pipeline.shutdown)
-            os.register_at_fork(after_in_child=_flush_at_worker_exit)
+            os.register_at_fork(
+                before=_finish_warm_up_before_fork, after_in_child=_flush_at_worker_exit
+            )
             _atexit_registered = True
         _configured = True
         return TracingHandle(provider, db_path, endpoint, joined, tuple(exporters))
@@ -339,8 +341,22 @@ def warm_up() -> None:
     data_snapshot.get_snapshot()
 
 
+_warm_thread: threading.Thread | None = None
+
+
 def _warm_token_encoding() -> None:
-    threading.Thread(target=warm_up, name="llmtrace-warm", daemon=True).start()
+    global _warm_thread
+    _warm_thread = threading.Thread(target=warm_up, name="llmtrace-warm", daemon=True)
+    _warm_thread.start()
+
+
+def _finish_warm_up_before_fork() -> None:
+    """A fork while the warm-up thread imports leaves the child a module lock that no thread
+    of its own will ever release, and the child's flush at exit then hangs on it: let the
+    warm-up finish first (once, well under a second)."""
+    thread = _warm_thread
+    if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+        thread.join(timeout=10)
 
 
 def _batch_processor(exporter: SpanExporter) -> CountingBatchSpanProcessor:

@@ -318,3 +318,40 @@ def test_four_apps_sharing_a_store_with_their_mergers_killed_lose_nothing(tmp_pa
 
     open_store_for_read(db).close()
     assert _counts(db) == (60_000, 60_000)
+
+
+_NO_MERGER = """
+import json, os, sys, llmtrace
+from llmtrace.store.spool import spool_dir
+handle = llmtrace.configure(service_name="nomerger", db=sys.argv[1])
+most = 0
+for i in range(60_000):
+    with llmtrace.tool("step"):
+        pass
+    if i % 2_000 == 0:
+        folder = spool_dir(handle.db_path)
+        most = max(most, len(os.listdir(folder)) if folder.exists() else 0)
+ok = handle.flush(30_000)
+print(json.dumps({"ok": ok, "most_files": most, "dropped": handle.dropped_spans}))
+"""
+
+
+def test_without_a_merger_the_spool_stays_bounded_and_everything_lands(tmp_path):
+    """A merger that can never start (no interpreter for it): the writer thread merges the
+    spool itself once a few files wait, instead of letting files pile up until exit."""
+    db = tmp_path / "nomerger.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
+    env["LLMTRACE_MERGER_PYTHON"] = "/bin/false"
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_MERGER, str(db)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["ok"] is True and result["dropped"] == {"DuckDBSpanExporter": 0}
+    assert result["most_files"] <= 12, result
+    assert _counts(db) == (60_000, 60_000)

@@ -16,7 +16,7 @@ import duckdb
 import typer
 
 from ..errors import UserError
-from ..store.connection import StoreBusyError, StoreMissingError
+from ..store.connection import StoreBusyError, StoreMissingError, StoreUnusableError
 from ..store.query import open_store_for_read
 from ._store import readable_store, resolve_db
 from ._table import Column, render, short_ids
@@ -65,12 +65,19 @@ LimitOption = Annotated[int, limit_option("rows")]
 
 
 def read_rows(
-    db: Path | None, sql: str, params: Sequence[Any] | None = None
+    db: Path | None,
+    sql: str,
+    params: Sequence[Any] | None = None,
+    *,
+    sandboxed: bool = False,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run read-only SQL; store and SQL problems become :class:`UserError`."""
+    """Run read-only SQL; store and SQL problems become :class:`UserError`. ``sandboxed``: the
+    SQL can reach no other file and no network (see ``connect_read``)."""
     path = readable_store(db)
     try:
-        conn = open_store_for_read(path)
+        conn = open_store_for_read(path, sandboxed=sandboxed)
+    except StoreUnusableError as exc:
+        raise UserError(str(exc)) from None
     except StoreMissingError:
         raise UserError(f"no llmtrace store at {path} (set --db or LLMTRACE_DB)") from None
     except StoreBusyError as exc:
