@@ -20,8 +20,8 @@ from ..store.connection import (
     check_store_file,
     connect_read,
 )
-from ..store.spool import spool_files
 from ..store.query import default_db_path
+from ..store.spool import spool_files
 
 __all__ = ["readable_store", "resolve_db", "writable_store"]
 
