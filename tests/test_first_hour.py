@@ -668,3 +668,39 @@ def test_exception_that_escapes_a_span_is_recorded_as_escaped(spans):
     [record] = spans.records()
     [(name, attributes)] = record["events"]
     assert name == "exception" and attributes["exception.escaped"] == "True"
+
+
+def test_an_internal_failure_is_exit_70_with_its_traceback(monkeypatch, capsys):
+    """A bug is not a user mistake (2) nor a failed gate (1): CI must not read it as either."""
+    import importlib
+
+    from llmtrace.cli import main
+
+    sql_module = importlib.import_module("llmtrace.cli.sql")  # the package's `sql` is the command
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(sql_module, "read_rows", broken)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sql", "SELECT 1"])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 70 and out == ""
+    assert err.startswith("Traceback (most recent call last):")
+    assert err.splitlines()[-2:] == [
+        "RuntimeError: a bug",
+        "llmtrace: internal error (a bug in llmtrace, not in your input): please report it "
+        "with the traceback above",
+    ]
+
+
+def test_output_piped_into_head_is_not_an_error(project):
+    done = subprocess.run(
+        f"{sys.executable} -m llmtrace sql 'SELECT * FROM range(200000)' -f csv | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env_for(project["db"]),
+        timeout=120,
+    )
+    assert (done.stdout, done.stderr) == ("range\n", "")
