@@ -10,6 +10,7 @@ Example:
 
 from ._config import TracingHandle, configure
 from ._context import context
+from ._instrument import instrument
 from ._live import LiveSpan, current_span
 from ._spans import SpanSpec, guardrail, judge, llm, retrieval, tool, workflow
 from .decision import Decision
@@ -26,6 +27,7 @@ __all__ = [
     "context",
     "current_span",
     "guardrail",
+    "instrument",
     "judge",
     "llm",
     "query",

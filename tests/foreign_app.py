@@ -51,13 +51,17 @@ def instrument(name: str) -> None:
         from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as TLAnthropic
 
         TLAnthropic().instrument()
+    elif name in ("llmtrace-openai", "llmtrace-anthropic"):
+        llmtrace.instrument(name.removeprefix("llmtrace-"))
     elif name != "anthropic-sdk":  # the anthropic client traces itself: nothing to turn on
         raise ValueError(f"unknown instrumentor {name!r}")
 
 
 def openai_calls(url: str) -> dict[str, Callable[[], Any]]:
     client = openai.OpenAI(base_url=url + "/v1", api_key="test-key", max_retries=0)
-    aclient = openai.AsyncOpenAI(base_url=url + "/v1", api_key="test-key", max_retries=0)
+
+    def aclient() -> openai.AsyncOpenAI:  # one per event loop
+        return openai.AsyncOpenAI(base_url=url + "/v1", api_key="test-key", max_retries=0)
 
     def chat() -> Any:
         return client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
@@ -73,13 +77,37 @@ def openai_calls(url: str) -> dict[str, Callable[[], Any]]:
     def embeddings() -> Any:
         return client.embeddings.create(model=EMBEDDING_MODEL, input="hello")
 
-    def async_chat() -> Any:
-        async def run() -> Any:
-            return await aclient.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
+    def responses() -> Any:
+        return client.responses.create(model=OPENAI_MODEL, input="Say hello")
+
+    def async_stream() -> Any:
+        async def run() -> list[Any]:
+            async with aclient() as session:
+                stream = await session.chat.completions.create(
+                    model=OPENAI_MODEL,
+                    messages=MESSAGES,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                return [chunk async for chunk in stream]
 
         return asyncio.run(run())
 
-    return {"chat": chat, "stream": stream, "embeddings": embeddings, "async_chat": async_chat}
+    def async_chat() -> Any:
+        async def run() -> Any:
+            async with aclient() as session:
+                return await session.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
+
+        return asyncio.run(run())
+
+    return {
+        "chat": chat,
+        "stream": stream,
+        "embeddings": embeddings,
+        "async_chat": async_chat,
+        "responses": responses,
+        "async_stream": async_stream,
+    }
 
 
 def anthropic_calls(url: str) -> dict[str, Callable[[], Any]]:
@@ -93,7 +121,18 @@ def anthropic_calls(url: str) -> dict[str, Callable[[], Any]]:
             model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES, stream=True
         )
 
-    return {"chat": chat, "stream": stream}
+    def async_chat() -> Any:
+        async def run() -> Any:
+            async with anthropic.AsyncAnthropic(
+                base_url=client.base_url, api_key="test-key", max_retries=0
+            ) as aclient:
+                return await aclient.messages.create(
+                    model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES
+                )
+
+        return asyncio.run(run())
+
+    return {"chat": chat, "stream": stream, "async_chat": async_chat}
 
 
 def _span_record(span: ReadableSpan) -> dict[str, Any]:

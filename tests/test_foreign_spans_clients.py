@@ -32,6 +32,8 @@ OPENAI_SETS = [
     ("otel-openai-v2", "openinference-openai"),
     ("openinference-openai", "openllmetry-openai"),
     ("otel-openai-v2", "openllmetry-openai"),
+    ("llmtrace-openai",),  # llmtrace.instrument("openai")
+    ("llmtrace-openai", "otel-openai-v2"),
 ]
 ANTHROPIC_SETS = [
     ("anthropic-sdk",),
@@ -40,16 +42,30 @@ ANTHROPIC_SETS = [
     ("anthropic-sdk", "openinference-anthropic"),
     ("anthropic-sdk", "openllmetry-anthropic"),
     ("openinference-anthropic", "openllmetry-anthropic"),
+    ("llmtrace-anthropic",),  # llmtrace.instrument("anthropic"), the client's own spans off
+    ("anthropic-sdk", "llmtrace-anthropic"),  # ... on: instrument() leaves the call to them
 ]
 CALLS = {
     "openai": ("chat", "stream", "embeddings", "async_chat"),
-    "anthropic": ("chat", "stream"),
+    "anthropic": ("chat", "stream", "async_chat"),
 }
+# What only llmtrace.instrument is asked to trace here (the others' support varies).
+MORE_CALLS = {"llmtrace-openai": ("responses", "async_stream")}
+
+
+def calls_for(provider: str, instrumentors: tuple[str, ...]) -> tuple[str, ...]:
+    extra = tuple(call for name in instrumentors for call in MORE_CALLS.get(name, ()))
+    return CALLS[provider] + extra
+
+
 # (model, usage key) per provider and call
 EXPECTED = {
     ("openai", "chat"): ("gpt-4o-mini", "chat"),
     ("openai", "stream"): ("gpt-4o-mini", "chat"),
     ("openai", "async_chat"): ("gpt-4o-mini", "chat"),
+    ("openai", "async_stream"): ("gpt-4o-mini", "chat"),
+    ("openai", "responses"): ("gpt-4o-mini", "responses"),
+    ("anthropic", "async_chat"): ("claude-haiku-4-5", "messages"),
     ("openai", "embeddings"): ("text-embedding-3-small", "embeddings"),
     ("anthropic", "chat"): ("claude-haiku-4-5", "messages"),
     ("anthropic", "stream"): ("claude-haiku-4-5", "messages"),
@@ -88,7 +104,7 @@ CASES = [
         provider, instrumentors, wrap, call, id=f"{config_id(provider, instrumentors, wrap)}-{call}"
     )
     for provider, instrumentors, wrap in _configs()
-    for call in CALLS[provider]
+    for call in calls_for(provider, instrumentors)
 ]
 
 
@@ -114,7 +130,7 @@ def runs(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
                 "url": server_url,
                 "instrumentors": list(instrumentors),
                 "provider": provider,
-                "calls": list(CALLS[provider]),
+                "calls": list(calls_for(provider, instrumentors)),
                 "wrap": wrap,
             }
             env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
@@ -172,3 +188,17 @@ def test_one_priced_row_per_call(runs, provider, instrumentors, wrap, call):
     assert trace["input_tokens"] == input_tokens
     assert (trace["output_tokens"] or 0) == output_tokens
     assert trace["cost_usd"] == pytest.approx(row["cost_usd"], rel=1e-9)
+
+
+def test_instrument_leaves_anthropic_calls_to_the_clients_own_spans(runs):
+    db, trace_ids = runs("anthropic", ("anthropic-sdk", "llmtrace-anthropic"), False)
+    for trace_id in trace_ids.values():
+        names = query(db, "SELECT name FROM spans WHERE trace_id = ? AND kind = 'llm'", [trace_id])
+        assert names == [{"name": "anthropic.messages.create"}]
+
+
+def test_instrument_adds_one_span_per_openai_call(runs):
+    db, trace_ids = runs("openai", ("llmtrace-openai",), False)
+    for call, trace_id in trace_ids.items():
+        spans = query(db, "SELECT name, kind FROM spans WHERE trace_id = ?", [trace_id])
+        assert len(spans) == 2, (call, spans)  # the app's workflow span and the call's
