@@ -10,6 +10,8 @@ Example:
 from .dataset import Dataset, DatasetError, Example
 from .gate_config import GateConfig, GateConfigError, GateRule, load_gate_config
 from .gates import GateError, GateOutcome, GateResult, gate
+from .registry import Registry, Release, ReleaseEvent
+from .release_errors import NotReproducible, PromotionRefused, RollbackRefused
 from .runner import TARGET_SCORER, ExampleResult, Run, Suite
 from .scorers import (
     Score,
@@ -36,6 +38,12 @@ __all__ = [
     "GateOutcome",
     "GateResult",
     "GateRule",
+    "NotReproducible",
+    "PromotionRefused",
+    "Registry",
+    "Release",
+    "ReleaseEvent",
+    "RollbackRefused",
     "Run",
     "Score",
     "Scorer",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .calls import CALL_VIEWS_SQL, NEW_SPAN_COLUMNS_SQL
+from .release_tables import RELEASE_TABLES_SQL
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_version", "apply_migrations"]
 
@@ -170,6 +171,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "spans from anywhere: response id, cache tokens, price table version, document ids; "
         "one model call one row in llm_calls and traces (model_calls)",
         NEW_SPAN_COLUMNS_SQL + CALL_VIEWS_SQL,
+    ),
+    (
+        6,
+        "release registry: release_records, release_events, approvals, release_gates; "
+        "the releases and release_inputs views",
+        RELEASE_TABLES_SQL,
     ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

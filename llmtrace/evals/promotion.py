@@ -1,0 +1,385 @@
+"""The promotion gate: a release enters staging or production only on its evidence.
+
+A promotion runs the gate of the gates file with the name's current production release as the
+baseline (paired by example; on the same dataset and judge versions, or refused unless the
+mismatch is allowed, which is recorded), and checks the stage's policy (approvals and their
+roles, warn allowed, a clean git tree). Every reason to refuse is collected, not only the
+first; the refusal is recorded as an event with the gate it ran. ``force`` promotes despite
+the reasons, needs a reason of its own, and records what it overrode. The decision is taken
+again inside the committing transaction: if production changed while the gate ran, the gate
+compared against the wrong baseline and the promotion is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..errors import UserError
+from .gate_config import GateConfig
+from .gates import GateResult, gate
+from .release_errors import PromotionRefused
+from .release_policy import ReleaseConfig, StagePolicy, load_release_config
+from .release_store import EventRecord, append_event, fetch, now, read, transaction
+
+__all__ = ["Request", "absolute_only", "comparability_problems", "promote"]
+
+PROMOTABLE = {"candidate": ("staging", "production"), "staging": ("production",)}
+
+
+@dataclass(frozen=True)
+class Request:
+    release_id: str
+    name: str
+    run_id: str
+    to: str
+    actor: str
+    role: str | None
+    reason: str | None
+    strict: bool
+    force: bool
+    allow_mismatch: bool
+
+
+@dataclass
+class _State:
+    """What the decision rests on, read before the gate and checked again at commit."""
+
+    stage: str
+    production_id: str | None
+    production_run_id: str | None
+    production_run_stored: bool
+
+
+def _state(conn: duckdb.DuckDBPyConnection, request: Request) -> _State:
+    stage = fetch(conn, "SELECT stage FROM releases WHERE release_id = ?", [request.release_id])
+    prod = fetch(
+        conn,
+        """SELECT r.release_id, r.run_id, e.run_id IS NOT NULL AS stored FROM releases r
+           LEFT JOIN eval_runs e USING (run_id) WHERE r.name = ? AND r.stage = 'production'""",
+        [request.name],
+    )
+    if not prod:
+        return _State(stage[0]["stage"], None, None, False)
+    row = prod[0]
+    return _State(stage[0]["stage"], row["release_id"], row["run_id"], bool(row["stored"]))
+
+
+def _read_state(db: Path, request: Request) -> _State:
+    with transaction(db) as conn:
+        return _state(conn, request)
+
+
+def _transition_reasons(request: Request, state: _State) -> list[str]:
+    if request.to in PROMOTABLE.get(state.stage, ()):
+        return []
+    if state.stage == request.to:
+        return [f"release {request.release_id} is already in {state.stage}"]
+    if state.stage in ("superseded", "rolled_back"):
+        return [
+            f"release {request.release_id} is {state.stage}: it left production for good; "
+            "restore it with rollback --to if it is a rollback candidate"
+        ]
+    return [f"release {request.release_id} is {state.stage}: it cannot go to {request.to}"]
+
+
+def _approval_reasons(db: Path, request: Request, policy: StagePolicy) -> list[str]:
+    if policy.approvals == 0:
+        return []
+    rows = read(
+        db,
+        "SELECT DISTINCT approver, role FROM approvals WHERE release_id = ?",
+        [request.release_id],
+    )
+    counted = {r["approver"] for r in rows if not policy.roles or r["role"] in policy.roles}
+    if len(counted) >= policy.approvals:
+        return []
+    roles = f" with role {' or '.join(policy.roles)}" if policy.roles else ""
+    have = f"has {len(counted)}" + (f" ({', '.join(sorted(counted))})" if counted else "")
+    return [f"{request.to} needs {policy.approvals} approval(s){roles}; {have}"]
+
+
+def _git_reasons(db: Path, request: Request, policy: StagePolicy) -> list[str]:
+    if not policy.require_clean_git:
+        return []
+    rows = read(db, "SELECT envelope FROM eval_runs WHERE run_id = ?", [request.run_id])
+    envelope = json.loads(rows[0]["envelope"] or "{}") if rows else {}
+    git = envelope.get("git") or {}
+    if not git.get("commit"):
+        return [f"run {request.run_id} recorded no git commit (require_clean_git)"]
+    if git.get("dirty") is not False:
+        return [
+            f"run {request.run_id} was made from a dirty git tree at {git['commit'][:12]} "
+            "(require_clean_git): commit, then run it again"
+        ]
+    return []
+
+
+def _judges(db: Path, run_id: str) -> dict[str, set[str | None]]:
+    rows = read(
+        db,
+        "SELECT DISTINCT scorer, judge_version FROM eval_results WHERE run_id = ? "
+        "AND (judge_model IS NOT NULL OR judge_version IS NOT NULL)",
+        [run_id],
+    )
+    judges: dict[str, set[str | None]] = {}
+    for row in rows:
+        judges.setdefault(row["scorer"], set()).add(row["judge_version"])
+    return judges
+
+
+def comparability_problems(db: Path, run_id: str, baseline_run_id: str) -> list[str]:
+    """Why two runs cannot be compared: different dataset versions or judge versions."""
+    runs = {
+        r["run_id"]: r
+        for r in read(
+            db,
+            "SELECT run_id, dataset_version FROM eval_runs WHERE run_id IN (?, ?)",
+            [run_id, baseline_run_id],
+        )
+    }
+    problems = []
+    ours, theirs = runs[run_id]["dataset_version"], runs[baseline_run_id]["dataset_version"]
+    if ours != theirs:
+        problems.append(f"dataset versions differ: candidate {ours}, production {theirs}")
+    mine, production = _judges(db, run_id), _judges(db, baseline_run_id)
+    for scorer in sorted(set(mine) & set(production)):
+        if mine[scorer] != production[scorer]:
+            problems.append(
+                f"judge {scorer!r} versions differ: candidate {sorted(map(str, mine[scorer]))}, "
+                f"production {sorted(map(str, production[scorer]))}"
+            )
+    return problems
+
+
+def _gate(
+    db: Path, request: Request, config: ReleaseConfig, state: _State, reasons: list[str]
+) -> GateResult | None:
+    """Run the gate against production (or absolute bounds only when there is none), adding
+    to ``reasons`` why it could not run or what it decided against the release."""
+    if config.gates is None:
+        return None
+    baseline = state.production_run_id if state.production_id != request.release_id else None
+    if baseline is not None and not state.production_run_stored:
+        reasons.append(
+            f"the production release {state.production_id} rests on run {baseline}, which is "
+            "not in this store (import its bundle), so there is nothing to compare against"
+        )
+        return None
+    if baseline is not None:
+        problems = comparability_problems(db, request.run_id, baseline)
+        if problems and not request.allow_mismatch:
+            reasons.append(
+                f"not comparable with production {state.production_id}: "
+                + "; ".join(problems)
+                + " (allow_mismatch / --allow-mismatch compares anyway, and is recorded)"
+            )
+            return None
+    rules = config.gates if baseline is not None else absolute_only(config.gates)
+    if rules is None:
+        return None
+    result = gate(
+        request.run_id,
+        baseline,
+        rules,
+        strict=request.strict,
+        allow_mismatch=request.allow_mismatch,
+        db=db,
+    )
+    reasons.extend(_decision_reasons(result, config.policy.for_stage(request.to), request.to))
+    return result
+
+
+def absolute_only(config: GateConfig) -> GateConfig | None:
+    """The gate without its baseline bounds (nothing is in production to compare against);
+    None when no absolute bound is left."""
+    relative = {"max_drop": None, "max_rise": None, "max_increase_pct": None}
+    rules = [
+        rule.model_copy(update=relative)
+        for rule in config.gates
+        if rule.min is not None or rule.max is not None
+    ]
+    return config.model_copy(update={"gates": rules}) if rules else None
+
+
+def _decision_reasons(result: GateResult, policy: StagePolicy, stage: str) -> list[str]:
+    if result.decision == "fail":
+        failed = [g.rule for g in result.gates if g.decision == "fail"]
+        return [f"the gate failed: {', '.join(failed)}"]
+    if result.decision == "warn" and not policy.allow_warn:
+        warned = [g.rule for g in result.gates if g.decision == "warn"]
+        return [f"the gate warned ({', '.join(warned)}) and {stage} does not allow warn"]
+    return []
+
+
+def promote(
+    db: Path, request: Request, config: str | os.PathLike[str] | dict[str, Any] | None
+) -> None:
+    """Decide and record one promotion; raises PromotionRefused with every reason."""
+    if request.to not in ("staging", "production"):
+        raise UserError(f"to={request.to!r}: a release is promoted to 'staging' or 'production'")
+    if request.force and not (request.reason or "").strip():
+        raise UserError("force=True needs reason= (why the refusal is overridden); it is recorded")
+    parsed = load_release_config(config)
+    if request.to == "production" and parsed.gates is None:
+        raise UserError(
+            f"promoting to production runs the gate: {parsed.origin} has no gates "
+            "(give config=, --config, a gates file with a gates: list)"
+        )
+    policy = parsed.policy.for_stage(request.to)
+    state = _read_state(db, request)
+    transition = _transition_reasons(request, state)
+    reasons = (
+        transition + _approval_reasons(db, request, policy) + _git_reasons(db, request, policy)
+    )
+    # A release that cannot make this transition at all is not worth a gate.
+    result = None if transition else _gate(db, request, parsed, state, reasons)
+    _commit(db, request, parsed, state, result, reasons)
+
+
+def _gate_record(
+    conn: duckdb.DuckDBPyConnection,
+    request: Request,
+    state: _State,
+    result: GateResult,
+    config: ReleaseConfig,
+) -> str:
+    gate_run_id = uuid.uuid4().hex[:16]
+    conn.execute(
+        """INSERT INTO release_gates (gate_run_id, release_id, run_id, baseline_run_id,
+               baseline_release_id, decision, strict, config, result, decided_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            gate_run_id,
+            request.release_id,
+            request.run_id,
+            result.baseline_run_id,
+            state.production_id if result.baseline_run_id else None,
+            result.decision,
+            result.strict,
+            json.dumps(config.raw, default=str),
+            json.dumps(result.to_dict(), default=str),
+            now(),
+        ],
+    )
+    return gate_run_id
+
+
+def _commit(
+    db: Path,
+    request: Request,
+    config: ReleaseConfig,
+    before: _State,
+    result: GateResult | None,
+    reasons: list[str],
+) -> None:
+    try:
+        with transaction(db) as conn:
+            refused = _commit_in(conn, request, config, before, result, reasons)
+    except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
+        reasons = [*reasons, f"another change to {request.name} committed first ({exc})"]
+        with transaction(db) as conn:
+            _record(conn, request, before.stage, None, reasons, "refused", {})
+        raise PromotionRefused(f"promotion of {request.release_id} refused", reasons) from None
+    if refused:
+        raise PromotionRefused(
+            f"promotion of {request.release_id} to {request.to} refused", reasons
+        )
+
+
+def _commit_in(
+    conn: duckdb.DuckDBPyConnection,
+    request: Request,
+    config: ReleaseConfig,
+    before: _State,
+    result: GateResult | None,
+    reasons: list[str],
+) -> bool:
+    """Record the decision; True when it is a refusal."""
+    now_state = _state(conn, request)
+    if (now_state.stage, now_state.production_id) != (before.stage, before.production_id):
+        reasons.append(
+            f"{request.name} changed while the gate ran (stage {before.stage} -> "
+            f"{now_state.stage}, production {before.production_id} -> "
+            f"{now_state.production_id}): promote again to gate against what is there now"
+        )
+        racing = True
+    else:
+        racing = False
+    gate_run_id = _gate_record(conn, request, now_state, result, config) if result else None
+    details = _evidence(request, config, now_state, result)
+    if reasons and (racing or not request.force):
+        _record(conn, request, now_state.stage, gate_run_id, reasons, "refused", details)
+        return True
+    if reasons:
+        details |= {"forced": True, "overridden": reasons}
+    _record(conn, request, now_state.stage, gate_run_id, [], "done", details)
+    if request.to == "production" and now_state.production_id not in (None, request.release_id):
+        append_event(
+            conn,
+            EventRecord(
+                str(now_state.production_id),
+                request.name,
+                "supersede",
+                "done",
+                "production",
+                "superseded",
+                request.actor,
+                request.role,
+                f"superseded by {request.release_id}",
+                gate_run_id,
+                {"superseded_by": request.release_id},
+            ),
+        )
+    return False
+
+
+def _evidence(
+    request: Request, config: ReleaseConfig, state: _State, result: GateResult | None
+) -> dict[str, Any]:
+    return {
+        "run_id": request.run_id,
+        "config": config.origin,
+        "policy": config.policy.for_stage(request.to).model_dump(),
+        "baseline_release_id": state.production_id if result and result.baseline_run_id else None,
+        "gate_decision": result.decision if result else None,
+        "gate_overrides": result.overrides if result else [],
+        "strict": request.strict,
+        "forced": False,
+    }
+
+
+def _record(
+    conn: duckdb.DuckDBPyConnection,
+    request: Request,
+    from_stage: str,
+    gate_run_id: str | None,
+    reasons: list[str],
+    outcome: str,
+    details: dict[str, Any],
+) -> None:
+    reason = request.reason
+    if reasons:
+        details = {**details, "reasons": reasons}
+    append_event(
+        conn,
+        EventRecord(
+            request.release_id,
+            request.name,
+            "promote",
+            outcome,
+            from_stage,
+            request.to,
+            request.actor,
+            request.role,
+            reason,
+            gate_run_id,
+            details,
+        ),
+    )
