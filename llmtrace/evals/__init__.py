@@ -9,6 +9,7 @@ Example:
 
 from .dataset import Dataset, DatasetError, Example
 from .gate_config import GateConfig, GateConfigError, GateRule, load_gate_config
+from .gate_report import report
 from .gates import GateError, GateOutcome, GateResult, gate
 from .registry import Registry, Release, ReleaseEvent
 from .release_errors import NotReproducible, PromotionRefused, RollbackRefused
@@ -56,6 +57,7 @@ __all__ = [
     "load_gate_config",
     "numeric_close",
     "regex",
+    "report",
     "safety",
     "scorer",
 ]

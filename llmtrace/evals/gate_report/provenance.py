@@ -1,0 +1,86 @@
+"""Where the evidence came from: judges and their versions, the dataset, each run's envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..html import Cell, escape, facts, table
+from .data import RunView
+
+__all__ = ["dataset_section", "envelope_section", "judges_section"]
+
+
+def judges_section(candidate: RunView, baseline: RunView | None) -> str:
+    """Every scorer with its kind; judges with model and version in both runs (a version that
+    differs is what makes two runs incomparable)."""
+    rows = []
+    for scorer, (kind, model, version) in sorted(candidate.scorers.items()):
+        row: list[object] = [scorer, kind, model or "–", version or "–"]
+        if baseline is not None:
+            base = baseline.scorers.get(scorer)
+            base_version = (base[2] or "–") if base else "not in baseline"
+            same = base is not None and base[2] == version
+            row.append(Cell(escape(base_version) + ("" if same else " <strong>(differs)</strong>")))
+        rows.append(row)
+    headers = ["scorer", "kind", "judge model", "candidate version"]
+    if baseline is not None:
+        headers.append("baseline version")
+    note = (
+        '<p class="muted">No judge calibration is recorded for these runs: agreement with '
+        "human labels is shown here once it is stored.</p>"
+    )
+    return table(headers, rows, caption="Scorers and judges.") + note
+
+
+def dataset_section(candidate: RunView, baseline: RunView | None) -> str:
+    """The dataset version the runs used (both the same, or the gate would have refused)."""
+    record = candidate.dataset or {}
+    pairs: list[tuple[str, object]] = [
+        ("name", candidate.run["dataset_name"]),
+        ("version", candidate.run["dataset_version"]),
+        ("rows", record.get("row_count")),
+        ("content hash", Cell(f"<code>{escape(record.get('content_hash'))}</code>"))
+        if record.get("content_hash")
+        else ("content hash", None),
+        ("source", record.get("source_path")),
+        ("first recorded", str(record["recorded_at"])[:19] if record.get("recorded_at") else None),
+    ]
+    if baseline is not None and baseline.run["dataset_version"] != candidate.run["dataset_version"]:
+        pairs.append(
+            ("baseline version", f"{baseline.run['dataset_version']} (differs: an override)")
+        )
+    return facts(pairs)
+
+
+def _packages(envelope: dict[str, Any]) -> str:
+    packages = envelope.get("packages") or {}
+    if not isinstance(packages, dict):
+        return "–"
+    return ", ".join(f"{name} {version}" for name, version in sorted(packages.items())) or "–"
+
+
+def _git(envelope: dict[str, Any]) -> str:
+    git = envelope.get("git") or {}
+    commit = git.get("commit") if isinstance(git, dict) else None
+    if not commit:
+        return "not recorded"
+    dirty = git.get("dirty")
+    state = " (uncommitted changes)" if dirty else " (clean)" if dirty is False else ""
+    return f"{str(commit)[:12]}{state}"
+
+
+def envelope_section(candidate: RunView, baseline: RunView | None) -> str:
+    """What it would take to run each run again: code, interpreter, packages, seed, host."""
+    views = [candidate] + ([baseline] if baseline else [])
+    envelopes = [v.envelope for v in views]
+    rows: list[list[object]] = [
+        ["git commit", *(_git(e) for e in envelopes)],
+        ["python", *(f"{e.get('implementation', '')} {e.get('python', '–')}" for e in envelopes)],
+        ["packages", *(_packages(e) for e in envelopes)],
+        ["seed", *(str(e.get("seed", "–")) for e in envelopes)],
+        ["platform", *(e.get("platform", "–") for e in envelopes)],
+        ["host", *(e.get("host", "–") for e in envelopes)],
+        ["command", *(" ".join(map(str, e.get("argv") or [])) or "–" for e in envelopes)],
+    ]
+    headers = ["", "candidate"] + (["baseline"] if baseline else [])
+    return table(headers, rows, caption="The reproducibility envelope recorded with each run.")
