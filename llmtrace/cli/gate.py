@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import Refused, UserError
+from ..evals.gate_report import report as write_report
 from ..evals.gates import GateResult, gate
 from ..evals.reports import to_json, to_junit, to_markdown
 from ._common import DbOption, resolve_prefix
@@ -120,11 +121,20 @@ def gate_command(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write a JSON report.", metavar="FILE")
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report (llmtrace report).", metavar="FILE"),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Decide pass / warn / fail for a candidate run, optionally against a baseline."""
     path = writable_store(db)
-    for option, report in (("--junit", junit), ("--markdown", markdown), ("--json", json_path)):
+    for option, report in (
+        ("--junit", junit),
+        ("--markdown", markdown),
+        ("--json", json_path),
+        ("--html", html),
+    ):
         _report_path(option, report)
     candidate_id = resolve_prefix(db, "eval_runs", "run_id", candidate, "run")
     baseline_id = resolve_prefix(db, "eval_runs", "run_id", baseline, "run") if baseline else None
@@ -143,6 +153,8 @@ def gate_command(
                 report.write_text(text, encoding="utf-8")
             except OSError as exc:
                 raise UserError(f"{report}: not written: {exc.strerror or exc}") from None
+    if html is not None:
+        write_report(result.candidate_run_id, result=result, out=html, db=path)
     _append_step_summary(markdown_text)
     if not result.passed:
         failed = sum(g.decision == "fail" for g in result.gates)
