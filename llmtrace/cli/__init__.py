@@ -27,7 +27,7 @@ from ._help import Command, Group, version_callback
 from .evals import eval_command, runs
 from .export import export
 from .gate import gate_command
-from .report import report_command
+from .plan import plan_command
 from .sql import sql
 from .stats import stats
 from .traces import traces
@@ -64,7 +64,7 @@ for name, function in (
     ("eval", eval_command),
     ("runs", runs),
     ("gate", gate_command),
-    ("report", report_command),
+    ("plan", plan_command),
 ):
     app.command(name=name, cls=Command)(function)
 
