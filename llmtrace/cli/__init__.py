@@ -28,6 +28,7 @@ from .evals import eval_command, runs
 from .export import export
 from .gate import gate_command
 from .plan import plan_command
+from .report import report_command
 from .sql import sql
 from .stats import stats
 from .traces import traces
@@ -65,6 +66,7 @@ for name, function in (
     ("runs", runs),
     ("gate", gate_command),
     ("plan", plan_command),
+    ("report", report_command),
 ):
     app.command(name=name, cls=Command)(function)
 
