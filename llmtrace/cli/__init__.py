@@ -28,6 +28,7 @@ from .evals import eval_command, runs
 from .export import export
 from .gate import gate_command
 from .plan import plan_command
+from .release import approve, promote, register, releases, rollback
 from .report import report_command
 from .sql import sql
 from .stats import stats
@@ -65,6 +66,8 @@ for name, function in (
     ("eval", eval_command),
     ("runs", runs),
     ("gate", gate_command),
+    *(("register", register), ("approve", approve), ("promote", promote)),
+    *(("rollback", rollback), ("releases", releases)),
     ("plan", plan_command),
     ("report", report_command),
 ):

@@ -23,7 +23,7 @@ import duckdb
 
 from ..errors import UserError
 from .gate_config import GateConfig
-from .gates import GateResult, gate
+from .gates import GateError, GateResult, gate
 from .release_errors import PromotionRefused
 from .release_policy import ReleaseConfig, StagePolicy, load_release_config
 from .release_store import EventRecord, append_event, fetch, now, read, transaction
@@ -184,14 +184,17 @@ def _gate(
     rules = config.gates if baseline is not None else absolute_only(config.gates)
     if rules is None:
         return None
-    result = gate(
-        request.run_id,
-        baseline,
-        rules,
-        strict=request.strict,
-        allow_mismatch=request.allow_mismatch,
-        db=db,
-    )
+    try:
+        result = gate(
+            request.run_id,
+            baseline,
+            rules,
+            strict=request.strict,
+            allow_mismatch=request.allow_mismatch,
+            db=db,
+        )
+    except GateError as exc:  # an unknown scorer or the like: the input is wrong, exit 2
+        raise UserError(f"{config.origin}: {exc}") from None
     reasons.extend(_decision_reasons(result, config.policy.for_stage(request.to), request.to))
     return result
 
@@ -303,15 +306,20 @@ def _commit_in(
 ) -> bool:
     """Record the decision; True when it is a refusal."""
     now_state = _state(conn, request)
-    if (now_state.stage, now_state.production_id) != (before.stage, before.production_id):
-        reasons.append(
-            f"{request.name} changed while the gate ran (stage {before.stage} -> "
-            f"{now_state.stage}, production {before.production_id} -> "
-            f"{now_state.production_id}): promote again to gate against what is there now"
+    changes = [
+        f"{what} {old} -> {new}"
+        for what, old, new in (
+            ("its stage", before.stage, now_state.stage),
+            ("production", before.production_id, now_state.production_id),
         )
-        racing = True
-    else:
-        racing = False
+        if old != new
+    ]
+    if changes:
+        reasons.append(
+            f"{request.name} changed while the gate ran ({', '.join(changes)}): "
+            "promote again to gate against what is there now"
+        )
+    racing = bool(changes)
     gate_run_id = _gate_record(conn, request, now_state, result, config) if result else None
     details = _evidence(request, config, now_state, result)
     if reasons and (racing or not request.force):

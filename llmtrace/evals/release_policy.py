@@ -20,9 +20,21 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..errors import UserError
 from .gate_config import GateConfig, GateConfigError, parse_gate_config
 
-__all__ = ["ReleaseConfig", "ReleasePolicy", "StagePolicy", "load_release_config"]
+__all__ = [
+    "ReleaseConfig",
+    "ReleaseConfigError",
+    "ReleasePolicy",
+    "StagePolicy",
+    "load_release_config",
+]
+
+
+class ReleaseConfigError(GateConfigError, UserError):
+    """The ``release:`` section (or the file holding it) is invalid; names the file and field.
+    A :class:`GateConfigError` too, so code catching bad gate files catches it."""
 
 
 class StagePolicy(BaseModel):
@@ -45,8 +57,8 @@ class ReleasePolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    staging: StagePolicy = Field(default_factory=lambda: StagePolicy())
-    production: StagePolicy = Field(default_factory=lambda: StagePolicy())
+    staging: StagePolicy = Field(default_factory=lambda: StagePolicy.model_validate({}))
+    production: StagePolicy = Field(default_factory=lambda: StagePolicy.model_validate({}))
 
     def for_stage(self, stage: str) -> StagePolicy:
         return self.staging if stage == "staging" else self.production
@@ -68,26 +80,28 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 def _parse_policy(data: Any, origin: str) -> ReleasePolicy:
     if data is None:
-        return ReleasePolicy()
+        return ReleasePolicy.model_validate({})
     try:
         return ReleasePolicy.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
-        raise GateConfigError(f"{origin}: {_field_path(tuple(first['loc']))}: {message}") from None
+        raise ReleaseConfigError(
+            f"{origin}: {_field_path(tuple(first['loc']))}: {message}"
+        ) from None
 
 
 def _read(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise GateConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ReleaseConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise GateConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ReleaseConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
 def load_release_config(
@@ -99,14 +113,17 @@ def load_release_config(
     file at all the policy is the default (no approvals, warn allowed, git not checked).
     """
     if config is None:
-        return ReleaseConfig(None, ReleasePolicy(), "(no config)", {})
+        return ReleaseConfig(None, ReleasePolicy.model_validate({}), "(no config)", {})
     origin = "gate config" if isinstance(config, dict) else str(config)
     data = dict(config) if isinstance(config, dict) else _read(Path(config))
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise GateConfigError(f"{origin}: expected a mapping at the top level")
+        raise ReleaseConfigError(f"{origin}: expected a mapping at the top level")
     rest = {k: v for k, v in data.items() if k != "release"}
     policy = _parse_policy(data.get("release"), origin)
-    gates = parse_gate_config(rest, origin) if rest else None
+    try:
+        gates = parse_gate_config(rest, origin) if rest else None
+    except GateConfigError as exc:
+        raise ReleaseConfigError(str(exc)) from None
     return ReleaseConfig(gates, policy, origin, data)

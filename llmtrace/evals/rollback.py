@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from ..errors import UserError
+from ..store.query import open_store_for_read
 from .release_errors import RollbackRefused
 from .release_store import EventRecord, append_event, fetch, transaction
 
@@ -85,8 +86,11 @@ def find_candidate(conn: duckdb.DuckDBPyConnection, name: str) -> Candidate:
 
 def candidate(db: Path, name: str) -> Candidate:
     """The rollback candidate of ``name`` (see the module docstring)."""
-    with transaction(db) as conn:
+    conn = open_store_for_read(db)
+    try:
         return find_candidate(conn, name)
+    finally:
+        conn.close()
 
 
 def _refusal_reasons(name: str, found: Candidate, wanted: str | None) -> list[str]:
