@@ -224,3 +224,11 @@ def test_cost_per_success_without_successes_is_unbounded_not_an_error():
     )
     assert outcome.decision == "warn" and outcome.ci_high == math.inf
     assert "not clearly above 0" in outcome.reason
+
+
+def test_a_flawless_sample_is_told_the_exact_examples_it_needs():
+    run = make_run(correct={f"e{i}": [1.0] for i in range(40)})
+    outcome = only(decide([{"metric": "quality.exact", "min": 0.95}], run))
+    assert outcome.decision == "warn"
+    # 0.95^72 <= 0.025 < 0.95^71: 72 flawless examples clear min 0.95
+    assert "about 72 examples would decide it" in outcome.reason

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..errors import UserError
 from ..store.connection import connect_write
 from ..store.query import default_db_path
 from . import stats
@@ -51,7 +52,7 @@ Direction = Literal["min", "max"]
 WARN_MEANS = 'warn means "not shown safe": the data cannot tell, so nothing was shown'
 
 
-class GateError(ValueError):
+class GateError(UserError):
     """The gate cannot be decided as asked (unknown run or scorer, runs not comparable): the
     CLI exits 2."""
 
@@ -493,12 +494,26 @@ def _inconclusive(interval: stats.Interval, bound: float, confidence: float) -> 
         return text
     mde = stats.minimum_detectable_effect(se, confidence)
     needed = stats.required_n(interval.n, se, abs(interval.estimate - bound), confidence)
+    edge = _edge_n(interval, bound, confidence)
+    if edge is not None:
+        needed = max(needed or 0, edge)
     text += f"; at n={interval.n} the minimum detectable effect is {_fmt(mde)}"
     if needed is not None:
         text += f"; about {needed} examples would decide it at the observed distance"
     else:
         text += "; the estimate sits on the bound, so no sample size would decide it"
     return text
+
+
+def _edge_n(interval: stats.Interval, bound: float, confidence: float) -> int | None:
+    """For a [0, 1] estimate at 0 or 1, the examples a flawless sample needs to clear the
+    bound exactly (Clopper-Pearson of n/n or 0/n), which the normal approximation misses."""
+    alpha = (1.0 - confidence) / 2.0
+    if interval.estimate == 1.0 and 0.0 < bound < 1.0 and interval.high == 1.0:
+        return math.ceil(math.log(alpha) / math.log(bound))
+    if interval.estimate == 0.0 and 0.0 < bound < 1.0 and interval.low == 0.0:
+        return math.ceil(math.log(alpha) / math.log(1.0 - bound))
+    return None
 
 
 def _zero_bound_note(interval: stats.Interval, confidence: float) -> str:
