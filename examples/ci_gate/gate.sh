@@ -17,4 +17,5 @@ candidate=$("$PYTHON" -m llmtrace eval suite:suite --model "$MODEL" \
 
 "$PYTHON" -m llmtrace gate --config gates.yaml \
   --candidate "$candidate" --baseline "$baseline" \
-  --junit reports/gate.xml --markdown reports/gate.md --json reports/gate.json ${STRICT:+--strict}
+  --junit reports/gate.xml --markdown reports/gate.md --json reports/gate.json \
+  --html reports/gate.html ${STRICT:+--strict}

@@ -69,7 +69,7 @@ def trace_traffic(db: Path) -> None:
     handle.flush()
 
 
-def gate_prompts(db: Path) -> None:
+def gate_prompts(db: Path) -> Path:
     baseline = suite.run(model="gpt-4o-mini", prompt=PROMPTS["v1"], epochs=2, db=db, progress=False)
     candidate = suite.run(
         model="gpt-4o-mini", prompt=PROMPTS["v2"], epochs=2, db=db, progress=False
@@ -93,6 +93,9 @@ def gate_prompts(db: Path) -> None:
             for g in result.gates
         ],
     )
+    report = db.with_name("report.html")
+    evals.report(candidate, result=result, out=report, db=db)
+    return report
 
 
 def main() -> None:
@@ -107,7 +110,9 @@ def main() -> None:
     for title, sql in QUESTIONS:
         print_rows(title, llmtrace.query(sql, db=db))
     console.rule("[bold]3. eval and release gate: prompt v2 against v1")
-    gate_prompts(db)
+    report = gate_prompts(db)
+    print(f"\nThe gate as a page (intervals, distributions, changed examples): {report}")
+    print(f"  open it in a browser: {report.resolve().as_uri()}")
     print(f'\nAsk your own: {cli_command()} sql "SELECT * FROM traces LIMIT 5" --db {db}')
     print(f"Or list them: {cli_command()} traces --db {db}")
 
