@@ -7,10 +7,12 @@ Example:
     >>> run = suite.run(model="gpt-4o-mini", prompt=PROMPT, epochs=3, concurrency=16)
 """
 
+from .calibrate import JudgeCalibration, calibrate
 from .dataset import Dataset, DatasetError, Example
 from .gate_config import GateConfig, GateConfigError, GateRule, load_gate_config
 from .gate_report import report
 from .gates import GateError, GateOutcome, GateResult, gate
+from .plan import PlanRow, plan
 from .registry import Registry, Release, ReleaseEvent
 from .release_errors import NotReproducible, PromotionRefused, RollbackRefused
 from .runner import TARGET_SCORER, ExampleResult, Run, Suite
@@ -39,7 +41,9 @@ __all__ = [
     "GateOutcome",
     "GateResult",
     "GateRule",
+    "JudgeCalibration",
     "NotReproducible",
+    "PlanRow",
     "PromotionRefused",
     "Registry",
     "Release",
@@ -49,6 +53,7 @@ __all__ = [
     "Score",
     "Scorer",
     "Suite",
+    "calibrate",
     "contains",
     "exact_match",
     "gate",
@@ -56,6 +61,7 @@ __all__ = [
     "judge",
     "load_gate_config",
     "numeric_close",
+    "plan",
     "regex",
     "report",
     "safety",
