@@ -49,7 +49,6 @@ __all__ = ["GateError", "GateOutcome", "GateResult", "gate"]
 PERCENTILES = {"latency.p50_ms": 50.0, "latency.p95_ms": 95.0, "latency.p99_ms": 99.0}
 Kind = Literal["bounded", "mean", "total", "percentile", "ratio"]
 Direction = Literal["min", "max"]
-WARN_MEANS = 'warn means "not shown safe": the data cannot tell, so nothing was shown'
 
 
 class GateError(UserError):

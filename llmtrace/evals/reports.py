@@ -46,6 +46,8 @@ def to_markdown(result: GateResult) -> str:
 
 def error_rates(result: GateResult) -> str:
     """What pass, warn and fail promise, said in every report."""
+    if not 0.5 < result.confidence < 1.0:  # a stored gate read back: the level is unknown
+        return "Warn means *not shown safe*: the data cannot tell, so nothing was shown."
     side = (1.0 - result.confidence) / 2.0
     family = (
         f"Holm's correction keeps the chance that any bound fails a candidate meeting them all "
