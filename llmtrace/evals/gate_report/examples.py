@@ -117,7 +117,12 @@ def _intro(changes: list[Change], shown: int, has_baseline: bool, sources: _Sour
     if shown < len(changes):
         text += f" Showing the first {shown}; {len(changes) - shown} more not shown."
     notes = [f"<p>{escape(text)}</p>"]
-    if not sources.content:
+    if sources.content:
+        notes.append(
+            '<p class="muted">Outputs are the completion of the last model call in the '
+            "example's first traced epoch, as captured (redacted).</p>"
+        )
+    else:
         notes.append(
             '<p class="muted">Model outputs were not captured: run the eval with '
             "<code>LLMTRACE_CAPTURE_CONTENT=1</code> (or <code>configure(capture_content=True)"

@@ -121,7 +121,6 @@ def gate_table(result: GateResult) -> str:
                 Cell(escape(_interval(g)), "num"),
                 g.n,
                 Cell(plot, "plot"),
-                Cell(escape(g.reason), "note"),
             ]
         )
     level = f"{result.confidence:.0%} " if result.confidence else ""
@@ -131,9 +130,15 @@ def gate_table(result: GateResult) -> str:
         "the bar is the interval, the dot the estimate, the dashed line the bound, and the "
         "shaded side breaks it."
     )
-    return table(
-        ["rule", "decision", "estimate", "interval", "n", "interval against bound", "note"],
-        rows,
-        caption=caption,
-        numeric=(2, 3, 4),
+    headers = ["rule", "decision", "estimate", "interval", "n", "interval against bound"]
+    return table(headers, rows, caption=caption, numeric=(2, 3, 4)) + _notes(result)
+
+
+def _notes(result: GateResult) -> str:
+    """What the gate said about each bound, below the table (the notes are paragraphs)."""
+    items = "".join(
+        f"<li>{decision_badge(g.decision)} <code>{escape(g.rule)}</code>: {escape(g.reason)}</li>"
+        for g in result.gates
+        if g.reason
     )
+    return f'<h3>Notes</h3><ul class="notes">{items}</ul>' if items else ""

@@ -33,7 +33,8 @@ nav.toc a { margin-right: 14px; color: var(--cand); }
   display: flex; gap: 18px; align-items: center; margin: 16px 0; padding: 14px 18px;
   border-radius: 8px; border: 2px solid currentColor;
 }
-.verdict .word { font-size: 1.7rem; font-weight: 700; text-transform: uppercase; }
+.verdict .word { font-size: 1.7rem; font-weight: 700; text-transform: uppercase;
+  white-space: nowrap; }
 .verdict .why { color: var(--ink); }
 .d-pass { color: var(--pass); background: var(--pass-bg); }
 .d-warn { color: var(--warn); background: var(--warn-bg); }
@@ -52,9 +53,11 @@ th, td { padding: 6px 10px; border-bottom: 1px solid var(--rule); text-align: le
 thead th { border-bottom: 2px solid var(--ink); font-size: 0.85em; text-transform: uppercase;
   letter-spacing: 0.03em; color: var(--muted); }
 tbody tr:nth-child(even) { background: var(--stripe); }
-th[scope="row"] { font-weight: 600; white-space: nowrap; }
+th[scope="row"] { font-weight: 600; min-width: 7em; }
 td.num, th.num { text-align: right; white-space: nowrap; }
-td.note { font-size: 0.82em; color: var(--muted); min-width: 16em; max-width: 30em; }
+td.note { font-size: 0.85em; color: var(--muted); }
+ul.notes { padding-left: 0; list-style: none; }
+ul.notes li { margin: 6px 0; break-inside: avoid; }
 td.plot { padding: 2px 6px; width: 262px; min-width: 262px; }
 td.plot svg { width: 250px; }
 .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 18px; }
@@ -98,6 +101,10 @@ footer { margin-top: 40px; color: var(--muted); font-size: 0.85em; }
   h2 { break-after: avoid; }
   tr, .verdict, .example, figure { break-inside: avoid; }
   .table-wrap { overflow: visible; }
+  th, td { padding: 3px 5px; }
+  td.plot { width: 176px; min-width: 176px; }
+  td.plot svg { width: 170px; max-width: none; }
+  .verdict .word { font-size: 1.3rem; }
   .figures { grid-template-columns: 1fr 1fr; }
   a { color: inherit; text-decoration: none; }
 }

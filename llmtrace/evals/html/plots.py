@@ -64,7 +64,8 @@ def interval_plot(
             'fill="#8a94a6" fill-opacity="0.16"/>'
         )
         parts.append(line(edge, 1, edge, 31, "bound"))
-        parts.append(text(edge, height - 3, f"bound {tick_label(bound)}"))
+        anchor = "end" if edge > width - 40 else "start" if edge < 40 else "middle"
+        parts.append(text(edge, height - 3, f"bound {tick_label(bound)}", anchor))
     if low is not None and high is not None:
         x1 = 0.0 if math.isinf(low) else x(low)
         x2 = float(width) if math.isinf(high) else x(high)
