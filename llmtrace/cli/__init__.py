@@ -74,23 +74,6 @@ for name, function in (
     app.command(name=name, cls=Command)(function)
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    """User errors raised by modules that predate :mod:`llmtrace.errors` and do not subclass
-    :class:`UserError` yet; each is a mistake in the input, exit 2."""
-    from ..evals.gate_config import GateConfigError
-    from ..evals.gates import GateError
-    from ..store.connection import StoreBusyError, StoreMissingError, StoreUnusableError
-
-    return (
-        UserError,
-        GateError,
-        GateConfigError,
-        StoreBusyError,
-        StoreMissingError,
-        StoreUnusableError,
-    )
-
-
 def _fail(message: str, code: int) -> NoReturn:
     typer.echo(message, err=True)
     sys.exit(code)
@@ -113,7 +96,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _fail(f"llmtrace: {exc}", EXIT_REFUSED)
     except Interrupted as exc:
         _fail(f"llmtrace: {exc}", exc.exit_code)
-    except _user_error_types() as exc:
+    except UserError as exc:  # every input mistake, whichever module found it
         _fail(f"llmtrace: error: {_one_line(exc)}", EXIT_USAGE)
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (| head): nothing left to tell it

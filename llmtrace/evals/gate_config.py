@@ -10,6 +10,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..errors import UserError
+
 __all__ = [
     "GateConfig",
     "GateConfigError",
@@ -39,7 +41,7 @@ def higher_is_better(metric: str) -> bool:
     return metric.startswith("quality.")
 
 
-class GateConfigError(ValueError):
+class GateConfigError(UserError):
     """The gate configuration is invalid; the message names the file and the field."""
 
 

@@ -34,6 +34,7 @@ from typing import TypeVar
 
 import duckdb
 
+from ..errors import StoreUnusable, UserError
 from .schema import applied_version, apply_migrations
 
 T = TypeVar("T")
@@ -60,15 +61,15 @@ _LOCK_MARKERS = (
 )
 
 
-class StoreBusyError(RuntimeError):
+class StoreBusyError(UserError, RuntimeError):
     """The store stayed locked by another process until the deadline."""
 
 
-class StoreMissingError(FileNotFoundError):
+class StoreMissingError(UserError, FileNotFoundError):
     """A read was asked of a store file that does not exist (it is not created)."""
 
 
-class StoreUnusableError(ValueError):
+class StoreUnusableError(StoreUnusable):
     """The path cannot hold an llmtrace store: not a DuckDB file, or another application's
     database. Retrying does not help; the message says what the path holds."""
 

@@ -8,13 +8,14 @@ from typing import Any, Literal
 
 import duckdb
 
+from ..errors import UserError
 from .connection import StoreBusyError, connect_read, connect_write
 from .spool import merge_spool, spool_files
 
 __all__ = ["ReadOnlyQueryError", "default_db_path", "open_store_for_read", "query"]
 
 
-class ReadOnlyQueryError(ValueError):
+class ReadOnlyQueryError(UserError):
     """A query tried to change the store; ``query`` and ``llmtrace sql`` only read."""
 
 
