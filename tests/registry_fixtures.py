@@ -90,3 +90,67 @@ def gates_file(tmp: Path, release: dict[str, Any] | None = None, **extra: Any) -
 def git_clean() -> bool:
     done = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
     return done.returncode == 0 and not done.stdout.strip()
+
+
+_REPRODUCIBLE_SUITE = """
+import json, sys
+import llmtrace
+from llmtrace import evals
+from llmtrace.prompts import Prompt
+
+db, data = sys.argv[1], sys.argv[2]
+llmtrace.configure(service_name="repro", db=db)
+PROMPT = Prompt("qa", "Answer: {question}")
+
+@llmtrace.retrieval(index="kb", index_version="kb-v7")
+def lookup(text):
+    return [text]
+
+def answer(example, model, prompt):
+    lookup(example.input)
+    return example.expected
+
+dataset = evals.Dataset.from_jsonl(data, name="qa")
+judge = evals.judge(lambda e, o: 1.0, model="gpt-4o-2024-08-06", version="helpful-v2",
+                    name="helpful")
+suite = evals.Suite(name="qa", dataset=dataset, target=answer, prompts=[PROMPT],
+                    scorers=[evals.exact_match(), judge])
+run = suite.run(model="gpt-4o-mini-2024-07-18", progress=False, db=db)
+print(json.dumps({"run": run.id}))
+"""
+
+
+def make_reproducible_run(tmp: Path, rows: int = 30) -> tuple[Path, str, Path]:
+    """A run made in a clean git repository with a pinned model, prompt and judge, whose
+    dataset is a JSONL file: (db, run id, dataset path). Everything in R(run) holds."""
+    import json
+    import sys
+
+    repo, data_dir = tmp / "repo", tmp / "data"
+    repo.mkdir()
+    data_dir.mkdir()
+    (repo / "suite.py").write_text(_REPRODUCIBLE_SUITE, encoding="utf-8")
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    for args in (["init", "-q"], ["add", "suite.py"], ["commit", "-qm", "suite"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
+    data = data_dir / "qa.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"id": f"ex{i:03d}", "input": f"q{i}", "expected": f"a{i}"}) + "\n"
+            for i in range(rows)
+        ),
+        encoding="utf-8",
+    )
+    db = data_dir / "repro.duckdb"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LLMTRACE_")}
+    done = subprocess.run(
+        [sys.executable, "suite.py", str(db), str(data)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout.strip().splitlines()[-1])["run"]
+    return db, run_id, data

@@ -24,12 +24,15 @@ from ..errors import (
     UserError,
 )
 from ._help import Command, Group, version_callback
+from .card import card_command
 from .evals import eval_command, runs
 from .export import export
 from .gate import gate_command
+from .lineage import lineage_command
 from .plan import plan_command
 from .release import approve, promote, register, releases, rollback
 from .report import report_command
+from .reproduce import reproduce_command
 from .sql import sql
 from .stats import stats
 from .traces import traces
@@ -68,6 +71,7 @@ for name, function in (
     ("gate", gate_command),
     *(("register", register), ("approve", approve), ("promote", promote)),
     *(("rollback", rollback), ("releases", releases)),
+    *(("card", card_command), ("lineage", lineage_command), ("reproduce", reproduce_command)),
     ("plan", plan_command),
     ("report", report_command),
 ):

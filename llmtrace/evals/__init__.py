@@ -8,13 +8,16 @@ Example:
 """
 
 from .calibrate import JudgeCalibration, calibrate
+from .card import card
 from .dataset import Dataset, DatasetError, Example
 from .gate_config import GateConfig, GateConfigError, GateRule, load_gate_config
 from .gate_report import report
 from .gates import GateError, GateOutcome, GateResult, gate
+from .lineage import Lineage, lineage
 from .plan import PlanRow, plan
 from .registry import Registry, Release, ReleaseEvent
 from .release_errors import NotReproducible, PromotionRefused, RollbackRefused
+from .reproduce import Reproduction, reproduce
 from .runner import TARGET_SCORER, ExampleResult, Run, Suite
 from .scorers import (
     Score,
@@ -42,28 +45,33 @@ __all__ = [
     "GateResult",
     "GateRule",
     "JudgeCalibration",
+    "Lineage",
     "NotReproducible",
     "PlanRow",
     "PromotionRefused",
     "Registry",
     "Release",
     "ReleaseEvent",
+    "Reproduction",
     "RollbackRefused",
     "Run",
     "Score",
     "Scorer",
     "Suite",
     "calibrate",
+    "card",
     "contains",
     "exact_match",
     "gate",
     "json_valid",
     "judge",
+    "lineage",
     "load_gate_config",
     "numeric_close",
     "plan",
     "regex",
     "report",
+    "reproduce",
     "safety",
     "scorer",
 ]

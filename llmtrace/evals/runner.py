@@ -194,7 +194,14 @@ class Suite:
             seed=seed,
             concurrency=concurrency,
             params=dict(params or {}),
-            envelope=build_envelope(seed, {"dataset_hash": self.dataset.content_hash}),
+            envelope=build_envelope(
+                seed,
+                {
+                    "dataset_hash": self.dataset.content_hash,
+                    "dataset_source": self.dataset.source_path,
+                    "prompt_hash": prompt.hash if prompt else None,
+                },
+            ),
             example_count=len(self.dataset),
             db_path=db_path,
             started_at=datetime.now(timezone.utc),
