@@ -24,6 +24,7 @@ from ..errors import (
     UserError,
 )
 from ._help import Command, Group, version_callback
+from .bundle import bundle_app
 from .card import card_command
 from .evals import eval_command, runs
 from .export import export
@@ -76,6 +77,7 @@ for name, function in (
     ("report", report_command),
 ):
     app.command(name=name, cls=Command)(function)
+app.add_typer(bundle_app, name="bundle")
 
 
 def _fail(message: str, code: int) -> NoReturn:
