@@ -18,9 +18,10 @@ from opentelemetry.trace import Status, StatusCode
 from . import semconv as sc
 from ._capture import input_messages_json, output_messages_json
 from ._internal import guard, report_internal_error, warn_once
+from ._late import defer_estimate
 from ._runtime import runtime
 from .decision import Decision
-from .tokens import count_tokens, messages_text
+from .tokens import messages_text
 from .usage import ResponseInfo, StreamAccumulator, Usage, read_response
 
 __all__ = ["LiveSpan", "current_span"]
@@ -212,8 +213,9 @@ class LiveSpan:
                 attributes[sc.CONTENT_TRUNCATED] = True
         usage = self._usage
         if usage is None or usage.is_empty():
-            usage = self._estimate_usage()
-        if usage is None:
+            # Counting tokens is left to the exporters' threads (``_late``), like pricing.
+            if self._defer_estimate():
+                attributes[sc.USAGE_SOURCE] = sc.USAGE_ESTIMATED
             return
         attributes[sc.USAGE_SOURCE] = self._usage_source
         if usage.input_tokens is not None:
@@ -228,24 +230,17 @@ class LiveSpan:
             )
         if usage.reasoning_output_tokens is not None:
             attributes[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_output_tokens
-        cost = runtime.prices.cost(usage, self.model, self.provider)
-        if cost is not None:
-            attributes[sc.COST_USD] = cost.total_usd
-            attributes[sc.COST_INPUT_USD] = cost.input_usd
-            attributes[sc.COST_OUTPUT_USD] = cost.output_usd
-            attributes[sc.PRICING_SOURCE] = cost.source
+        # Cost is added by the exporters (``_late``) and the store, never on this thread.
 
-    def _estimate_usage(self) -> Usage | None:
+    def _defer_estimate(self) -> bool:
+        """Keep the call's texts on the span for the exporters to count (cheap here: no
+        tokenizer, which takes ~0.5 s to load on first use)."""
         if self._input is None and self._output is None:
-            return None
+            return False
         output = self._output
         if output is not None and not isinstance(output, str):
             output = read_response(output).output_text or messages_text(output)
-        self._usage_source = sc.USAGE_ESTIMATED
-        return Usage(
-            input_tokens=count_tokens(messages_text(self._input), self.model),
-            output_tokens=count_tokens(output or "", self.model),
-        )
+        return defer_estimate(self.span, messages_text(self._input), output or "", self.model)
 
     # --- retrieval, guardrails, judges --------------------------------------------------------
     def record_documents(self, documents: Sequence[Any]) -> None:

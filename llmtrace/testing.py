@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from . import semconv as sc
 from ._context import ContextStampingProcessor
+from ._late import with_late_attributes
 from ._runtime import TRACER_NAME, runtime
 
 __all__ = ["CapturedSpans", "IncrementalIdGenerator", "capture_spans", "make_spans"]
@@ -54,7 +55,8 @@ class CapturedSpans:
         self._exporter = exporter
 
     def spans(self) -> list[ReadableSpan]:
-        return list(self._exporter.get_finished_spans())
+        """The finished spans as an exporter sends them (token estimates and cost added)."""
+        return list(with_late_attributes(self._exporter.get_finished_spans()))
 
     def by_name(self, name: str) -> ReadableSpan:
         matches = [s for s in self.spans() if s.name == name]

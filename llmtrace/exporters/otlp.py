@@ -2,14 +2,19 @@
 
 Arguments win; otherwise the exporters read the standard variables themselves
 (``OTEL_EXPORTER_OTLP_TRACES_*`` before ``OTEL_EXPORTER_OTLP_*``, as the specification says).
+llmtrace's llm spans get their token estimates and cost here, on the export thread (``_late``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Literal
 
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from .._late import with_late_attributes
 
 __all__ = ["otlp_exporter"]
 
@@ -30,6 +35,18 @@ def _http_traces_url(endpoint: str) -> str:
     return trimmed if trimmed.endswith("/v1/traces") else trimmed + "/v1/traces"
 
 
+def _with_late_attributes(exporter: SpanExporter) -> SpanExporter:
+    """``exporter``, adding what llmtrace left to export time (token estimates, cost) to each
+    batch first. The exporter keeps its own type, so its drops are counted under its name."""
+    export = exporter.export
+
+    def export_late(spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return export(with_late_attributes(spans))
+
+    exporter.export = export_late  # type: ignore[method-assign]
+    return exporter
+
+
 def otlp_exporter(
     endpoint: str | None = None,
     protocol: Protocol | None = None,
@@ -38,6 +55,18 @@ def otlp_exporter(
     compression: Literal["gzip", "none"] | None = None,
 ) -> SpanExporter:
     """An OTLP span exporter; unset arguments fall back to the OTEL_EXPORTER_OTLP_* variables."""
+    return _with_late_attributes(
+        _protocol_exporter(endpoint, protocol, headers, timeout_s, compression)
+    )
+
+
+def _protocol_exporter(
+    endpoint: str | None,
+    protocol: Protocol | None,
+    headers: dict[str, str] | None,
+    timeout_s: float | None,
+    compression: Literal["gzip", "none"] | None,
+) -> SpanExporter:
     chosen = protocol or _default_protocol()
     if chosen == "grpc":
         from grpc import Compression as GrpcCompression

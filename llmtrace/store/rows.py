@@ -28,6 +28,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from .. import semconv as sc
 from .._internal import report_internal_error
+from .._late import with_late_attributes
 from .normalize import DERIVED_COLUMNS, normalize_batch
 
 __all__ = [
@@ -404,7 +405,7 @@ def batch_resource(batch: pa.Table) -> bytes | None:
 
 def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
     """A batch in :data:`BATCH_SCHEMA` order (see ``batch_sql`` for how it is inserted)."""
-    fields = _read_fields(spans)
+    fields = _read_fields(with_late_attributes(spans, price=False))  # tokens left to count
     n = len(fields.names)
     attributes = fields.attributes
     keys: set[str] = set().union(*attributes) if attributes else set()

@@ -1,0 +1,165 @@
+"""What an ended llm span leaves to the exporters: token estimates and cost, off the app's thread.
+
+Counting tokens (tiktoken, ~0.5 s to load) and pricing (genai-prices, ~0.2 s to load, then a
+lookup per model) used to run when the span ended, on the application's thread, and the first
+traced call of a process paid for loading both inside its parent's span (0.5 to 1.2 s
+measured). Now the span ends with the texts to count kept aside, and the first exporter thread
+to see the span adds the attributes (:func:`with_late_attributes`); the others find them done.
+The DuckDB store prices rows itself (``store.normalize``), so it only takes the estimates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from . import semconv as sc
+from ._internal import report_internal_error
+from ._runtime import runtime
+from .usage import Usage
+
+__all__ = ["defer_estimate", "late_attributes", "with_late_attributes"]
+
+_PRICED_KINDS = (sc.KIND_LLM, sc.KIND_JUDGE)
+# The SDK hands processors a snapshot of the span, not the span itself, so what is left to do
+# is kept here, by (trace id, span id): the texts to count, then what was computed, so that
+# every exporter of a span shares one computation. Bounded: the oldest entries go first (an
+# exporter that falls this far behind has dropped those spans already).
+_MAX_ENTRIES = 131_072
+_lock = threading.Lock()
+_texts: OrderedDict[tuple[int, int], tuple[str, str, str | None]] = OrderedDict()
+_estimates: OrderedDict[tuple[int, int], dict[str, Any]] = OrderedDict()
+
+
+def _key(span: Any) -> tuple[int, int] | None:
+    context = span.get_span_context() if hasattr(span, "get_span_context") else span.context
+    if context is None or not context.is_valid:
+        return None
+    return context.trace_id, context.span_id
+
+
+def _remember(table: OrderedDict[Any, Any], key: tuple[int, int], value: Any) -> None:
+    with _lock:
+        table[key] = value
+        while len(table) > _MAX_ENTRIES:
+            table.popitem(last=False)
+
+
+def defer_estimate(span: Any, input_text: str, output_text: str, model: str | None) -> bool:
+    """Leave counting the tokens of ``span`` (just ending) to its exporters."""
+    key = _key(span)
+    if key is None or not span.is_recording():
+        return False
+    _remember(_texts, key, (input_text, output_text, model))
+    return True
+
+
+def _estimated(key: tuple[int, int]) -> dict[str, Any]:
+    """The estimate of one span, counted once whichever exporter asks first. Counted under the
+    lock, and the texts dropped only after: an exporter that finds no texts waiting can trust
+    that no estimate is being made."""
+    from .tokens import count_tokens
+
+    with _lock:
+        done = _estimates.get(key)
+        if done is not None:
+            return done
+        texts = _texts.get(key)
+        if texts is None:
+            return {}
+        input_text, output_text, model = texts
+        estimate = {
+            sc.GEN_AI_USAGE_INPUT_TOKENS: count_tokens(input_text, model),
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: count_tokens(output_text, model),
+        }
+        _estimates[key] = estimate
+        while len(_estimates) > _MAX_ENTRIES:
+            _estimates.popitem(last=False)
+        del _texts[key]
+    return estimate
+
+
+def _priced(attributes: Any) -> dict[str, Any]:
+    if attributes.get(sc.COST_USD) is not None:
+        return {}
+    model = attributes.get(sc.GEN_AI_REQUEST_MODEL)
+    if not isinstance(model, str):
+        return {}
+    usage = Usage(
+        attributes.get(sc.GEN_AI_USAGE_INPUT_TOKENS),
+        attributes.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS),
+        attributes.get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+        attributes.get(sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
+    )
+    provider = attributes.get(sc.GEN_AI_PROVIDER_NAME)
+    cost = runtime.prices.cost(usage, model, provider if isinstance(provider, str) else None)
+    if cost is None:
+        return {}
+    return {
+        sc.COST_USD: cost.total_usd,
+        sc.COST_INPUT_USD: cost.input_usd,
+        sc.COST_OUTPUT_USD: cost.output_usd,
+        sc.PRICING_SOURCE: cost.source,
+    }
+
+
+def _waiting(attributes: Any) -> bool:
+    """Whether the span ended with its tokens left to count."""
+    return (
+        attributes.get(sc.USAGE_SOURCE) == sc.USAGE_ESTIMATED
+        and attributes.get(sc.GEN_AI_USAGE_INPUT_TOKENS) is None
+    )
+
+
+def late_attributes(span: Any, price: bool = True) -> dict[str, Any]:
+    """The attributes left to the exporters of one llmtrace llm or judge span (maybe none)."""
+    attributes = _attributes(span)
+    if attributes.get(sc.SPAN_KIND) not in _PRICED_KINDS:
+        return {}
+    late: dict[str, Any] = {}
+    if _waiting(attributes):
+        key = _key(span)
+        if key is not None:
+            late = dict(_estimated(key))
+    if price:
+        late.update(_priced({**attributes, **late} if late else attributes))
+    return late
+
+
+def _attributes(span: Any) -> Any:
+    """The span's attribute mapping, without the read-only copy the public property makes."""
+    found = getattr(span, "_attributes", None)
+    return found if found is not None else (span.attributes or {})
+
+
+def with_late_attributes(
+    spans: Sequence[ReadableSpan], price: bool = True
+) -> Sequence[ReadableSpan]:
+    """``spans`` with the late attributes in: estimates always, cost when ``price``.
+
+    The SDK gives every processor the same finished-span snapshot, so the attributes are put
+    on it (a new mapping replaces the old one, which stays as it was): what one exporter
+    computed, the others find done. Without ``price`` (the store prices every row itself) and
+    while no span waits for its tokens to be counted, the spans are not even looked at.
+    """
+    if not price and not _texts:
+        return spans
+    for span in spans:
+        try:
+            extra = late_attributes(span, price)
+            if extra:
+                _add(span, extra)
+        except Exception as exc:
+            report_internal_error("exporting late attributes", exc)
+    return spans
+
+
+def _add(span: Any, extra: dict[str, Any]) -> None:
+    merged = {**_attributes(span), **extra}
+    with contextlib.suppress(AttributeError):  # not an SDK span: nothing to add to
+        span._attributes = merged
