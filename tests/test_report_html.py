@@ -335,3 +335,10 @@ def test_cli_gate_html_follows_the_gate_exit_code(runs, tmp_path):
     decision = re.search(r'class="verdict d-(\w+)"', page)
     assert decision is not None
     assert (decision.group(1) == "fail") == (done.returncode == 1)
+
+
+def test_ecdf_takes_a_log_axis_for_a_long_tail_and_survives_equal_values():
+    tail = ecdf_plot([Series("c", [0.1, 0.2, 0.3, 250.0])], "latency (ms)", "latency")
+    assert "latency (ms), log scale" in tail and ">100<" in tail
+    flat = ecdf_plot([Series("c", [1.8e-05] * 50), Series("b", [1.8e-05] * 50, "base")], "USD", "c")
+    assert "NaN" not in flat and "inf" not in flat and "median 1.8e-05" in flat

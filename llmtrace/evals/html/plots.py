@@ -7,7 +7,7 @@ so a 10,000-example run draws as fast and weighs as little as a 500-example one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +18,7 @@ from .svg import Scale, document, line, nice_ticks, polyline, rect, text, tick_l
 __all__ = ["MAX_POINTS", "Series", "ecdf_plot", "histogram_plot", "interval_plot"]
 
 MAX_POINTS = 300
+_LOG_SPREAD = 100.0  # beyond this max/min ratio a linear axis shows only the tail
 _W, _H = 520, 270
 _LEFT, _RIGHT, _TOP, _BOTTOM = 52, 16, 14, 46
 
@@ -120,27 +121,57 @@ def _axes(
     return "".join(parts)
 
 
+def _log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """Ticks at 1, 2 and 5 times powers of ten, placed in log10 space between lo and hi."""
+    ticks = [
+        (k + math.log10(m), tick_label(m * 10.0**k))
+        for k in range(math.floor(lo), math.ceil(hi) + 1)
+        for m in (1, 2, 5)
+        if lo <= k + math.log10(m) <= hi
+    ]
+    return [t for t in ticks if t[1].lstrip("0.").startswith("1")] if len(ticks) > 8 else ticks
+
+
+def _steps(
+    xs: np.ndarray, heights: np.ndarray, x: Callable[[float], float], y: Scale
+) -> list[tuple[float, float]]:
+    points = [(x(float(xs[0])), y(0.0))]
+    previous = 0.0
+    for value, height in zip(xs.tolist(), heights.tolist(), strict=True):
+        points += [(x(value), y(previous)), (x(value), y(height))]
+        previous = height
+    points.append((float(_W - _RIGHT), y(1.0)))
+    return points
+
+
 def ecdf_plot(series: Sequence[Series], x_label: str, title: str) -> str:
-    """Empirical CDFs on one axis: the share of examples at or below each value."""
+    """Empirical CDFs on one axis: the share of examples at or below each value. Values that
+    spread over more than two orders of magnitude (latency tails) get a log axis."""
     drawn = [(s, *_decimated(s.values)) for s in series if len(s.values)]
+    drawn = [(s, xs, heights) for s, xs, heights in drawn if len(xs)]
     if not drawn:
         return ""
-    lo = min(float(xs[0]) for _, xs, _ in drawn if len(xs))
-    hi = max(float(xs[-1]) for _, xs, _ in drawn if len(xs))
-    x = Scale(*(_padded([lo, hi]) if hi > lo else (lo - 1, hi + 1)), _LEFT, _W - _RIGHT)
+    lo = min(float(xs[0]) for _, xs, _ in drawn)
+    hi = max(float(xs[-1]) for _, xs, _ in drawn)
+    log = lo > 0 and hi / lo > _LOG_SPREAD
+
+    def position(value: float) -> float:
+        return math.log10(value) if log else value
+
+    scale = Scale(*_padded([position(lo), position(hi)]), _LEFT, _W - _RIGHT)
+
+    def x(value: float) -> float:
+        return scale(position(value))
+
     y = Scale(0.0, 1.0, _H - _BOTTOM, _TOP)
-    parts = [_axes(x, y, (x_label, "share of examples ≤ x"), [0, 0.25, 0.5, 0.75, 1.0])]
+    labels = (x_label + (", log scale" if log else ""), "share of examples ≤ x")
+    x_ticks = _log_ticks(scale.lo, scale.hi) if log else ()
+    parts = [_axes(scale, y, labels, [0, 0.25, 0.5, 0.75, 1.0], x_ticks)]
     for s, xs, heights in drawn:
-        points = [(x(float(xs[0])), y(0.0))]
-        previous = 0.0
-        for value, height in zip(xs.tolist(), heights.tolist(), strict=True):
-            points += [(x(value), y(previous)), (x(value), y(height))]
-            previous = height
-        points.append((float(_W - _RIGHT), y(1.0)))
-        parts.append(polyline(points, s.role, dashed=s.role == "base"))
+        parts.append(polyline(_steps(xs, heights, x, y), s.role, dashed=s.role == "base"))
     summary = "; ".join(
-        f"{s.label}: n={len(s.values)}, median {format_number(float(np.median(xs)))}"
-        for s, xs, _ in drawn
+        f"{s.label}: n={len(s.values)}, median {format_number(float(np.median(s.values)))}"
+        for s, _, _ in drawn
     )
     return document(_W, _H, "".join(parts), f"{title} (ECDF). {summary}")
 
