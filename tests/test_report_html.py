@@ -14,6 +14,7 @@ import pytest
 
 import llmtrace
 from llmtrace import evals
+from llmtrace.evals.calibrate import JudgeCalibration
 from llmtrace.evals.gate_report.changes import changed_examples
 from llmtrace.evals.gate_report.data import load_run_view
 from llmtrace.evals.html import Series, ecdf_plot, interval_plot
@@ -342,3 +343,44 @@ def test_ecdf_takes_a_log_axis_for_a_long_tail_and_survives_equal_values():
     assert "latency (ms), log scale" in tail and ">100<" in tail
     flat = ecdf_plot([Series("c", [1.8e-05] * 50), Series("b", [1.8e-05] * 50, "base")], "USD", "c")
     assert "NaN" not in flat and "inf" not in flat and "median 1.8e-05" in flat
+
+
+def test_judge_calibration_is_shown_beside_its_version(runs):
+    db, ids = runs
+    calibration = JudgeCalibration(
+        "helpful", "gpt-4o", "judge-v3", "labels-7f3a", "cohen_kappa", 0.82, 0.7, 0.9, 200, 0, 0.95
+    )
+    page = evals.report(ids["cand"], ids["base"], db=db, calibrations=[calibration])
+    row = next(r for r in parse(page).rows if r.startswith("helpful"))
+    assert "judge-v3" in row and "cohen_kappa 0.82 [0.7, 0.9], n=200 on labels labels-7f3a" in row
+    assert "No judge calibration was given" not in page
+
+
+def test_hostile_content_is_escaped(tmp_path):
+    db = tmp_path / "x.duckdb"
+    handle = llmtrace.configure(service_name="xss", db=db, capture_content=True)
+
+    @llmtrace.llm(model="gpt-4o-mini", provider="openai")
+    def call(text: str) -> dict[str, object]:
+        return {"choices": [{"message": {"content": "</dd><script>alert(2)</script>"}}]}
+
+    def target(example: evals.Example) -> str:
+        return str(call(str(example.input))["choices"][0]["message"]["content"])  # type: ignore[index]
+
+    rows = [
+        {"id": f'x"{i}<b>', "input": "<script>alert(1)</script>", "expected": "ok"}
+        for i in range(3)
+    ]
+    suite = evals.Suite(
+        name="<i>xss</i>",
+        dataset=evals.Dataset.from_records(rows, name="x"),
+        target=target,
+        scorers=[evals.exact_match()],
+    )
+    run = suite.run(model="m", db=db, progress=False)
+    handle.shutdown()
+    page = evals.report(run, db=db, trace_link='https://ui/t/{trace_id}"><script>')
+    parser = parse(page)
+    assert "script" not in parser.tags and "i" not in parser.tags and "b" not in parser.tags
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the prompt, shown as text
+    assert "&lt;/dd&gt;&lt;script&gt;alert(2)" in page  # the output, shown as text

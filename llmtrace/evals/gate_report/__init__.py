@@ -15,6 +15,7 @@ from typing import Any
 
 from ...errors import UserError
 from ...store.query import default_db_path
+from ..calibrate import JudgeCalibration
 from ..gate_config import GateConfig
 from ..gates import GateResult
 from ..gates import gate as decide_gate
@@ -44,11 +45,12 @@ def _gate_body(result: GateResult) -> str:
 
 def _sections(
     db: Path,
-    cand: RunView,
-    base: RunView | None,
+    views: tuple[RunView, RunView | None],
     result: GateResult | None,
     options: dict[str, Any],
+    calibrations: Sequence[JudgeCalibration],
 ) -> list[Section]:
+    cand, base = views
     parts = []
     if result is not None:
         parts.append(Section("Gate", _gate_body(result), "gate"))
@@ -58,7 +60,7 @@ def _sections(
         Section("Distributions", distributions_section(cand, base), "distributions"),
         Section("Cost per example", cost_section(cand, base), "cost"),
         Section(changed, examples_section(db, cand, base, **options), "examples"),
-        Section("Judges", judges_section(cand, base), "judges"),
+        Section("Judges", judges_section(cand, base, calibrations), "judges"),
         Section("Dataset", dataset_section(cand, base), "dataset"),
         Section("Envelope", envelope_section(cand, base), "envelope"),
     ]
@@ -75,6 +77,7 @@ def report(
     db: str | os.PathLike[str] | None = None,
     max_examples: int = MAX_EXAMPLES,
     trace_link: str | None = None,
+    calibrations: Sequence[JudgeCalibration] = (),
     sections: Sequence[Section] = (),
 ) -> str:
     """The HTML report of ``candidate`` (against ``baseline``), returned and written to ``out``.
@@ -87,7 +90,9 @@ def report(
         out: where to write the file (folders are created).
         max_examples: how many changed examples to show in full; the rest are counted.
         trace_link: a URL template with ``{trace_id}`` for your tracing UI (default: ids as text).
-        sections: more sections to append (lineage, calibration, ...).
+        calibrations: judges' agreement with human labels (:func:`evals.calibrate`), shown
+            beside the judge versions they measured.
+        sections: more sections to append (lineage, ...).
 
     Example:
         >>> result = evals.gate(candidate=run, baseline=base_run, config="gates.yaml")
@@ -103,7 +108,7 @@ def report(
     elif result is None:
         result = stored_gate(path, cand.run_id, base.run_id if base else None)
     options = {"limit": max_examples, "trace_link": trace_link}
-    parts = [*_sections(path, cand, base, result, options), *sections]
+    parts = [*_sections(path, (cand, base), result, options, calibrations), *sections]
     against = f" against baseline <code>{escape(base.run_id)}</code>" if base else ""
     header = verdict_banner(result) + (
         f"<p>Candidate <code>{escape(cand.run_id)}</code>{against}: suite "

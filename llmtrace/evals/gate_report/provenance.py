@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from ..html import Cell, escape, facts, table
+from ..calibrate import JudgeCalibration
+from ..html import Cell, escape, facts, format_number, table
 from .data import RunView
 
 __all__ = ["dataset_section", "envelope_section", "judges_section"]
 
 
-def judges_section(candidate: RunView, baseline: RunView | None) -> str:
+def _calibration_text(
+    calibrations: Sequence[JudgeCalibration], scorer: str, version: str | None
+) -> str:
+    found = [c for c in calibrations if c.judge == scorer and c.judge_version == version]
+    if not found:
+        return "–"
+    c = found[-1]
+    return (
+        f"{c.measure} {format_number(c.agreement)} [{format_number(c.ci_low)}, "
+        f"{format_number(c.ci_high)}], n={c.n} on labels {c.dataset_version}"
+    )
+
+
+def judges_section(
+    candidate: RunView, baseline: RunView | None, calibrations: Sequence[JudgeCalibration] = ()
+) -> str:
     """Every scorer with its kind; judges with model and version in both runs (a version that
-    differs is what makes two runs incomparable)."""
+    differs is what makes two runs incomparable), and their agreement with human labels when
+    a calibration (:func:`llmtrace.evals.calibrate`) is given."""
     rows = []
     for scorer, (kind, model, version) in sorted(candidate.scorers.items()):
         row: list[object] = [scorer, kind, model or "–", version or "–"]
@@ -21,14 +39,21 @@ def judges_section(candidate: RunView, baseline: RunView | None) -> str:
             base_version = (base[2] or "–") if base else "not in baseline"
             same = base is not None and base[2] == version
             row.append(Cell(escape(base_version) + ("" if same else " <strong>(differs)</strong>")))
+        if calibrations:
+            row.append(_calibration_text(calibrations, scorer, version))
         rows.append(row)
     headers = ["scorer", "kind", "judge model", "candidate version"]
     if baseline is not None:
         headers.append("baseline version")
-    note = (
-        '<p class="muted">No judge calibration is recorded for these runs: agreement with '
-        "human labels is shown here once it is stored.</p>"
-    )
+    note = ""
+    if calibrations:
+        headers.append("agreement with human labels")
+    else:
+        note = (
+            '<p class="muted">No judge calibration was given: measure a judge with '
+            "<code>evals.calibrate(judge, labelled)</code> and pass it to "
+            "<code>evals.report(..., calibrations=[...])</code>.</p>"
+        )
     return table(headers, rows, caption="Scorers and judges.") + note
 
 
