@@ -60,6 +60,10 @@ def make_span(
     )
 
 
+def make_spans_for(records: list[dict[str, Any]]) -> list[ReadableSpan]:
+    return [make_span(r) for r in records]
+
+
 def store_spans(conn: duckdb.DuckDBPyConnection, spans: Sequence[ReadableSpan]) -> None:
     batch = spans_to_batch(spans)
     conn.register("span_batch", batch)

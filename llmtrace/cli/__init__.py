@@ -33,6 +33,7 @@ from .lineage import lineage_command
 from .plan import plan_command
 from .release import approve, promote, register, releases, rollback
 from .report import report_command
+from .reprice import reprice_command
 from .reproduce import reproduce_command
 from .sql import sql
 from .stats import stats
@@ -75,6 +76,7 @@ for name, function in (
     *(("card", card_command), ("lineage", lineage_command), ("reproduce", reproduce_command)),
     ("plan", plan_command),
     ("report", report_command),
+    ("reprice", reprice_command),
 ):
     app.command(name=name, cls=Command)(function)
 app.add_typer(bundle_app, name="bundle")
