@@ -33,6 +33,9 @@ def test_support_bot_demo_prints_the_sql_answers(tmp_path):
     assert "│ pii              │ redact           │ 4  │" in out
     assert "eval and release gate: prompt v2 against v1" in out
     assert "gate decision: " in out and "quality.grounded >= 0.5" in out
+    assert "4. releases: register, approve, promote, card, lineage" in out
+    assert "promoted support-bot v1 " in out and "a rollback restores: v1 " in out
+    assert "# Model card: support-bot v" in out and "lineage of release support-bot v" in out
     assert done.stderr == ""
 
 

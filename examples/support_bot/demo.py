@@ -19,6 +19,7 @@ from llmtrace import evals
 
 from .app import PROMPTS, TICKETS, handle_ticket
 from .evals import GATES, suite
+from .release_demo import release_story
 
 console = Console()
 
@@ -113,6 +114,8 @@ def main() -> None:
     report = gate_prompts(db)
     print(f"\nThe gate as a page (intervals, distributions, changed examples): {report}")
     print(f"  open it in a browser: {report.resolve().as_uri()}")
+    console.rule("[bold]4. releases: register, approve, promote, card, lineage")
+    release_story(db, cli_command)
     print(f'\nAsk your own: {cli_command()} sql "SELECT * FROM traces LIMIT 5" --db {db}')
     print(f"Or list them: {cli_command()} traces --db {db}")
 

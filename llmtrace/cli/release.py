@@ -17,7 +17,7 @@ from ..evals.registry import Registry, Release, ReleaseEvent
 from ..evals.release_errors import PromotionRefused
 from ..evals.release_store import read
 from ..evals.rollback import candidate
-from ._common import DbOption, FormatOption, OutputFormat, emit_rows
+from ._common import DbOption, FormatOption, OutputFormat, emit_rows, id_column
 from ._store import readable_store, writable_store
 from ._table import Column, compact_number, render
 
@@ -215,7 +215,14 @@ def releases(
         )
         for r in listed
     ]
-    emit_rows(columns, rows, fmt, display={"created_at": None})
+    display = {
+        "release_id": id_column("release", [r.id for r in listed]),
+        "run_id": id_column("run", [r.run_id for r in listed]),
+        "prompt_version": Column("prompt"),
+        "dataset_version": Column("dataset"),
+        "created_at": None,
+    }
+    emit_rows(columns, rows, fmt, display=display)
     if fmt == OutputFormat.table:
         current, found = registry.current(name), candidate(path, name)
         typer.echo(f"in production: {current.label if current else '-'}")
