@@ -221,6 +221,7 @@ def configure(
     prices: str | os.PathLike[str] | dict[str, Any] | None = None,
     sample_ratio: float | None = None,
     extra_exporters: tuple[SpanExporter, ...] = (),
+    instrument: tuple[str, ...] | list[str] = (),
 ) -> TracingHandle:
     """Send llmtrace spans to a DuckDB file (default ``./llmtrace.duckdb``) and/or OTLP.
 
@@ -234,6 +235,8 @@ def configure(
         prices: a dict or JSON/YAML file of model -> USD per million tokens, over genai-prices.
         sample_ratio: head sampling ratio for a provider llmtrace creates.
         extra_exporters: more exporters, each behind its own batch processor.
+        instrument: client libraries to trace without decorators, as
+            ``llmtrace.instrument(...)`` does: ``["openai", "anthropic"]``.
 
     Returns a handle with ``.flush()`` and ``.shutdown()``; spans are also flushed at exit.
     """
@@ -257,6 +260,9 @@ def configure(
         user_prices = load_user_prices(
             prices if isinstance(prices, dict | None) else Path(prices)
         )  # validate before changing anything
+        from ._instrument import check_libraries, instrument_libraries
+
+        check_libraries(instrument, "configure(instrument=...)")
 
         runtime.capture_content = capture
         runtime.redactor = Redactor.with_extra(redact_patterns, max_content_chars)
@@ -308,6 +314,7 @@ def configure(
             )
             _atexit_registered = True
         _configured = True
+        instrument_libraries(instrument)
         return TracingHandle(provider, db_path, endpoint, joined, tuple(exporters))
 
 

@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from . import semconv as sc
 from ._internal import report_internal_error
 from ._spans import llm
 
-__all__ = ["INSTRUMENTABLE", "instrument", "uninstrument"]
+__all__ = [
+    "INSTRUMENTABLE",
+    "check_libraries",
+    "instrument",
+    "instrument_libraries",
+    "uninstrument",
+]
 
 # library -> (module, class, method, operation) for each traced method.
 INSTRUMENTABLE: Final[dict[str, tuple[tuple[str, str, str, str], ...]]] = {
@@ -117,12 +123,23 @@ def instrument(*libraries: str) -> None:
         >>> llmtrace.configure()
         >>> llmtrace.instrument("openai", "anthropic")
     """
+    check_libraries(libraries, f"instrument({', '.join(map(repr, libraries))})")
+    instrument_libraries(libraries)
+
+
+def check_libraries(libraries: Sequence[str], where: str) -> None:
+    """Raise a ValueError naming ``where`` when a library is not one llmtrace can trace."""
+    if isinstance(libraries, str):
+        raise ValueError(f"{where}: give a list of library names, got {libraries!r}")
     unknown = [name for name in libraries if name not in INSTRUMENTABLE]
     if unknown:
         raise ValueError(
-            f"instrument({', '.join(map(repr, libraries))}): unknown library "
-            f"{unknown[0]!r}; choose from {sorted(INSTRUMENTABLE)}"
+            f"{where}: unknown library {unknown[0]!r}; choose from {sorted(INSTRUMENTABLE)}"
         )
+
+
+def instrument_libraries(libraries: Sequence[str]) -> None:
+    """Patch the clients' methods (already checked); libraries not installed are skipped."""
     for library in libraries:
         for module_name, class_name, method, operation in INSTRUMENTABLE[library]:
             try:

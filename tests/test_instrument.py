@@ -68,3 +68,23 @@ def test_an_unknown_library_is_named():
         ValueError, match=r"unknown library 'cohere'; choose from \['anthropic', 'openai'\]"
     ):
         llmtrace.instrument("openai", "cohere")
+
+
+def test_configure_instrument_and_its_mistakes():
+    from tests.conftest import run_json
+
+    result = run_json("""
+        import json, openai, llmtrace
+        from openai.resources.chat.completions.completions import Completions
+        try:
+            llmtrace.configure(db=None, instrument=["opnai"])
+        except ValueError as exc:
+            error = str(exc)
+        llmtrace.configure(db=None, instrument=["openai"])
+        traced = hasattr(Completions.create, "__llmtrace_original__")
+        print(json.dumps({"error": error, "traced": traced}))
+    """)
+    assert result["traced"] is True
+    assert result["error"] == (
+        "configure(instrument=...): unknown library 'opnai'; choose from ['anthropic', 'openai']"
+    )
