@@ -384,3 +384,12 @@ def test_hostile_content_is_escaped(tmp_path):
     assert "script" not in parser.tags and "i" not in parser.tags and "b" not in parser.tags
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the prompt, shown as text
     assert "&lt;/dd&gt;&lt;script&gt;alert(2)" in page  # the output, shown as text
+
+
+def test_lineage_is_drawn_and_tabled(gated):
+    _result, page = gated
+    section = page.split('<section id="lineage"', 1)[1].split("</section>", 1)[0]
+    assert 'aria-label="lineage of run ' in section
+    rows = parse(page).rows
+    assert any(r.startswith("dataset") and "evaluated on" not in r for r in rows)
+    assert any("evaluated on" in r for r in rows)

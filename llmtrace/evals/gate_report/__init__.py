@@ -24,6 +24,7 @@ from ..runner import Run
 from .data import RunView, load_run_view, stored_gate
 from .examples import MAX_EXAMPLES, examples_section
 from .figures import cost_section, distributions_section
+from .lineage_section import lineage_section
 from .provenance import dataset_section, envelope_section, judges_section
 from .summary import gate_table, runs_table, verdict_banner
 
@@ -64,6 +65,9 @@ def _sections(
         Section("Dataset", dataset_section(cand, base), "dataset"),
         Section("Envelope", envelope_section(cand, base), "envelope"),
     ]
+    graph = lineage_section(db, cand.run_id)
+    if graph is not None:
+        parts.append(Section("Lineage", graph, "lineage"))
     return parts
 
 

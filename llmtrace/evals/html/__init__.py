@@ -10,13 +10,17 @@ Example:
     >>> page = html.render_page("Model card", [html.Section("Metrics", body, "metrics")])
 """
 
+from .dag import DagEdge, DagNode, dag_plot
 from .page import Cell, Section, decision_badge, escape, facts, format_number, render_page, table
 from .plots import Series, ecdf_plot, histogram_plot, interval_plot
 
 __all__ = [
     "Cell",
+    "DagEdge",
+    "DagNode",
     "Section",
     "Series",
+    "dag_plot",
     "decision_badge",
     "ecdf_plot",
     "escape",

@@ -65,6 +65,8 @@ figure { margin: 0; break-inside: avoid; }
 svg { max-width: 100%; height: auto; overflow: visible; }
 svg text { font: 11px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
   fill: var(--ink); }
+svg text.muted { fill: var(--muted); font-size: 10px; }
+figure.wide { overflow-x: auto; margin: 8px 0 12px; }
 svg .axis { stroke: var(--muted); stroke-width: 1; }
 svg .grid { stroke: var(--rule); stroke-width: 1; }
 svg .cand { stroke: var(--cand); fill: var(--cand); }
