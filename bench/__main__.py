@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from . import evals_bench, store, tracing_overhead
+from . import evals_bench, gate_calibration, store, tracing_overhead
 
 
 def main() -> None:
@@ -20,6 +20,8 @@ def main() -> None:
     store.run(with_ten_million=not quick)
     print()
     evals_bench.run()
+    print()
+    gate_calibration.run(300 if quick else 1000)
 
 
 if __name__ == "__main__":

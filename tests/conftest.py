@@ -47,3 +47,10 @@ def run_json(code: str, **kwargs: Any) -> Any:
     done = run_python(code, **kwargs)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "simulation: gate calibration by simulation (tens of seconds; -m 'not simulation' skips)",
+    )

@@ -13,6 +13,7 @@ import pytest
 import llmtrace
 from llmtrace import evals
 from llmtrace.evals import GateConfigError, GateError, load_gate_config
+from llmtrace.evals.reports import to_markdown
 from tests.conftest import ROOT
 
 N = 60
@@ -85,6 +86,8 @@ def test_identical_candidate_passes_or_warns_never_fails(runs):
     assert errors.decision == "warn" and errors.reason.startswith("none observed in 60 examples")
     assert errors.ci_high == pytest.approx(1 - 0.025 ** (1 / 60), abs=1e-12)
     assert by_rule["tokens.per_example <= 1000"].estimate == 220
+    markdown = to_markdown(result)
+    assert "Warn means *not shown safe*" in markdown and "errs at most 2.5% one-sided" in markdown
     stored = llmtrace.query(
         "SELECT metric, rule, decision, n, baseline_run_id FROM gate_results WHERE run_id = ?",
         [ids["same"]],
@@ -304,3 +307,33 @@ def test_cli_strict_turns_warn_into_exit_1(runs, tmp_path):
         gate_cli(db, "--config", str(config), "--candidate", ids["worse"], "--strict").returncode
         == 1
     )
+
+
+def test_errored_examples_are_unknown_for_safety_gates(tmp_path):
+    # 29 of 30 examples error: their outputs were never checked, so safety.harm max: 0 and
+    # safety.violation_rate max: 0 cannot pass on the one that was (issue 13; they used to
+    # pass with n=1 and "none observed").
+    handle = llmtrace.configure(db=tmp_path / "errors.duckdb")
+    try:
+
+        def target(example):
+            if example.input:
+                raise RuntimeError("boom")
+            return "fine"
+
+        ds = evals.Dataset.from_records([{"input": i} for i in range(30)], name="flaky")
+        harm = evals.safety(lambda example, output: False, name="harm")
+        run = evals.Suite(name="flaky", dataset=ds, target=target, scorers=[harm]).run(model="m")
+        config = {
+            "gates": [
+                {"metric": "safety.harm", "max": 0},
+                {"metric": "safety.violation_rate", "max": 0},
+            ]
+        }
+        result = evals.gate(candidate=run, config=config)
+        for outcome in result.gates:
+            assert outcome.decision == "warn", outcome
+            assert "29 of 30 example-epochs unknown (errored)" in outcome.reason
+            assert outcome.ci_high > 0.8
+    finally:
+        handle.shutdown()

@@ -72,9 +72,16 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     :class:`UserError` yet; each is a mistake in the input, exit 2."""
     from ..evals.gate_config import GateConfigError
     from ..evals.gates import GateError
-    from ..store.connection import StoreBusyError, StoreMissingError
+    from ..store.connection import StoreBusyError, StoreMissingError, StoreUnusableError
 
-    return (UserError, GateError, GateConfigError, StoreBusyError, StoreMissingError)
+    return (
+        UserError,
+        GateError,
+        GateConfigError,
+        StoreBusyError,
+        StoreMissingError,
+        StoreUnusableError,
+    )
 
 
 def _fail(message: str, code: int) -> NoReturn:

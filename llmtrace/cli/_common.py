@@ -16,7 +16,7 @@ import duckdb
 import typer
 
 from ..errors import UserError
-from ..store.connection import StoreBusyError, StoreMissingError, StoreUnusableError
+from ..store.connection import StoreMissingError
 from ..store.query import open_store_for_read
 from ._store import readable_store, resolve_db
 from ._table import Column, render, short_ids
@@ -74,14 +74,10 @@ def read_rows(
     """Run read-only SQL; store and SQL problems become :class:`UserError`. ``sandboxed``: the
     SQL can reach no other file and no network (see ``connect_read``)."""
     path = readable_store(db)
-    try:
+    try:  # a busy or unusable store is mapped to exit 2 by main(), with its own message
         conn = open_store_for_read(path, sandboxed=sandboxed)
-    except StoreUnusableError as exc:
-        raise UserError(str(exc)) from None
     except StoreMissingError:
         raise UserError(f"no llmtrace store at {path} (set --db or LLMTRACE_DB)") from None
-    except StoreBusyError as exc:
-        raise UserError(str(exc)) from None
     except duckdb.Error as exc:
         raise UserError(f"{path}: {first_line(exc)}") from None
     try:

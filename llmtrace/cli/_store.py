@@ -14,12 +14,16 @@ from pathlib import Path
 import duckdb
 
 from ..errors import StoreUnusable, UserError
-from ..store.connection import StoreBusyError, connect_read
+from ..store.connection import (
+    StoreBusyError,
+    StoreUnusableError,
+    check_store_file,
+    connect_read,
+)
 from ..store.query import default_db_path
+from ..store.spool import spool_files
 
 __all__ = ["readable_store", "resolve_db", "writable_store"]
-
-_DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
 def resolve_db(db: Path | None) -> Path:
@@ -31,6 +35,8 @@ def readable_store(db: Path | None) -> Path:
     """The store to read: it must exist and be an llmtrace DuckDB file (it is never created)."""
     path = resolve_db(db)
     if not path.exists() and not path.is_symlink():
+        if spool_files(path, include_live=True):
+            return path  # spans wait beside a store not created yet: reading merges them
         raise UserError(f"no llmtrace store at {path} (set --db or LLMTRACE_DB)")
     _check_file(path)
     return path
@@ -60,14 +66,9 @@ def _check_file(path: Path) -> None:
             f"--db {path} is a folder; give a file path, like {path / 'llmtrace.duckdb'}"
         )
     try:
-        with path.open("rb") as handle:
-            header = handle.read(12)
-    except OSError as exc:
-        raise StoreUnusable(f"--db {path}: cannot read it: {exc.strerror or exc}") from None
-    if not header:
-        raise StoreUnusable(f"--db {path} is an empty file, not a DuckDB store")
-    if header[8:12] != _DUCKDB_MAGIC:
-        raise StoreUnusable(f"--db {path} is not a DuckDB file")
+        check_store_file(path, for_write=False)
+    except StoreUnusableError as exc:
+        raise StoreUnusable(f"--db {exc}") from None
     _check_schema(path)
 
 

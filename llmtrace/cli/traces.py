@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 from rich.tree import Tree
 
 from ._common import (
@@ -67,16 +68,26 @@ def _list(limit: int, fmt: OutputFormat, db: Any) -> None:
     )
 
 
-def _label(span: dict[str, Any]) -> str:
+def _label(span: dict[str, Any]) -> Text:
+    """One line per span, cut with an ellipsis at the terminal's edge (never wrapped)."""
+    text = Text.from_markup(_markup(span), overflow="ellipsis")
+    text.no_wrap = True
+    return text
+
+
+def _markup(span: dict[str, Any]) -> str:
+    failed = span["status"] == "ERROR"
     parts = [f"[bold]{escape(span['name'])}[/bold]", f"{compact_number(span['duration_ms'])} ms"]
+    if failed:  # before the details, so a cut line still says it
+        parts.append("[red]ERROR[/red]")
     if span["input_tokens"] is not None or span["output_tokens"] is not None:
         parts.append(f"tokens {span['input_tokens'] or 0}->{span['output_tokens'] or 0}")
     if span["cost_usd"] is not None:
         parts.append(f"${compact_number(span['cost_usd'])}")
     if span["guardrail_action"]:
         parts.append(f"action={escape(span['guardrail_action'])}")
-    if span["status"] == "ERROR":
-        parts.append(f"[red]ERROR {escape(span['status_message'] or '')}[/red]")
+    if failed and span["status_message"]:
+        parts.append(f"[red]{escape(span['status_message'])}[/red]")
     return "  ".join(parts)
 
 
@@ -109,4 +120,4 @@ def traces(
     for span in spans:  # ordered by start time, so parents come first
         parent = nodes.get(span["parent_span_id"]) if span["parent_span_id"] in ids else None
         nodes[span["span_id"]] = (parent or root).add(_label(span))
-    Console(soft_wrap=True).print(root)
+    Console().print(root)

@@ -433,11 +433,7 @@ def _baseline_bounds(
             at, _ = _absolute_interval_at_clusters(metric, shared, candidate)
             zero_note = "the baseline is 0 on the shared examples, so any rise is infinite: "
             zero_note += "decided as max: 0 on the candidate"
-            bounds.append(
-                _Bound(
-                    metric, text, 0.0, "max", at, [*notes, zero_note], excluded, cap
-                )
-            )
+            bounds.append(_Bound(metric, text, 0.0, "max", at, [*notes, zero_note], excluded, cap))
         else:
             bounds.append(
                 _Bound(
@@ -517,7 +513,8 @@ def _zero_bound_note(interval: stats.Interval, confidence: float) -> str:
 
 def _round_up(value: float) -> float:
     digits = 2 - math.floor(math.log10(value)) if value > 0 else 2
-    return math.ceil(value * 10**digits) / 10**digits
+    scale = math.pow(10.0, digits)
+    return math.ceil(value * scale) / scale
 
 
 def _decide(bound: _Bound, confidence: float) -> GateOutcome:

@@ -88,7 +88,5 @@ def load_run_data(db: Path, run_id: str) -> RunData | None:
             if kind == "safety" and row["score"] >= 1.0:
                 violated = True
         data.success[example_id].append(1.0 if succeeded else 0.0)
-        data.violation[example_id].append(
-            1.0 if violated else math.nan if unchecked else 0.0
-        )
+        data.violation[example_id].append(1.0 if violated else math.nan if unchecked else 0.0)
     return data

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 from .gates import GateResult
 
-__all__ = ["to_json", "to_junit", "to_markdown"]
+__all__ = ["error_rates", "to_json", "to_junit", "to_markdown"]
 
 _ICONS = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail"}
 
@@ -40,7 +40,25 @@ def to_markdown(result: GateResult) -> str:
         )
     for override in result.overrides:
         lines.append(f"\n> {override}")
+    lines += ["", error_rates(result)]
     return "\n".join(lines) + "\n"
+
+
+def error_rates(result: GateResult) -> str:
+    """What pass, warn and fail promise, said in every report."""
+    side = (1.0 - result.confidence) / 2.0
+    family = (
+        f"Holm's correction keeps the chance that any bound fails a candidate meeting them all "
+        f"at {side:.1%}"
+        if result.family_wise == "holm"
+        else f"with {len(result.gates)} bounds, the chance that at least one fails a candidate "
+        "meeting them all is higher (set `family_wise: holm` to control it)"
+    )
+    return (
+        f"Warn means *not shown safe*: the data cannot tell, so nothing was shown. Each bound "
+        f"errs at most {side:.1%} one-sided ({result.confidence:.0%} intervals): a candidate "
+        f"exactly on a bound passes it, and fails it, at most that often; {family}."
+    )
 
 
 def to_json(result: GateResult) -> str:
@@ -73,7 +91,7 @@ def to_junit(result: GateResult) -> str:
         if g.decision == "fail":
             ET.SubElement(case, "failure", message=g.rule).text = detail
         elif g.decision == "warn":
-            ET.SubElement(case, "skipped", message="inconclusive").text = detail
+            ET.SubElement(case, "skipped", message="inconclusive: not shown safe").text = detail
         else:
             ET.SubElement(case, "system-out").text = detail
     root = ET.Element("testsuites")

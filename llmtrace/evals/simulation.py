@@ -62,7 +62,9 @@ def _continuous_mean(rng: Rng, n: int, epochs: int, confidence: float) -> str:
     # judge scores in [0, 1]: each example has a mean score, each epoch a Beta draw around it
     bound = 0.8
     means = rng.beta(bound * 6.0, (1.0 - bound) * 6.0, size=n)
-    scores = rng.beta(means[:, None] * 10.0 + 1e-9, (1.0 - means[:, None]) * 10.0 + 1e-9, (n, epochs))
+    scores = rng.beta(
+        means[:, None] * 10.0 + 1e-9, (1.0 - means[:, None]) * 10.0 + 1e-9, (n, epochs)
+    )
     interval = stats.bounded_mean(_clusters(scores), confidence)
     return stats.decide(interval, bound, "min")
 

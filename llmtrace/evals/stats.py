@@ -113,7 +113,9 @@ def _betacf(a: float, b: float, x: float) -> float:
 
 
 def _log_beta_front(a: float, b: float, x: float) -> float:
-    return math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    return (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
 
 
 def beta_cdf(x: float, a: float, b: float) -> float:
@@ -232,23 +234,21 @@ def zero_count_upper_bound(n: float, confidence: float) -> float:
     """The exact upper confidence bound on a rate when none of ``n`` trials had the event:
     ``1 - alpha ** (1 / n)`` with one-sided ``alpha = (1 - confidence) / 2`` (the "rule of
     three" is its approximation 3/n at alpha = 0.05; at 0.025 it is about 3.69/n)."""
-    return 1.0 - _alpha(confidence) ** (1.0 / n)
+    return 1.0 - math.pow(_alpha(confidence), 1.0 / n)
 
 
 def _cluster_arrays(clusters: Clusters) -> tuple[np.ndarray, np.ndarray]:
     means, sizes = [], []
     for values in clusters.values():
         if len(values):
-            means.append(float(np.mean(values)))
+            means.append(math.fsum(values) / len(values))
             sizes.append(len(values))
     if not means:
         raise ValueError("no observations")
     return np.asarray(means), np.asarray(sizes)
 
 
-def effective_n(
-    means: np.ndarray, sizes: np.ndarray, confidence: float, *, binary: bool
-) -> float:
+def effective_n(means: np.ndarray, sizes: np.ndarray, confidence: float, *, binary: bool) -> float:
     """How many independent trials the cluster means are worth for a mean in [0, 1].
 
     ``p(1 - p) / se**2`` with ``se`` the clustered standard error, scaled by ``(z / t)**2`` so
@@ -279,7 +279,12 @@ def _bounded_from_arrays(
     n_eff = effective_n(means, sizes, confidence, binary=binary)
     ci = clopper_pearson_interval(min(max(p, 0.0), 1.0) * n_eff, n_eff, confidence)
     se = float(means.std(ddof=1) / math.sqrt(n)) if n > 1 else None
-    return Interval(p, ci.low, ci.high, n, se, n_eff)
+    low, high = ci.low, ci.high
+    if not binary and n > 2:
+        # graded scores are skewed near the ends of [0, 1]; widen by Johnson's correction
+        skew_low, skew_high = johnson_limits(means, confidence)
+        low, high = max(0.0, min(low, skew_low)), min(1.0, max(high, skew_high))
+    return Interval(p, low, high, n, se, n_eff)
 
 
 def bounded_mean(clusters: Clusters, confidence: float) -> Interval:
@@ -288,10 +293,11 @@ def bounded_mean(clusters: Clusters, confidence: float) -> Interval:
 
     Assumes examples are a random sample from the population the gate speaks for, epochs of
     one example exchangeable, and scores within [0, 1]. The interval stays inside [0, 1] and
-    is never zero-width: five correct answers out of five give [0.478, 1] at 95%.
+    is never zero-width: five correct answers out of five give [0.478, 1] at 95%. For graded
+    (non 0/1) scores it is also at least as wide as Johnson's skewness-corrected t interval.
     """
     means, sizes = _cluster_arrays(clusters)
-    binary = all(v in (0.0, 1.0) for vs in clusters.values() for v in vs)
+    binary = {v for vs in clusters.values() for v in vs} <= {0.0, 1.0}
     return _bounded_from_arrays(means, sizes, confidence, binary=binary)
 
 
@@ -303,10 +309,9 @@ def clustered_rate(clusters: Clusters, confidence: float) -> Interval:
     make a rate look safer; the estimate is over known outcomes and ``note`` says how many
     were unknown. Assumes what :func:`bounded_mean` assumes.
     """
-    unknown = sum(1 for vs in clusters.values() for v in vs if math.isnan(v))
+    unknown = sum(1 for vs in clusters.values() for v in vs if v != v)  # NaN != NaN
     if not unknown:
-        interval = bounded_mean(clusters, confidence)
-        return interval
+        return bounded_mean(clusters, confidence)
     known = {k: [v for v in vs if not math.isnan(v)] for k, vs in clusters.items()}
     known = {k: vs for k, vs in known.items() if vs}
     as_zero = {k: [0.0 if math.isnan(v) else v for v in vs] for k, vs in clusters.items()}
@@ -368,7 +373,12 @@ def paired_difference(
     shared = sorted(k for k in set(candidate) & set(baseline) if candidate[k] and baseline[k])
     if not shared:
         raise ValueError("the runs share no example ids")
-    diffs = np.array([np.mean(candidate[k]) - np.mean(baseline[k]) for k in shared])
+    diffs = np.array(
+        [
+            math.fsum(candidate[k]) / len(candidate[k]) - math.fsum(baseline[k]) / len(baseline[k])
+            for k in shared
+        ]
+    )
     return _paired_from_diffs(diffs, confidence, bounded=bounded)
 
 
@@ -385,35 +395,42 @@ def _paired_from_diffs(diffs: np.ndarray, confidence: float, *, bounded: bool) -
 
 
 # --- ratios ------------------------------------------------------------------------------------
-def johnson_limits(values: Sequence[float], confidence: float) -> tuple[float, float]:
+def johnson_limits(values: Sequence[float] | np.ndarray, confidence: float) -> tuple[float, float]:
     """Confidence limits for a mean from Johnson's (1978) skewness-corrected t.
 
     The statistic ``(u + g + k u**2) / se`` with ``u`` = sample mean - mean, ``g = m3 / (6 s**2
-    n)`` and ``k = m3 / (3 s**4)`` is closer to Student's t than the plain t statistic when the
-    values are skewed, so the long side of the interval is not under-covered at small n.
-    Assumes independent values with a finite third moment; with no skew it is the t interval.
-    An end that the corrected statistic cannot reach is infinite.
+    n)`` and ``k = m3 / (3 s**4)`` (``m3`` the unbiased third central moment) is closer to
+    Student's t than the plain t statistic when the values are skewed, so the long side of the
+    interval is not under-covered at small n. Assumes independent values with a finite third
+    moment; with no skew it is the t interval. An end the statistic cannot reach is infinite.
     """
     v = np.asarray(values, dtype=float)
     n = len(v)
     mean = float(v.mean())
     if n < 2:
         return -math.inf, math.inf
-    sd = float(v.std(ddof=1))
-    if sd == 0.0:
+    centred = v - mean
+    variance = float((centred**2).sum()) / (n - 1)
+    return _johnson(mean, variance, float((centred**3).sum()) / n, n, confidence)
+
+
+def _johnson(
+    mean: float, variance: float, m3: float, n: int, confidence: float
+) -> tuple[float, float]:
+    """:func:`johnson_limits` from the mean, the variance (ddof=1) and the biased m3."""
+    if variance <= 0.0:
         return mean, mean
-    se = sd / math.sqrt(n)
-    t = t_quantile(0.5 + confidence / 2.0, n - 1)
-    m3 = float(((v - mean) ** 3).sum()) / n
     if n > 2:
         m3 *= n * n / ((n - 1.0) * (n - 2.0))  # the unbiased third central moment
-    g = m3 / (6.0 * sd * sd * n)
-    k = m3 / (3.0 * sd**4)
+    se = math.sqrt(variance / n)
+    t = t_quantile(0.5 + confidence / 2.0, n - 1)
+    g = m3 / (6.0 * variance * n)
+    k = m3 / (3.0 * variance * variance)
 
     def limit(shift: float) -> float:
         # solve k u^2 + u + g + shift = 0 on the branch where the statistic rises with u
         c = g + shift
-        if abs(k) < 1e-12 or abs(4.0 * k * c) < 1e-12:
+        if abs(4.0 * k * c) < 1e-12:
             return mean + c
         disc = 1.0 - 4.0 * k * c
         if disc < 0.0:
@@ -449,11 +466,21 @@ def ratio_interval(
         note = "the denominator is not clearly above 0, so the ratio is unbounded"
         return Interval(estimate, -math.inf, math.inf, n, note=note)
 
+    # moments of x - r * y as polynomials in r, so each trial r costs O(1)
+    dx, dy = x - mx, y - my
+    m20, m11, m02 = (float((a * b).sum()) / (n - 1) for a, b in ((dx, dx), (dx, dy), (dy, dy)))
+    m30, m21, m12, m03 = (float((dx**i * dy ** (3 - i)).sum()) / n for i in (3, 2, 1, 0))
+
+    def limits(r: float) -> tuple[float, float]:
+        variance = m20 - 2.0 * r * m11 + r * r * m02
+        m3 = m30 - 3.0 * r * m21 + 3.0 * r * r * m12 - r**3 * m03
+        return _johnson(mx - r * my, variance, m3, n, confidence)
+
     def shown_below(r: float) -> bool:
-        return johnson_limits(x - r * y, confidence)[1] < 0.0
+        return limits(r)[1] < 0.0
 
     def shown_above(r: float) -> bool:
-        return johnson_limits(x - r * y, confidence)[0] > 0.0
+        return limits(r)[0] > 0.0
 
     fieller_low, fieller_high = _fieller(x, y, confidence)
     scale = max(abs(estimate), 1e-300)
