@@ -39,8 +39,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from .spool import release_handoffs
-from .writer import StoreWriter
+from ...store.spool import release_handoffs
+from ...store.writer import StoreWriter
 
 __all__ = ["main"]
 
