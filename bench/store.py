@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from llmtrace._processors import CountingBatchSpanProcessor
 from llmtrace.cli.stats import stats_sql
-from llmtrace.exporters.duckdb_exporter import RECOMMENDED_BATCH, DuckDBSpanExporter, convert
+from llmtrace.exporters.duckdb import RECOMMENDED_BATCH, DuckDBSpanExporter, convert
 from llmtrace.store.writer import ROW_GROUP_ROWS, StoreWriter
 from llmtrace.testing import make_spans
 

@@ -124,7 +124,7 @@ def flush_pipeline(timeout_millis: int = 30_000) -> bool:
 
 def flush_store(timeout_millis: int = 10_000) -> bool:
     """Export finished spans to the DuckDB store only: a reader must not wait on a collector."""
-    from .exporters.duckdb_exporter import DuckDBSpanExporter
+    from .exporters.duckdb.exporter import DuckDBSpanExporter
 
     return all(
         child.force_flush(timeout_millis)
@@ -284,7 +284,7 @@ def configure(
         exporters: list[SpanExporter] = []
         db_path = None
         if resolved_db is not None:
-            from .exporters.duckdb_exporter import DuckDBSpanExporter
+            from .exporters.duckdb.exporter import DuckDBSpanExporter
 
             db_path = Path(resolved_db)
             exporters.append(DuckDBSpanExporter(db_path))
@@ -369,7 +369,7 @@ def _finish_warm_up_before_fork() -> None:
 def _batch_processor(exporter: SpanExporter) -> CountingBatchSpanProcessor:
     """One bounded batch processor per exporter, so a slow collector never holds up the store
     or the application: each has its own queue and thread, and drops (counted) when full."""
-    from .exporters.duckdb_exporter import RECOMMENDED_BATCH, DuckDBSpanExporter
+    from .exporters.duckdb.exporter import RECOMMENDED_BATCH, DuckDBSpanExporter
 
     if isinstance(exporter, DuckDBSpanExporter) and not any(
         name.startswith("OTEL_BSP_") for name in os.environ

@@ -12,8 +12,8 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 import llmtrace
 from llmtrace.exporters import DuckDBSpanExporter
+from llmtrace.exporters.duckdb.rows import spans_to_batch
 from llmtrace.store import connect_write
-from llmtrace.store.rows import spans_to_batch
 from llmtrace.store.spool import merge_spool, spool_files, write_spool
 from llmtrace.testing import make_spans
 

@@ -19,10 +19,10 @@ from genai_prices import calc_price
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
+from llmtrace.exporters.duckdb.rows import spans_to_batch
 from llmtrace.pricing import PriceTable, load_user_prices
 from llmtrace.store.batch_sql import insert_sql
 from llmtrace.store.normalize import normalize_attributes, normalize_batch
-from llmtrace.store.rows import spans_to_batch
 from llmtrace.store.schema import apply_migrations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "foreign_spans"

@@ -17,6 +17,7 @@ import llmtrace
 from llmtrace._context import ContextStampingProcessor
 from llmtrace._runtime import runtime
 from llmtrace.exporters import DuckDBSpanExporter
+from llmtrace.exporters.duckdb.rows import spans_to_batch
 from llmtrace.store import (
     SCHEMA_VERSION,
     ReadOnlyQueryError,
@@ -25,7 +26,6 @@ from llmtrace.store import (
     connect_write,
 )
 from llmtrace.store.batch_sql import insert_sql
-from llmtrace.store.rows import spans_to_batch
 from llmtrace.store.schema import MIGRATIONS
 from llmtrace.store.spool import merge_spool, spool_dir, spool_files, write_spool
 from llmtrace.testing import make_spans

@@ -14,7 +14,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from llmtrace.exporters.duckdb_exporter import DuckDBSpanExporter
+from llmtrace.exporters.duckdb.exporter import DuckDBSpanExporter
 from llmtrace.store.connection import connect_write
 from llmtrace.store.schema import MIGRATIONS, apply_migrations
 from tests.conftest import ROOT, run_python
@@ -194,7 +194,7 @@ def test_a_reader_sees_spans_still_waiting_beside_a_store_not_yet_created(tmp_pa
     before any store file exists: a reader merges them instead of saying there is no store."""
     import pyarrow as pa
 
-    from llmtrace.exporters.duckdb_exporter import convert
+    from llmtrace.exporters.duckdb import convert
     from llmtrace.store.query import open_store_for_read
     from llmtrace.store.spool import write_handoff
 

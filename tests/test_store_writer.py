@@ -17,9 +17,10 @@ import pytest
 
 import llmtrace
 from llmtrace.exporters import DuckDBSpanExporter
-from llmtrace.exporters.gathering import Gathered
+from llmtrace.exporters.duckdb.gathering import Gathered
+from llmtrace.exporters.duckdb.rows import batch_resource, spans_to_batch
 from llmtrace.store import connect_write
-from llmtrace.store.rows import RESOURCE_KEY, batch_resource, spans_to_batch
+from llmtrace.store.batch_sql import RESOURCE_KEY
 from llmtrace.store.spool import merge_spool, spool_dir, spool_files, write_spool
 from llmtrace.store.writer import ROW_GROUP_ROWS, StoreWriter
 from llmtrace.testing import make_spans
@@ -285,7 +286,7 @@ def test_without_a_merger_batches_are_spooled_and_merged_when_flushed(tmp_path, 
 
 
 def test_the_merger_is_never_started_with_an_application_binary(monkeypatch):
-    from llmtrace.exporters import merger_client
+    from llmtrace.exporters.duckdb import merger_client
 
     monkeypatch.delenv("LLMTRACE_MERGER_PYTHON", raising=False)
     monkeypatch.setattr(sys, "executable", "/usr/local/bin/uwsgi")

@@ -1,6 +1,6 @@
 """Span exporters: the embedded DuckDB store and OTLP to any collector."""
 
-from .duckdb_exporter import DuckDBSpanExporter
+from .duckdb import DuckDBSpanExporter
 from .otlp import otlp_exporter
 
 __all__ = ["DuckDBSpanExporter", "otlp_exporter"]

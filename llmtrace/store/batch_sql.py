@@ -1,4 +1,4 @@
-"""The statement that inserts a converted span batch (``rows.BATCH_SCHEMA``) into ``spans``.
+"""The statement that inserts a span batch (``exporters.duckdb.rows.BATCH_SCHEMA``) into ``spans``.
 
 A batch whose spans share one resource carries it once, in its schema's metadata; the
 statement then holds it as a constant, which DuckDB parses and stores once instead of once a
@@ -12,9 +12,12 @@ import pyarrow as pa
 
 from .. import semconv as sc
 from .normalize import DERIVED_COLUMNS
-from .rows import RESOURCE_KEY, SERVICE_KEY
 
-__all__ = ["insert_sql"]
+__all__ = ["RESOURCE_KEY", "SERVICE_KEY", "insert_sql"]
+
+# A batch's one resource travels once, in the schema's metadata, instead of on every row.
+RESOURCE_KEY = b"llmtrace.resource"
+SERVICE_KEY = b"llmtrace.service_name"
 
 _COLUMNS = (*sc.PROMOTED_COLUMNS, *(name for name, _ in DERIVED_COLUMNS))
 _COLUMN_LIST = ", ".join(_COLUMNS)

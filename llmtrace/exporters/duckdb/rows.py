@@ -1,4 +1,4 @@
-"""Finished spans to a columnar batch (``batch_sql`` holds the statement that stores it).
+"""Finished spans to a columnar batch (``store.batch_sql`` holds the statement that stores it).
 
 The per-span Python work is the exporter's whole cost to the traced application (it runs on
 the batch processor's thread but holds the GIL), so it is done column by column in C-level
@@ -26,10 +26,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .. import semconv as sc
-from .._internal import report_internal_error
-from .._late import with_late_attributes
-from .normalize import DERIVED_COLUMNS, normalize_batch
+from ... import semconv as sc
+from ..._internal import report_internal_error
+from ..._late import with_late_attributes
+from ...store.batch_sql import RESOURCE_KEY, SERVICE_KEY
+from ...store.normalize import DERIVED_COLUMNS, normalize_batch
+from .values import bytes_text, clean_text, dumps, strings
 
 __all__ = [
     "BATCH_SCHEMA",
@@ -80,66 +82,16 @@ BATCH_SCHEMA = pa.schema(
     ]
 )
 
-# A batch's one resource travels once, in the schema's metadata, instead of on every row.
-RESOURCE_KEY = b"llmtrace.resource"
-SERVICE_KEY = b"llmtrace.service_name"
-
 
 # Enum members hash in Python code; identity lookups by id() stay in C.
 _STATUS_NAMES = {id(code): code.name for code in StatusCode}
 _KIND_NAMES = {id(kind): kind.name.lower() for kind in SpanKind}
 
 
-_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
-
-
-def clean_text(text: str) -> str:
-    """``text`` as valid UTF-8: a lone surrogate (a file name decoded with ``surrogateescape``,
-    say) becomes a visible ``\\udcXX`` marker instead of sinking the batch it is in."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def bytes_text(value: bytes | bytearray | memoryview) -> str:
-    """Bytes as text: UTF-8 when they are, with ``\\xNN`` markers for the bytes that are not
-    (never a Python ``b'...'`` repr)."""
-    return bytes(value).decode("utf-8", "backslashreplace")
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` with what orjson cannot encode made encodable: integers past 64 bits become
-    strings (a JSON number that size would not fit any column or VARIANT type either), text that
-    is not valid UTF-8 gets markers, bytes become text, other containers become lists or dicts,
-    anything else its ``str``."""
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return value
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, int):
-        return value if _INT64_MIN <= value <= _UINT64_MAX else str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes_text(value)
-    if isinstance(value, Mapping):
-        return {clean_text(str(k)): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_json_safe(v) for v in value]
-    return clean_text(str(value))
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # rare: a big integer, bad UTF-8, bytes, an object orjson cannot encode
-        return orjson.dumps(_json_safe(value)).decode()
-
-
 def _events_json(events: Sequence[Any]) -> str | None:
     if not events:
         return None
-    return _dumps(
+    return dumps(
         [
             {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
             for e in events
@@ -150,7 +102,7 @@ def _events_json(events: Sequence[Any]) -> str | None:
 def _links_json(links: Sequence[Any]) -> str | None:
     if not links:
         return None
-    return _dumps(
+    return dumps(
         [
             {
                 "trace_id": f"{link.context.trace_id:032x}",
@@ -166,7 +118,7 @@ def _typed(values: list[Any], column: str) -> pa.Array:
     """A promoted column; values of the wrong type become NULL rather than sink the batch."""
     data_type = _column_type(column)
     if data_type == pa.string():
-        return _strings(values)
+        return strings(values)
     try:
         return pa.array(values, type=data_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
@@ -176,25 +128,6 @@ def _typed(values: list[Any], column: str) -> pa.Array:
         else:
             cleaned = [float(v) if type(v) in (int, float) else None for v in values]
         return pa.array(cleaned, type=data_type)
-
-
-def _strings(values: list[Any]) -> pa.Array:
-    """A string column; a value that is not a string (bytes, a dict, anything a foreign SDK
-    gives) or not valid UTF-8 becomes readable text rather than sink the batch."""
-    try:
-        return pa.array(values, pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
-        return pa.array([_text_or_none(v) for v in values], pa.string())
-
-
-def _text_or_none(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return None if value is None else clean_text(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes_text(value)
-    if isinstance(value, (Mapping, list, tuple)):
-        return _dumps(value)
-    return clean_text(str(value))
 
 
 class _Fields:
@@ -328,7 +261,7 @@ def _read_fields(spans: Sequence[ReadableSpan]) -> _Fields:
 def _resource_json(resource: Any) -> tuple[str, str | None]:
     attributes = dict(resource.attributes) if resource is not None else {}
     service = attributes.get(sc.SERVICE_NAME)
-    return _dumps(attributes), None if service is None else clean_text(str(service))
+    return dumps(attributes), None if service is None else clean_text(str(service))
 
 
 def _resource_columns(
@@ -355,7 +288,7 @@ def _attributes_json(attributes: list[Mapping[str, Any]]) -> list[str]:
     try:
         return [orjson.dumps(a).decode() for a in attributes]
     except TypeError:  # rare: a value orjson cannot encode somewhere in the batch
-        return list(map(_dumps, attributes))
+        return list(map(dumps, attributes))
 
 
 def _hex_column(ids: Sequence[int | None], width: int) -> pa.Array:
@@ -434,10 +367,10 @@ def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
     services, resources, metadata = _resource_columns(fields.resources, n)
     columns = [
         *_hex_ids(fields),
-        _strings(fields.names),
-        _strings(kinds),
+        strings(fields.names),
+        strings(kinds),
         pa.array(fields.status_codes, pa.string()),
-        _strings(fields.status_messages),
+        strings(fields.status_messages),
         pa.array(starts, pa.int64()),
         pa.array(ends, pa.int64()),
         services,

@@ -39,8 +39,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from .spool import release_handoffs
-from .writer import StoreWriter
+from ...store.spool import release_handoffs
+from ...store.writer import StoreWriter
 
 __all__ = ["main"]
 
@@ -50,7 +50,7 @@ _POLL_S = 0.05
 _PARENT_CHECK_S = 1.0
 # After the store stayed busy this long at the end, the files are left as spool files: exit
 # stays quick, and the next writer or reader merges them.
-_FINAL_TRY_S = 3.0
+_FINAL_TRY_S = 1.0
 
 _END = "end"
 

@@ -12,7 +12,7 @@ import time
 
 import pyarrow as pa
 
-from ..store.rows import batch_resource
+from .rows import batch_resource
 
 __all__ = ["GATHER_GAP_S", "GATHER_S", "Gathered"]
 

@@ -1,4 +1,4 @@
-"""The traced process's side of its merger process (``llmtrace.store.merger``).
+"""The traced process's side of its merger process (``llmtrace.exporters.duckdb.merger``).
 
 Starts the merger on first use, hands it hand-off files, waits for flushes and stops it at the
 end. It bounds the files in flight, so a merger that falls behind slows the exporter's writer
@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import IO
 
-from .._internal import report_internal_error, warn_once
-from ..store.spool import release_handoffs
+from ..._internal import report_internal_error, warn_once
+from ...store.spool import release_handoffs
 
 __all__ = ["MergerClient"]
 
@@ -172,7 +172,7 @@ class MergerClient:
             [
                 python,
                 "-m",
-                "llmtrace.store.merger",
+                "llmtrace.exporters.duckdb.merger",
                 str(self.db_path),
                 f"--parent={os.getpid()}",
                 *self._arguments,

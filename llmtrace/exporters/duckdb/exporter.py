@@ -3,7 +3,7 @@
 ``export()`` turns a batch into Arrow columns on the caller's thread (the batch processor's,
 never the application's) and hands it to one writer thread per exporter. The writer thread
 gathers batches (``gathering``: whole row groups under load) and writes each lot as a hand-off
-file beside the store; the exporter's merger process (``llmtrace.store.merger``, started on
+file beside the store; the exporter's merger process (``merger``, started on
 first use, one per exporter) inserts the files into DuckDB under a lease on the file. The
 traced process itself never opens the store for writing: its GIL and its file locks stay out of
 the way (the merger's docstring says why both matter). The hand-off queue is bounded, and so are
@@ -29,13 +29,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import gc
 import os
 import queue
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,10 +42,9 @@ import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .._internal import logger, report_internal_error, warn_once
-from ..store.connection import StoreBusyError, StoreUnusableError, connect_write
-from ..store.rows import spans_to_batch
-from ..store.spool import (
+from ..._internal import logger, report_internal_error, warn_once
+from ...store.connection import StoreBusyError, StoreUnusableError, connect_write
+from ...store.spool import (
     merge_spool,
     release_handoffs,
     spool_dir,
@@ -54,7 +52,9 @@ from ..store.spool import (
     write_handoff,
     write_spool,
 )
-from ..store.writer import ROW_GROUP_ROWS
+from ...store.writer import ROW_GROUP_ROWS
+from .conversion import convert_salvaging
+from .forksafe import arrow_work
 from .gathering import Gathered
 from .merger_client import MergerClient
 
@@ -74,54 +74,6 @@ _MERGE_HERE_AFTER_FILES = 8
 # At the end, how long the merger may take to store what it was given before it leaves the rest
 # on disk (for the next writer or reader): exit must stay quick even when the store is busy.
 _STOP_MERGER_S = 5.0
-
-
-def convert(spans: Sequence[ReadableSpan]) -> pa.Table:
-    """A batch of finished spans as Arrow columns, as ``export()`` converts it."""
-    with _cyclic_gc_paused():
-        return spans_to_batch(spans)
-
-
-def convert_salvaging(spans: Sequence[ReadableSpan]) -> tuple[pa.Table | None, int]:
-    """The batch converted, and how many spans could not be. When the batch as a whole cannot
-    be converted (a value nothing anticipated), each span is tried on its own, so one bad span
-    costs only itself, never the batch."""
-    try:
-        return convert(spans), 0
-    except Exception as exc:
-        report_internal_error("DuckDBSpanExporter conversion", exc)
-    good = []
-    for span in spans:
-        try:
-            convert([span])
-        except Exception:
-            continue
-        good.append(span)
-    if not good:
-        return None, len(spans)
-    try:
-        return convert(good), len(spans) - len(good)
-    except Exception:
-        return None, len(spans)
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector around a batch's conversion (as ``subprocess`` once
-    did around fork), unless the application turned it off itself.
-
-    Why: the conversion's column lists (8,192 references each) live while the application's
-    thread keeps allocating, so every collection the application triggers meanwhile traverses
-    them. Measured here over 200,000 spans: the collector's time went from 1.4 s (an exporter
-    that drops) to 1.8-2.2 s with conversion, and to 1.0 s with it paused during conversion.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass
@@ -211,7 +163,8 @@ class DuckDBSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         if not spans:
             return SpanExportResult.SUCCESS
-        batch, unconvertible = convert_salvaging(spans)
+        with arrow_work():
+            batch, unconvertible = convert_salvaging(spans)
         self._lose(unconvertible, "a span could not be converted")
         if batch is None:
             return SpanExportResult.FAILURE
@@ -331,14 +284,15 @@ class DuckDBSpanExporter(SpanExporter):
 
     def _handle(self, item: object | None, gathered: Gathered) -> bool:
         """Act on one queue item; True when the writer is to stop."""
-        if isinstance(item, pa.Table):
-            if not gathered.accepts(item):
+        with arrow_work():
+            if isinstance(item, pa.Table):
+                if not gathered.accepts(item):
+                    self._hand_over(gathered.take())
+                gathered.add(item)
+                while gathered.rows >= ROW_GROUP_ROWS:
+                    self._hand_over(gathered.take(ROW_GROUP_ROWS))
+            elif (item is not None or gathered.due()) and gathered.rows:  # flush, stop, time
                 self._hand_over(gathered.take())
-            gathered.add(item)
-            while gathered.rows >= ROW_GROUP_ROWS:
-                self._hand_over(gathered.take(ROW_GROUP_ROWS))
-        elif (item is not None or gathered.due()) and gathered.rows:  # flush, stop, time
-            self._hand_over(gathered.take())
         if isinstance(item, _Flush):
             item.ok = self._flush(item.timeout_s)
             item.done.set()
