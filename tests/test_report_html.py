@@ -393,3 +393,10 @@ def test_lineage_is_drawn_and_tabled(gated):
     rows = parse(page).rows
     assert any(r.startswith("dataset") and "evaluated on" not in r for r in rows)
     assert any("evaluated on" in r for r in rows)
+
+
+def test_a_result_for_another_run_is_refused(gated, runs):
+    result, _page = gated
+    db, ids = runs
+    with pytest.raises(llmtrace.errors.UserError, match="not the candidate"):
+        evals.report(ids["base"], result=result, db=db)

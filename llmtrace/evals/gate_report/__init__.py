@@ -107,6 +107,10 @@ def report(
         baseline = result.baseline_run_id
     cand = _view(path, candidate, "candidate")
     base = _view(path, baseline, "baseline") if baseline is not None else None
+    if result is not None and result.candidate_run_id != cand.run_id:
+        raise UserError(
+            f"result= decides run {result.candidate_run_id}, not the candidate {cand.run_id}"
+        )
     if result is None and config is not None:
         result = decide_gate(cand.run_id, base.run_id if base else None, config, db=path)
     elif result is None:
