@@ -23,7 +23,7 @@ from .gates import GateError, decide_rules
 from .lineage import lineage
 from .metrics import load_run_data
 from .registry import Registry, Release
-from .release_store import read
+from .release_store import read, reading
 from .reproduce import reproduce
 from .rollback import candidate
 
@@ -255,6 +255,16 @@ def card(
     if format not in ("md", "html"):
         raise UserError(f"format={format!r}: a card is 'md' or 'html'")
     registry = Registry(db)
+    with reading(registry.db):
+        return _card(registry, release, format, card_yaml)
+
+
+def _card(
+    registry: Registry,
+    release: Release | str,
+    format: str,
+    card_yaml: str | os.PathLike[str] | None,
+) -> str:
     target = registry.get(release)
     path = registry.db
     run_rows = read(path, "SELECT * FROM eval_runs WHERE run_id = ?", [target.run_id])

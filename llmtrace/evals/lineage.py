@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..store.query import default_db_path
 from .lineage_render import to_dot, to_mermaid, to_text
 from .registry import Release
-from .release_store import read, resolve_release_id
+from .release_store import read, reading, resolve_release_id
 from .runner import Run
 
 __all__ = ["Edge", "Lineage", "LineageNode", "lineage"]
@@ -284,6 +284,11 @@ def _neighbours(graph: Lineage, db: Path, release_id: str, node: str) -> None:
 def lineage(subject: Release | Run | str, *, db: str | os.PathLike[str] | None = None) -> Lineage:
     """The lineage of a release or a run (``subject`` may be a unique id prefix of either)."""
     path = default_db_path(db or (subject.db_path if isinstance(subject, Run) else None))
+    with reading(path):
+        return _lineage(path, subject)
+
+
+def _lineage(path: Path, subject: Release | Run | str) -> Lineage:
     if isinstance(subject, Run):
         run_id, release_id = subject.id, None
     elif isinstance(subject, Release):

@@ -26,7 +26,7 @@ from .gate_config import GateConfig
 from .gates import GateError, GateResult, gate
 from .release_errors import PromotionRefused
 from .release_policy import ReleaseConfig, StagePolicy, load_release_config
-from .release_store import EventRecord, append_event, fetch, now, read, transaction
+from .release_store import EventRecord, append_event, fetch, now, read, reading, transaction
 
 __all__ = ["Request", "absolute_only", "comparability_problems", "promote"]
 
@@ -57,23 +57,31 @@ class _State:
     production_run_stored: bool
 
 
-def _state(conn: duckdb.DuckDBPyConnection, request: Request) -> _State:
-    stage = fetch(conn, "SELECT stage FROM releases WHERE release_id = ?", [request.release_id])
-    prod = fetch(
-        conn,
-        """SELECT r.release_id, r.run_id, e.run_id IS NOT NULL AS stored FROM releases r
-           LEFT JOIN eval_runs e USING (run_id) WHERE r.name = ? AND r.stage = 'production'""",
-        [request.name],
-    )
-    if not prod:
+_STAGE_SQL = "SELECT stage FROM releases WHERE release_id = ?"
+_PRODUCTION_SQL = """SELECT r.release_id, r.run_id, e.run_id IS NOT NULL AS stored
+    FROM releases r LEFT JOIN eval_runs e USING (run_id)
+    WHERE r.name = ? AND r.stage = 'production'"""
+
+
+def _state_of(stage: list[dict[str, Any]], production: list[dict[str, Any]]) -> _State:
+    if not production:
         return _State(stage[0]["stage"], None, None, False)
-    row = prod[0]
+    row = production[0]
     return _State(stage[0]["stage"], row["release_id"], row["run_id"], bool(row["stored"]))
 
 
+def _state(conn: duckdb.DuckDBPyConnection, request: Request) -> _State:
+    """The state inside a transaction."""
+    return _state_of(
+        fetch(conn, _STAGE_SQL, [request.release_id]),
+        fetch(conn, _PRODUCTION_SQL, [request.name]),
+    )
+
+
 def _read_state(db: Path, request: Request) -> _State:
-    with transaction(db) as conn:
-        return _state(conn, request)
+    return _state_of(
+        read(db, _STAGE_SQL, [request.release_id]), read(db, _PRODUCTION_SQL, [request.name])
+    )
 
 
 def _transition_reasons(request: Request, state: _State) -> list[str]:
@@ -158,11 +166,11 @@ def comparability_problems(db: Path, run_id: str, baseline_run_id: str) -> list[
     return problems
 
 
-def _gate(
+def _plan_gate(
     db: Path, request: Request, config: ReleaseConfig, state: _State, reasons: list[str]
-) -> GateResult | None:
-    """Run the gate against production (or absolute bounds only when there is none), adding
-    to ``reasons`` why it could not run or what it decided against the release."""
+) -> tuple[GateConfig, str | None] | None:
+    """The rules and baseline run of the gate to run: against production, or absolute bounds
+    only when there is none. None (with the reason added) when it cannot run."""
     if config.gates is None:
         return None
     baseline = state.production_run_id if state.production_id != request.release_id else None
@@ -182,8 +190,18 @@ def _gate(
             )
             return None
     rules = config.gates if baseline is not None else absolute_only(config.gates)
-    if rules is None:
-        return None
+    return (rules, baseline) if rules is not None else None
+
+
+def _run_gate(
+    db: Path,
+    request: Request,
+    config: ReleaseConfig,
+    plan: tuple[GateConfig, str | None],
+    reasons: list[str],
+) -> GateResult:
+    """Run (and store) the gate, adding what it decided against the release to ``reasons``."""
+    rules, baseline = plan
     try:
         result = gate(
             request.run_id,
@@ -236,13 +254,17 @@ def promote(
             "(give config=, --config, a gates file with a gates: list)"
         )
     policy = parsed.policy.for_stage(request.to)
-    state = _read_state(db, request)
-    transition = _transition_reasons(request, state)
-    reasons = (
-        transition + _approval_reasons(db, request, policy) + _git_reasons(db, request, policy)
-    )
-    # A release that cannot make this transition at all is not worth a gate.
-    result = None if transition else _gate(db, request, parsed, state, reasons)
+    with reading(db):  # one connection for every read before the gate
+        state = _read_state(db, request)
+        transition = _transition_reasons(request, state)
+        reasons = [
+            *transition,
+            *_approval_reasons(db, request, policy),
+            *_git_reasons(db, request, policy),
+        ]
+        # A release that cannot make this transition at all is not worth a gate.
+        plan = None if transition else _plan_gate(db, request, parsed, state, reasons)
+    result = _run_gate(db, request, parsed, plan, reasons) if plan else None
     _commit(db, request, parsed, state, result, reasons)
 
 

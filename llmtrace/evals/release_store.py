@@ -10,6 +10,7 @@ process two transactions appending the same ``(name, seq)`` conflict and one rol
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import uuid
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ __all__ = [
     "fetch",
     "now",
     "read",
+    "reading",
     "resolve_release_id",
     "resolve_run_id",
     "transaction",
@@ -51,14 +53,42 @@ def fetch(
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 
 
+_reader: contextvars.ContextVar[tuple[Path, duckdb.DuckDBPyConnection] | None] = (
+    contextvars.ContextVar("llmtrace_release_reader", default=None)
+)
+
+
 def read(db: Path, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    """Rows of ``sql`` on a read-only connection (a missing store is a UserError)."""
+    """Rows of ``sql`` on a read-only connection (a missing store is a UserError); inside
+    :func:`reading` the one connection it opened is used."""
+    shared = _reader.get()
+    if shared is not None and shared[0] == db:
+        return fetch(shared[1], sql, params)
     if not db.exists():
         raise UserError(f"no llmtrace store at {db} (set db= or LLMTRACE_DB)")
     conn = open_store_for_read(db)
     try:
         return fetch(conn, sql, params)
     finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def reading(db: Path) -> Iterator[None]:
+    """Serve every :func:`read` of ``db`` in this block from one connection (opening one costs
+    tens of milliseconds). Only for blocks that do not write: this process cannot open the
+    store for writing while it holds a read-only connection to it."""
+    if _reader.get() is not None:
+        yield
+        return
+    if not db.exists():
+        raise UserError(f"no llmtrace store at {db} (set db= or LLMTRACE_DB)")
+    conn = open_store_for_read(db)
+    token = _reader.set((db, conn))
+    try:
+        yield
+    finally:
+        _reader.reset(token)
         conn.close()
 
 
