@@ -400,3 +400,10 @@ def test_a_result_for_another_run_is_refused(gated, runs):
     db, ids = runs
     with pytest.raises(llmtrace.errors.UserError, match="not the candidate"):
         evals.report(ids["base"], result=result, db=db)
+
+
+def test_cli_report_help_names_its_argument(tmp_path):
+    done = cli(tmp_path / "none.duckdb", "report", "--help")
+    assert done.returncode == 0
+    assert "Usage: llmtrace report [OPTIONS] RUN" in done.stdout
+    assert "<bool>" not in done.stdout

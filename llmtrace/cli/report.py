@@ -14,7 +14,9 @@ from ._store import readable_store, writable_store
 
 
 def report_command(
-    run: Annotated[str, typer.Argument(help="The run id (a unique prefix is enough).")],
+    run: Annotated[
+        str, typer.Argument(help="The run id (a unique prefix is enough).", metavar="RUN")
+    ],
     baseline: Annotated[
         str | None,
         typer.Option(help="The baseline run id (a unique prefix is enough).", metavar="RUN"),
