@@ -15,13 +15,10 @@ recommended batch delay, so a steadily tracing application keeps its lease), whe
 another writer signals that it is waiting, or after ``max_hold_s``. It uses ``threads`` DuckDB
 threads (one by default: it should not compete with the application for every core).
 
-``force_flush()`` returns once every exported span is committed to the file and the lease is
-released, so other processes can read it; ``shutdown()`` does the same and stops the merger.
-Nothing is lost when no merger can run, or when it dies: the files become spool files, merged
-by whoever opens the store next. A process that exits without flushing loses nothing (the SDK
-shuts its processors down at exit, and llmtrace's ``configure()`` flushes them); a process that
-is killed loses what it held in memory: the batch processor's queue (the SDK's own behaviour)
-and the batches the writer thread was gathering (at most a second or a row group of them).
+``force_flush()`` returns once every exported span is committed and the lease released, and
+False when something did not land; ``shutdown()`` also stops the merger. When no merger can run,
+or it dies, its files become spool files that whoever opens the store next merges. The README's
+"What happens to spans when things go wrong" states each fault's bound.
 """
 
 from __future__ import annotations

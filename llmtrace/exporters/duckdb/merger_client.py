@@ -101,7 +101,10 @@ class MergerClient:
         """Wait until everything handed over is merged and the file let go of. False when that
         did not happen in time, or another process held the file throughout."""
         process = self._process
-        if process is None or process.poll() is not None:
+        if process is not None and process.poll() is not None:
+            self._gone(process)  # what it had becomes spool files, which the caller merges
+            return True
+        if process is None:
             return not self._in_flight
         flush_id = str(next(self._flush_ids))
         if not self._send(process, f"flush {flush_id}"):
