@@ -24,11 +24,12 @@ import duckdb
 from ..errors import UserError
 from .gate_config import GateConfig
 from .gates import GateError, GateResult, gate
+from .promotion_checks import approval_reasons, comparability_problems, git_reasons
 from .release_errors import PromotionRefused
 from .release_policy import ReleaseConfig, StagePolicy, load_release_config
 from .release_store import EventRecord, append_event, fetch, now, read, reading, transaction
 
-__all__ = ["Request", "absolute_only", "comparability_problems", "promote"]
+__all__ = ["Request", "absolute_only", "promote"]
 
 PROMOTABLE = {"candidate": ("staging", "production"), "staging": ("production",)}
 
@@ -95,75 +96,6 @@ def _transition_reasons(request: Request, state: _State) -> list[str]:
             "restore it with rollback --to if it is a rollback candidate"
         ]
     return [f"release {request.release_id} is {state.stage}: it cannot go to {request.to}"]
-
-
-def _approval_reasons(db: Path, request: Request, policy: StagePolicy) -> list[str]:
-    if policy.approvals == 0:
-        return []
-    rows = read(
-        db,
-        "SELECT DISTINCT approver, role FROM approvals WHERE release_id = ?",
-        [request.release_id],
-    )
-    counted = {r["approver"] for r in rows if not policy.roles or r["role"] in policy.roles}
-    if len(counted) >= policy.approvals:
-        return []
-    roles = f" with role {' or '.join(policy.roles)}" if policy.roles else ""
-    have = f"has {len(counted)}" + (f" ({', '.join(sorted(counted))})" if counted else "")
-    return [f"{request.to} needs {policy.approvals} approval(s){roles}; {have}"]
-
-
-def _git_reasons(db: Path, request: Request, policy: StagePolicy) -> list[str]:
-    if not policy.require_clean_git:
-        return []
-    rows = read(db, "SELECT envelope FROM eval_runs WHERE run_id = ?", [request.run_id])
-    envelope = json.loads(rows[0]["envelope"] or "{}") if rows else {}
-    git = envelope.get("git") or {}
-    if not git.get("commit"):
-        return [f"run {request.run_id} recorded no git commit (require_clean_git)"]
-    if git.get("dirty") is not False:
-        return [
-            f"run {request.run_id} was made from a dirty git tree at {git['commit'][:12]} "
-            "(require_clean_git): commit, then run it again"
-        ]
-    return []
-
-
-def _judges(db: Path, run_id: str) -> dict[str, set[str | None]]:
-    rows = read(
-        db,
-        "SELECT DISTINCT scorer, judge_version FROM eval_results WHERE run_id = ? "
-        "AND (judge_model IS NOT NULL OR judge_version IS NOT NULL)",
-        [run_id],
-    )
-    judges: dict[str, set[str | None]] = {}
-    for row in rows:
-        judges.setdefault(row["scorer"], set()).add(row["judge_version"])
-    return judges
-
-
-def comparability_problems(db: Path, run_id: str, baseline_run_id: str) -> list[str]:
-    """Why two runs cannot be compared: different dataset versions or judge versions."""
-    runs = {
-        r["run_id"]: r
-        for r in read(
-            db,
-            "SELECT run_id, dataset_version FROM eval_runs WHERE run_id IN (?, ?)",
-            [run_id, baseline_run_id],
-        )
-    }
-    problems = []
-    ours, theirs = runs[run_id]["dataset_version"], runs[baseline_run_id]["dataset_version"]
-    if ours != theirs:
-        problems.append(f"dataset versions differ: candidate {ours}, production {theirs}")
-    mine, production = _judges(db, run_id), _judges(db, baseline_run_id)
-    for scorer in sorted(set(mine) & set(production)):
-        if mine[scorer] != production[scorer]:
-            problems.append(
-                f"judge {scorer!r} versions differ: candidate {sorted(map(str, mine[scorer]))}, "
-                f"production {sorted(map(str, production[scorer]))}"
-            )
-    return problems
 
 
 def _plan_gate(
@@ -259,8 +191,8 @@ def promote(
         transition = _transition_reasons(request, state)
         reasons = [
             *transition,
-            *_approval_reasons(db, request, policy),
-            *_git_reasons(db, request, policy),
+            *approval_reasons(db, request.release_id, request.to, policy),
+            *git_reasons(db, request.run_id, policy),
         ]
         # A release that cannot make this transition at all is not worth a gate.
         plan = None if transition else _plan_gate(db, request, parsed, state, reasons)
