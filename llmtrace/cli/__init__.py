@@ -35,6 +35,7 @@ from .release import approve, promote, register, releases, rollback
 from .report import report_command
 from .reprice import reprice_command
 from .reproduce import reproduce_command
+from .serve import serve_command
 from .sql import sql
 from .stats import stats
 from .traces import traces
@@ -77,6 +78,7 @@ for name, function in (
     ("plan", plan_command),
     ("report", report_command),
     ("reprice", reprice_command),
+    ("serve", serve_command),
 ):
     app.command(name=name, cls=Command)(function)
 app.add_typer(bundle_app, name="bundle")

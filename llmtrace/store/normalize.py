@@ -190,11 +190,33 @@ def _response_id_in_output(attributes: Mapping[str, Any]) -> str | None:
     return response_id if isinstance(response_id, str) and response_id else None
 
 
-def normalize_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+_KindSources = tuple[tuple[str, Mapping[str, tuple[str, str | None]]], ...]
+_FieldSources = tuple[tuple[str, tuple[str, ...]], ...]
+_ALL_FIELDS: Final[_FieldSources] = tuple(FIELD_SOURCES.items())
+
+
+def _sources_in(keys: set[str]) -> tuple[_KindSources, _FieldSources]:
+    """The tables cut down to the names a batch holds. A column whose only name there is the
+    one the store promotes it from anyway is left to that (the provider is still lower-cased)."""
+    kind_sources = tuple(source for source in KIND_SOURCES if source[0] in keys)
+    field_sources = []
+    for column, names in FIELD_SOURCES.items():
+        present = tuple(name for name in names if name in keys)
+        promoted_only = present == (sc.PROMOTED_COLUMNS.get(column),)
+        if present and not (promoted_only and column != "provider"):
+            field_sources.append((column, present))
+    return kind_sources, tuple(field_sources)
+
+
+def normalize_attributes(
+    attributes: Mapping[str, Any],
+    sources: tuple[_KindSources, _FieldSources] = (KIND_SOURCES, _ALL_FIELDS),
+) -> dict[str, Any]:
     """The columns a foreign span's attributes give: kind, operation, provider, model, tokens,
     tool and retrieval fields (absent ones are left out)."""
     columns: dict[str, Any] = {}
-    for attribute, kinds in KIND_SOURCES:
+    kind_sources, field_sources = sources
+    for attribute, kinds in kind_sources:
         value = attributes.get(attribute)
         if isinstance(value, str) and value in kinds:
             kind, operation = kinds[value]
@@ -202,7 +224,7 @@ def normalize_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
             if operation is not None:
                 columns["operation"] = operation
             break
-    for column, names in FIELD_SOURCES.items():
+    for column, names in field_sources:
         if column in columns:
             continue
         value = _first(attributes, names)
@@ -271,12 +293,13 @@ def normalize_batch(
     own = sc.SPAN_KIND in keys
     if not keys.isdisjoint(_FOREIGN_KEYS):
         kinds = list(kinds)
+        sources = _sources_in(keys)
         for i, attrs in enumerate(attributes):
             if own and sc.SPAN_KIND in attrs:
                 continue
             if attrs.keys().isdisjoint(_FOREIGN_KEYS):
                 continue
-            for name, value in normalize_attributes(attrs).items():
+            for name, value in normalize_attributes(attrs, sources).items():
                 if name == "kind":
                     kinds[i] = value
                 else:

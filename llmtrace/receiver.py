@@ -1,0 +1,324 @@
+"""An OTLP trace receiver (HTTP/protobuf and gRPC) that writes into the store: ``llmtrace serve``.
+
+A Node or Go service, or an OpenTelemetry Collector, sends spans here as it would to any
+collector; they are stored exactly as llmtrace's own exporter stores spans (normalised, priced,
+one call one row). Loopback only unless a host is given, and then a token is required
+(``Authorization: Bearer <token>``, the header OTLP exporters send with
+``OTEL_EXPORTER_OTLP_HEADERS``). A payload that cannot be decoded gets the OTLP error response
+(HTTP 400 with a ``google.rpc.Status``, or gRPC ``INVALID_ARGUMENT``) and is counted; spans with
+ids of the wrong length are rejected one by one (OTLP partial success) and counted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hmac
+import ipaddress
+import threading
+import zlib
+from concurrent import futures
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+__all__ = ["ReceiverCounts", "TraceReceiver", "is_loopback", "spans_from_request"]
+
+_KINDS = {0: SpanKind.INTERNAL, 1: SpanKind.INTERNAL, 2: SpanKind.SERVER, 3: SpanKind.CLIENT}
+_KINDS.update({4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER})
+_STATUS = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_MAX_BODY = 64 * 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _value(any_value: Any) -> Any:
+    text = any_value.string_value  # most attributes are strings: skip the oneof lookup
+    if text:
+        return text
+    kind = any_value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return tuple(_value(v) for v in any_value.array_value.values)
+    if kind == "kvlist_value":  # not an OpenTelemetry attribute type: kept as its JSON-able form
+        return str({kv.key: _value(kv.value) for kv in any_value.kvlist_value.values})
+    return getattr(any_value, kind)
+
+
+def _attributes(key_values: Any) -> dict[str, Any]:
+    return {kv.key: _value(kv.value) for kv in key_values}
+
+
+def _context(trace_id: bytes, span_id: bytes) -> SpanContext | None:
+    if len(trace_id) != 16 or len(span_id) != 8:
+        return None
+    return SpanContext(
+        int.from_bytes(trace_id, "big"), int.from_bytes(span_id, "big"), True, _SAMPLED
+    )
+
+
+def _events(events: Any) -> list[Event]:
+    return [Event(e.name, _attributes(e.attributes), e.time_unix_nano) for e in events]
+
+
+def _links(links: Any) -> list[Link]:
+    return [
+        Link(context, _attributes(link.attributes))
+        for link in links
+        if (context := _context(link.trace_id, link.span_id))
+    ]
+
+
+def spans_from_request(request: Any) -> tuple[list[ReadableSpan], int]:
+    """The SDK spans an ``ExportTraceServiceRequest`` carries, and how many were rejected."""
+    spans: list[ReadableSpan] = []
+    rejected = 0
+    for resource_spans in request.resource_spans:
+        resource = Resource(_attributes(resource_spans.resource.attributes))
+        for scope_spans in resource_spans.scope_spans:
+            scope = InstrumentationScope(scope_spans.scope.name, scope_spans.scope.version or None)
+            for span in scope_spans.spans:
+                context = _context(span.trace_id, span.span_id)
+                if context is None:
+                    rejected += 1
+                    continue
+                parent = (
+                    _context(span.trace_id, span.parent_span_id) if span.parent_span_id else None
+                )
+                spans.append(
+                    ReadableSpan(
+                        name=span.name,
+                        context=context,
+                        parent=parent,
+                        resource=resource,
+                        attributes=_attributes(span.attributes),
+                        events=_events(span.events) if span.events else (),
+                        links=_links(span.links) if span.links else (),
+                        kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
+                        status=Status(
+                            _STATUS.get(span.status.code, StatusCode.UNSET),
+                            span.status.message or None,
+                        ),
+                        start_time=span.start_time_unix_nano,
+                        end_time=span.end_time_unix_nano or span.start_time_unix_nano,
+                        instrumentation_scope=scope,
+                    )
+                )
+    return spans, rejected
+
+
+@dataclass
+class ReceiverCounts:
+    """What the receiver took in since it started."""
+
+    requests: int = 0
+    spans: int = 0
+    rejected_spans: int = 0
+    malformed_requests: int = 0
+    unauthorized_requests: int = 0
+    failed_exports: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, count in counts.items():
+                setattr(self, name, getattr(self, name) + count)
+
+
+class TraceReceiver:
+    """OTLP/HTTP on ``port`` (``/v1/traces``) and OTLP/gRPC on ``grpc_port`` (None: off), each
+    request handed to ``exporter`` (a :class:`DuckDBSpanExporter` for the store)."""
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4318,
+        grpc_port: int | None = 4317,
+        token: str | None = None,
+    ) -> None:
+        if not is_loopback(host) and not token:
+            raise ValueError(
+                f"serve --host {host!r} listens beyond this machine: give --token (or "
+                "LLMTRACE_SERVE_TOKEN) so that only senders with it are accepted"
+            )
+        self.exporter = exporter
+        self.token = token
+        self.counts = ReceiverCounts()
+        self._http = ThreadingHTTPServer((host, port), _http_handler(self))
+        self._http.daemon_threads = True
+        self.port = self._http.server_address[1]
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever, name="llmtrace-serve-http", daemon=True
+        )
+        self._grpc: Any = None
+        self.grpc_port: int | None = None
+        if grpc_port is not None:
+            self._grpc, self.grpc_port = _grpc_server(self, host, grpc_port)
+
+    # --- shared by both transports -----------------------------------------------------------
+    def authorized(self, header: str | None) -> bool:
+        if not self.token:
+            return True
+        expected = f"Bearer {self.token}"
+        return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+
+    def ingest(self, body: bytes) -> tuple[Any, str | None]:
+        """Decode and store one request; (response, None) or (None, why it is malformed)."""
+        try:
+            request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+        except DecodeError as exc:
+            self.counts.add(malformed_requests=1)
+            return None, f"not an OTLP ExportTraceServiceRequest: {exc}"
+        return self.store(request), None
+
+    def store(self, request: Any) -> Any:
+        spans, rejected = spans_from_request(request)
+        result = self.exporter.export(spans) if spans else SpanExportResult.SUCCESS
+        failed = result is not SpanExportResult.SUCCESS
+        self.counts.add(
+            requests=1,
+            spans=0 if failed else len(spans),
+            rejected_spans=rejected + (len(spans) if failed else 0),
+            failed_exports=int(failed),
+        )
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if rejected or failed:
+            response.partial_success.rejected_spans = rejected + (len(spans) if failed else 0)
+            response.partial_success.error_message = (
+                "spans with a trace id of 16 bytes and a span id of 8 are required"
+                if rejected
+                else "the store did not take the spans"
+            )
+        return response
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> TraceReceiver:
+        self._http_thread.start()
+        if self._grpc is not None:
+            self._grpc.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        if self._grpc is not None:
+            self._grpc.stop(grace=1.0).wait()
+        self.exporter.force_flush()
+
+    def __enter__(self) -> TraceReceiver:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+
+def _status_body(code: int, message: str) -> bytes:
+    return status_pb2.Status(code=code, message=message).SerializeToString()
+
+
+def _http_handler(receiver: TraceReceiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # counted, not logged
+            pass
+
+        def _reply(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if 0 < length <= _MAX_BODY else b""
+            if self.path.split("?")[0] != "/v1/traces":
+                self._reply(404, _status_body(code_pb2.NOT_FOUND, "POST spans to /v1/traces"))
+                return
+            if not receiver.authorized(self.headers.get("Authorization")):
+                receiver.counts.add(unauthorized_requests=1)
+                self._reply(
+                    401, _status_body(code_pb2.UNAUTHENTICATED, "a bearer token is required")
+                )
+                return
+            if length > _MAX_BODY:
+                receiver.counts.add(malformed_requests=1)
+                self._reply(413, _status_body(code_pb2.INVALID_ARGUMENT, "payload too large"))
+                return
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if content_type != "application/x-protobuf":
+                receiver.counts.add(malformed_requests=1)
+                self._reply(
+                    415,
+                    _status_body(
+                        code_pb2.INVALID_ARGUMENT,
+                        f"content type {content_type!r}: send application/x-protobuf",
+                    ),
+                )
+                return
+            try:
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+            except (OSError, EOFError, zlib.error) as exc:
+                receiver.counts.add(malformed_requests=1)
+                self._reply(400, _status_body(code_pb2.INVALID_ARGUMENT, f"bad gzip body: {exc}"))
+                return
+            response, problem = receiver.ingest(body)
+            if problem is not None:
+                self._reply(400, _status_body(code_pb2.INVALID_ARGUMENT, problem))
+                return
+            self._reply(200, response.SerializeToString())
+
+    return Handler
+
+
+def _grpc_server(receiver: TraceReceiver, host: str, port: int) -> tuple[Any, int]:
+    import grpc
+
+    def export(raw: bytes, context: Any) -> Any:
+        metadata = dict(context.invocation_metadata())
+        if not receiver.authorized(metadata.get("authorization")):
+            receiver.counts.add(unauthorized_requests=1)
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a bearer token is required")
+        response, problem = receiver.ingest(raw)
+        if problem is not None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        return response
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="llmtrace-grpc")
+    )
+    handler = grpc.method_handlers_generic_handler(
+        "opentelemetry.proto.collector.trace.v1.TraceService",
+        {
+            "Export": grpc.unary_unary_rpc_method_handler(
+                export,
+                request_deserializer=None,  # the raw bytes: a bad payload is ours to answer
+                response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString,
+            )
+        },
+    )
+    server.add_generic_rpc_handlers((handler,))
+    bound = server.add_insecure_port(f"{host}:{port}")
+    return server, bound
