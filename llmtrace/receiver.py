@@ -233,7 +233,8 @@ class TraceReceiver:
 
 
 def _status_body(code: int, message: str) -> bytes:
-    return status_pb2.Status(code=code, message=message).SerializeToString()
+    body: bytes = status_pb2.Status(code=code, message=message).SerializeToString()
+    return body
 
 
 def _http_handler(receiver: TraceReceiver) -> type[BaseHTTPRequestHandler]:
