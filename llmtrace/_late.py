@@ -55,6 +55,8 @@ def defer_estimate(span: Any, input_text: str, output_text: str, model: str | No
     key = _key(span)
     if key is None or not span.is_recording():
         return False
+    with _lock:  # ids can repeat (fixed-id test generators): forget an older span's count
+        _estimates.pop(key, None)
     _remember(_texts, key, (input_text, output_text, model))
     return True
 
