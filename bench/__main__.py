@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from . import evals_bench, gate_calibration, store, tracing_overhead
+from . import evals_bench, gate_calibration, serve_ingest, store, tracing_overhead
 
 
 def main() -> None:
@@ -16,6 +16,8 @@ def main() -> None:
         f"{' (quick)' if quick else ''}\n"
     )
     tracing_overhead.run()
+    print()
+    serve_ingest.run()
     print()
     store.run(with_ten_million=not quick)
     print()
