@@ -100,6 +100,10 @@ def _triple(release: Release, run: dict[str, Any], dataset: dict[str, Any] | Non
         ),
     ]
     parts = [Part("table", ("field", "value"), rows)]
+    checks = json.loads(run["envelope"] or "{}").get("data_checks")
+    if checks:
+        shown = ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in checks.items())
+        parts.append(Part("p", f"Data checks recorded with the run: {shown}."))
     if dataset is not None:
         parts.append(
             Part(

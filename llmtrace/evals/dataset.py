@@ -4,6 +4,7 @@ and JSON key order, so "which data did this run use" always has an exact answer.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -87,6 +88,8 @@ class Dataset:
     name: str
     examples: tuple[Example, ...]
     source_path: str | None = None
+    schema: Mapping[str, Any] | None = None  # JSON schema each row must satisfy (data checks)
+    license: str | None = None  # checked by a data.license rule's allow-list
 
     def __post_init__(self) -> None:
         if not self.examples:
@@ -104,6 +107,13 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.examples)
+
+    def declare(
+        self, *, schema: Mapping[str, Any] | None = None, license: str | None = None
+    ) -> Dataset:
+        """The same rows with a JSON schema every row (``{"id", "input", "expected",
+        "metadata"}``) must satisfy and a license; neither changes the version."""
+        return dataclasses.replace(self, schema=schema, license=license)
 
     @classmethod
     def _build(cls, name: str, items: Iterable[tuple[str, Any]], source: str | None) -> Dataset:

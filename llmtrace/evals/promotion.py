@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from ..errors import UserError
+from .data_checks import evaluate_data_rules
 from .gate_config import GateConfig
 from .gates import GateError, GateResult, gate
 from .promotion_checks import approval_reasons, comparability_problems, git_reasons
@@ -180,7 +181,7 @@ def promote(
     if request.force and not (request.reason or "").strip():
         raise UserError("force=True needs reason= (why the refusal is overridden); it is recorded")
     parsed = load_release_config(config)
-    if request.to == "production" and parsed.gates is None:
+    if request.to == "production" and parsed.gates is None and not parsed.data_rules:
         raise UserError(
             f"promoting to production runs the gate: {parsed.origin} has no gates "
             "(give config=, --config, a gates file with a gates: list)"
@@ -194,10 +195,30 @@ def promote(
             *approval_reasons(db, request.release_id, request.to, policy),
             *git_reasons(db, request.run_id, policy),
         ]
+        data_outcomes, data_reasons = evaluate_data_rules(
+            list(parsed.data_rules), _envelope(db, request.run_id)
+        )
+        reasons += data_reasons
         # A release that cannot make this transition at all is not worth a gate.
         plan = None if transition else _plan_gate(db, request, parsed, state, reasons)
     result = _run_gate(db, request, parsed, plan, reasons) if plan else None
-    _commit(db, request, parsed, state, result, reasons)
+    _commit(db, request, parsed, state, _Decision(result, reasons, data_outcomes))
+
+
+@dataclass
+class _Decision:
+    """What the checks and the gate said: the gate result, every reason to refuse, and each
+    data rule's outcome."""
+
+    result: GateResult | None
+    reasons: list[str]
+    data_checks: list[dict[str, Any]]
+
+
+def _envelope(db: Path, run_id: str) -> dict[str, Any]:
+    rows = read(db, "SELECT envelope FROM eval_runs WHERE run_id = ?", [run_id])
+    envelope = json.loads(rows[0]["envelope"] or "{}") if rows else {}
+    return envelope if isinstance(envelope, dict) else {}
 
 
 def _gate_record(
@@ -233,12 +254,12 @@ def _commit(
     request: Request,
     config: ReleaseConfig,
     before: _State,
-    result: GateResult | None,
-    reasons: list[str],
+    decision: _Decision,
 ) -> None:
+    reasons = decision.reasons
     try:
         with transaction(db) as conn:
-            refused = _commit_in(conn, request, config, before, result, reasons)
+            refused = _commit_in(conn, request, config, before, decision)
     except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
         reasons = [*reasons, f"another change to {request.name} committed first ({exc})"]
         with transaction(db) as conn:
@@ -255,10 +276,10 @@ def _commit_in(
     request: Request,
     config: ReleaseConfig,
     before: _State,
-    result: GateResult | None,
-    reasons: list[str],
+    decision: _Decision,
 ) -> bool:
     """Record the decision; True when it is a refusal."""
+    result, reasons = decision.result, decision.reasons
     now_state = _state(conn, request)
     changes = [
         f"{what} {old} -> {new}"
@@ -275,7 +296,7 @@ def _commit_in(
         )
     racing = bool(changes)
     gate_run_id = _gate_record(conn, request, now_state, result, config) if result else None
-    details = _evidence(request, config, now_state, result)
+    details = _evidence(request, config, now_state, decision)
     if reasons and (racing or not request.force):
         _record(conn, request, now_state.stage, gate_run_id, reasons, "refused", details)
         return True
@@ -303,9 +324,11 @@ def _commit_in(
 
 
 def _evidence(
-    request: Request, config: ReleaseConfig, state: _State, result: GateResult | None
+    request: Request, config: ReleaseConfig, state: _State, decision: _Decision
 ) -> dict[str, Any]:
+    result = decision.result
     return {
+        "data_checks": decision.data_checks,
         "run_id": request.run_id,
         "config": config.origin,
         "policy": config.policy.for_stage(request.to).model_dump(),

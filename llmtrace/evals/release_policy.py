@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import UserError
+from .data_checks import DataRule
 from .gate_config import GateConfig, GateConfigError, parse_gate_config
 
 __all__ = [
@@ -72,6 +73,7 @@ class ReleaseConfig:
     policy: ReleasePolicy
     origin: str
     raw: dict[str, Any]
+    data_rules: tuple[DataRule, ...] = ()
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -104,6 +106,26 @@ def _read(path: Path) -> Any:
         raise ReleaseConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
+def _split_data_rules(rest: dict[str, Any], origin: str) -> tuple[DataRule, ...]:
+    """Take the ``data.*`` entries out of ``rest["gates"]`` (the gate itself does not know
+    them) and validate them; the entries left stay for the gate."""
+    entries = rest.get("gates")
+    if not isinstance(entries, list):
+        return ()
+    rules, kept = [], []
+    for index, entry in enumerate(entries):
+        if not (isinstance(entry, dict) and str(entry.get("metric", "")).startswith("data.")):
+            kept.append(entry)
+            continue
+        try:
+            rules.append(DataRule.model_validate(entry))
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ReleaseConfigError(f"{origin}: gates[{index}]: {message}") from None
+    rest["gates"] = kept
+    return tuple(rules)
+
+
 def load_release_config(
     config: str | os.PathLike[str] | dict[str, Any] | None,
 ) -> ReleaseConfig:
@@ -122,8 +144,9 @@ def load_release_config(
         raise ReleaseConfigError(f"{origin}: expected a mapping at the top level")
     rest = {k: v for k, v in data.items() if k != "release"}
     policy = _parse_policy(data.get("release"), origin)
+    data_rules = _split_data_rules(rest, origin)
     try:
-        gates = parse_gate_config(rest, origin) if rest else None
+        gates = parse_gate_config(rest, origin) if rest.get("gates") else None
     except GateConfigError as exc:
         raise ReleaseConfigError(str(exc)) from None
-    return ReleaseConfig(gates, policy, origin, data)
+    return ReleaseConfig(gates, policy, origin, data, data_rules)

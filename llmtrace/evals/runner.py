@@ -30,6 +30,7 @@ from .._spans import workflow
 from ..errors import RunInterrupted, UserError
 from ..prompts import Prompt
 from ..store.query import default_db_path
+from .data_checks import measure_dataset
 from .dataset import Dataset, Example
 from .envelope import build_envelope
 from .records import record_dataset, record_results, record_run
@@ -207,6 +208,7 @@ class Suite:
             started_at=datetime.now(timezone.utc),
         )
         record_dataset(db_path, self.dataset)
+        run.envelope["data_checks"] = measure_dataset(db_path, self.dataset)
         record_run(db_path, run)
         work = [(example, epoch) for epoch in range(epochs) for example in self.dataset.examples]
         execute = _Execution(self, run, prompt)
