@@ -26,46 +26,12 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from ._context import ContextStampingProcessor, install_thread_pool_propagation
 from ._processors import CountingBatchSpanProcessor
-from ._runtime import TRACER_NAME, _version, capture_from_env, runtime, sdk_disabled
-from .pricing import PriceTable, load_user_prices
+from ._runtime import TRACER_NAME, _version, runtime, sdk_disabled
+from ._settings import UNSET, OtlpProtocol, Settings, resolve
+from .pricing import PriceTable
 from .redaction import DEFAULT_MAX_CHARS, Redactor
 
 __all__ = ["Pipeline", "TracingHandle", "configure"]
-
-DEFAULT_DB = "llmtrace.duckdb"
-OtlpProtocol = Literal["grpc", "http/protobuf"]
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "<unset>"
-
-
-UNSET: Any = _Unset()
-
-# The settings table: keyword, environment variables in order of precedence, default.
-SETTINGS: dict[str, tuple[tuple[str, ...], object]] = {
-    "service_name": (("OTEL_SERVICE_NAME",), None),
-    "db": (("LLMTRACE_DB",), DEFAULT_DB),
-    "otlp_endpoint": (("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"), None),
-    "otlp_protocol": (
-        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
-        "http/protobuf",
-    ),
-    "capture_content": (
-        ("LLMTRACE_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
-        False,
-    ),
-    "sample_ratio": (("LLMTRACE_SAMPLE_RATIO",), 1.0),
-}
-
-
-def _from_env(name: str) -> str | None:
-    for variable in SETTINGS[name][0]:
-        value = os.environ.get(variable)
-        if value not in (None, ""):
-            return value
-    return None
 
 
 class Pipeline(SpanProcessor):
@@ -124,7 +90,7 @@ def flush_pipeline(timeout_millis: int = 30_000) -> bool:
 
 def flush_store(timeout_millis: int = 10_000) -> bool:
     """Export finished spans to the DuckDB store only: a reader must not wait on a collector."""
-    from .exporters.duckdb.exporter import DuckDBSpanExporter
+    from .exporters.duckdb import DuckDBSpanExporter
 
     return all(
         child.force_flush(timeout_millis)
@@ -195,17 +161,6 @@ def _provider(service_name: str | None, sample_ratio: float) -> tuple[TracerProv
     return provider, False
 
 
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"{name}: expected true or false, got {value!r}")
-
-
 def configure(
     *,
     service_name: str | None = None,
@@ -235,87 +190,95 @@ def configure(
         prices: a dict or JSON/YAML file of model -> USD per million tokens, over genai-prices.
         sample_ratio: head sampling ratio for a provider llmtrace creates.
         extra_exporters: more exporters, each behind its own batch processor.
-        instrument: client libraries to trace without decorators, as
-            ``llmtrace.instrument(...)`` does: ``["openai", "anthropic"]``.
+        instrument: clients to trace without decorators, e.g. ``["openai", "anthropic"]``.
 
     Returns a handle with ``.flush()`` and ``.shutdown()``; spans are also flushed at exit.
+    Each keyword's environment variables are in ``llmtrace._settings.SETTINGS``.
     """
-    global _atexit_registered, _configured
     with _configure_lock:
-        resolved_db = db if db is not UNSET else (_from_env("db") or DEFAULT_DB)
-        endpoint = otlp_endpoint if otlp_endpoint is not UNSET else _from_env("otlp_endpoint")
-        protocol = otlp_protocol or _from_env("otlp_protocol") or "http/protobuf"
-        if protocol not in ("grpc", "http/protobuf"):
-            raise ValueError(f"otlp_protocol must be 'grpc' or 'http/protobuf', got {protocol!r}")
-        ratio = (
-            sample_ratio if sample_ratio is not None else float(_from_env("sample_ratio") or 1.0)
-        )
-        if not 0.0 <= ratio <= 1.0:
-            raise ValueError(f"sample_ratio must be between 0 and 1, got {ratio!r}")
-        capture = (
-            capture_from_env()
-            if capture_content is None
-            else _flag(capture_content, "capture_content")
-        )
-        user_prices = load_user_prices(
-            prices if isinstance(prices, dict | None) else Path(prices)
+        settings = resolve(
+            service_name=service_name,
+            db=db,
+            otlp_endpoint=otlp_endpoint,
+            otlp_protocol=otlp_protocol,
+            sample_ratio=sample_ratio,
+            capture_content=capture_content,
+            prices=prices,
+            redact_patterns=redact_patterns,
+            max_content_chars=max_content_chars,
         )  # validate before changing anything
         from ._instrument import check_libraries, instrument_libraries
 
         check_libraries(instrument, "configure(instrument=...)")
-
-        runtime.capture_content = capture
-        runtime.redactor = Redactor.with_extra(redact_patterns, max_content_chars)
-        runtime.prices = PriceTable(user_prices)
-        runtime.db_path = None if resolved_db is None else str(resolved_db)
-        install_thread_pool_propagation()
-        _warm_token_encoding()
-
-        if sdk_disabled():
-            runtime.enabled = False
+        _apply_to_runtime(settings)
+        runtime.enabled = not sdk_disabled()
+        if not runtime.enabled:
             return TracingHandle(None, None, None, False)
-        runtime.enabled = True
-
-        provider, joined = _provider(service_name or _from_env("service_name"), ratio)
+        provider, joined = _provider(settings.service_name, settings.sample_ratio)
         if joined and not any(p is _pipeline for p in _registered(provider)):
             provider.add_span_processor(_pipeline)
         runtime.tracer = provider.get_tracer(TRACER_NAME, _version())
-
-        exporters: list[SpanExporter] = []
-        db_path = None
-        if resolved_db is not None:
-            from .exporters.duckdb.exporter import DuckDBSpanExporter
-
-            db_path = Path(resolved_db)
-            exporters.append(DuckDBSpanExporter(db_path))
-        if endpoint:
-            from .exporters.otlp import otlp_exporter
-
-            exporters.append(
-                otlp_exporter(
-                    endpoint=endpoint,
-                    protocol=protocol,  # type: ignore[arg-type]
-                    headers=otlp_headers,
-                    timeout_s=otlp_timeout_s,
-                    compression=otlp_compression,
-                )
-            )
-        exporters.extend(extra_exporters)
-        children: tuple[SpanProcessor, ...] = (
-            ContextStampingProcessor(),
-            *(_batch_processor(exporter) for exporter in exporters),
+        exporters = (
+            *_build_exporters(settings, otlp_headers, otlp_timeout_s, otlp_compression),
+            *extra_exporters,
         )
-        for old in _pipeline.replace(children):
-            old.shutdown()
-        if not _atexit_registered:
-            atexit.register(_pipeline.shutdown)
-            os.register_at_fork(
-                before=_finish_warm_up_before_fork, after_in_child=_flush_at_worker_exit
-            )
-            _atexit_registered = True
-        _configured = True
+        _install(exporters)
         instrument_libraries(instrument)
-        return TracingHandle(provider, db_path, endpoint, joined, tuple(exporters))
+        return TracingHandle(provider, settings.db, settings.otlp_endpoint, joined, exporters)
+
+
+def _apply_to_runtime(settings: Settings) -> None:
+    runtime.capture_content = settings.capture_content
+    runtime.redactor = Redactor.with_extra(settings.redact_patterns, settings.max_content_chars)
+    runtime.prices = PriceTable(settings.user_prices)
+    runtime.db_path = None if settings.db is None else str(settings.db)
+    install_thread_pool_propagation()
+    _warm_token_encoding()
+
+
+def _build_exporters(
+    settings: Settings,
+    headers: dict[str, str] | None,
+    timeout_s: float | None,
+    compression: Literal["gzip", "none"] | None,
+) -> list[SpanExporter]:
+    """The store's exporter and the collector's, as the settings ask."""
+    exporters: list[SpanExporter] = []
+    if settings.db is not None:
+        from .exporters.duckdb import DuckDBSpanExporter
+
+        exporters.append(DuckDBSpanExporter(settings.db))
+    if settings.otlp_endpoint:
+        from .exporters.otlp import otlp_exporter
+
+        exporters.append(
+            otlp_exporter(
+                endpoint=settings.otlp_endpoint,
+                protocol=settings.otlp_protocol,
+                headers=headers,
+                timeout_s=timeout_s,
+                compression=compression,
+            )
+        )
+    return exporters
+
+
+def _install(exporters: tuple[SpanExporter, ...]) -> None:
+    """Swap the pipeline's processors for these exporters' (once: flush at exit and forks)."""
+    global _atexit_registered, _configured
+    children: tuple[SpanProcessor, ...] = (
+        ContextStampingProcessor(),
+        *(_batch_processor(exporter) for exporter in exporters),
+    )
+    for old in _pipeline.replace(children):
+        old.shutdown()
+    if not _atexit_registered:
+        atexit.register(_pipeline.shutdown)
+        os.register_at_fork(
+            before=_finish_warm_up_before_fork, after_in_child=_flush_at_worker_exit
+        )
+        _atexit_registered = True
+    _configured = True
 
 
 def _flush_at_worker_exit() -> None:
@@ -369,7 +332,7 @@ def _finish_warm_up_before_fork() -> None:
 def _batch_processor(exporter: SpanExporter) -> CountingBatchSpanProcessor:
     """One bounded batch processor per exporter, so a slow collector never holds up the store
     or the application: each has its own queue and thread, and drops (counted) when full."""
-    from .exporters.duckdb.exporter import RECOMMENDED_BATCH, DuckDBSpanExporter
+    from .exporters.duckdb import RECOMMENDED_BATCH, DuckDBSpanExporter
 
     if isinstance(exporter, DuckDBSpanExporter) and not any(
         name.startswith("OTEL_BSP_") for name in os.environ

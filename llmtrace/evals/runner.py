@@ -26,6 +26,7 @@ from typing import Any
 
 from .. import _config
 from .._context import context
+from .._settings import UNSET
 from .._spans import workflow
 from ..errors import RunInterrupted, UserError
 from ..prompts import Prompt
@@ -180,7 +181,7 @@ class Suite:
         if not _config.is_configured():
             # Spans must land beside the run's records: this run's db, else LLMTRACE_DB, else
             # ./llmtrace.duckdb. (configure(db=None) would turn the store off.)
-            _config.configure(db=_config.UNSET if db is None else db)
+            _config.configure(db=UNSET if db is None else db)
         _config.warm_up()  # lazy loads must not land in the first example's latency
         db_path = default_db_path(db)
         run = Run(
