@@ -146,3 +146,23 @@ def test_cli_lineage_formats_and_bad_ids(released, capsys):
         main(["lineage", "zzzz", "--db", str(db)])
     assert bad.value.code == 2
     assert "no run or release with id starting 'zzzz'" in capsys.readouterr().err
+
+
+def test_the_readme_query_for_releases_using_a_version_runs(released):
+    from tests.conftest import ROOT
+
+    db, _, release_id, _ = released
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = readme.split("Which releases used dataset version X")[1]
+    sql = after.split("```sql\n")[1].split("```")[0]
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        version = conn.execute(
+            "SELECT dataset_version FROM releases WHERE release_id = ?", [release_id]
+        ).fetchone()[0]
+        by_dataset = conn.execute(sql.replace("'X'", f"'{version}'")).fetchall()
+        by_index = conn.execute(sql.replace("'Y'", "'kb-v7'")).fetchall()
+    finally:
+        conn.close()
+    assert ("bot", release_id, "production") in by_dataset
+    assert ("bot", release_id, "production") in by_index

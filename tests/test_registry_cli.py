@@ -167,3 +167,24 @@ def test_a_refused_promotion_exits_1_from_a_real_process(store):
     assert done.returncode == 1, done.stderr
     assert "refused: the gate failed: quality.exact_match" in done.stdout
     assert "decision: fail" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (["register"], "Usage: llmtrace register [OPTIONS] RUN"),
+        (["approve"], "Usage: llmtrace approve [OPTIONS] RELEASE"),
+        (["promote"], "Usage: llmtrace promote [OPTIONS] RELEASE"),
+        (["rollback"], "Usage: llmtrace rollback [OPTIONS] NAME"),
+        (["releases"], "Usage: llmtrace releases [OPTIONS] [NAME]"),
+        (["card"], "Usage: llmtrace card [OPTIONS] RELEASE"),
+        (["lineage"], "Usage: llmtrace lineage [OPTIONS] RELEASE|RUN"),
+        (["reproduce"], "Usage: llmtrace reproduce [OPTIONS] RUN"),
+        (["bundle", "export"], "Usage: llmtrace bundle export [OPTIONS] RUN|RELEASE"),
+        (["bundle", "import"], "Usage: llmtrace bundle import [OPTIONS] FILE"),
+    ],
+)
+def test_help_names_arguments(command, usage, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out, _ = cli(capsys, *command, "--help")
+    assert code == 0 and usage in out and "<bool>" not in out
