@@ -284,6 +284,8 @@ def test_rollback_restores_the_previous_production_release(store, request):
         v1.id,
         "production",
     )
+    first_gate = next(e for e in registry.history(name) if e.action == "promote").gate_run_id
+    assert restore.gate_run_id == first_gate is not None
     # v2 was rolled back, so it is never a candidate; v1 has nothing before it.
     assert registry.rollback_candidate(name) is None
     with pytest.raises(RollbackRefused) as refused:

@@ -180,6 +180,13 @@ def _apply(
         ),
     )
     prior = fetch(conn, "SELECT stage FROM releases WHERE release_id = ?", [restored])[0]["stage"]
+    passed = fetch(
+        conn,
+        "SELECT gate_run_id FROM release_gates WHERE release_id = ? AND decision IN "
+        "('pass', 'warn') ORDER BY decided_at DESC LIMIT 1",
+        [restored],
+    )
+    gate_run_id = passed[0]["gate_run_id"] if passed else None
     append_event(
         conn,
         EventRecord(
@@ -192,6 +199,7 @@ def _apply(
             actor,
             role,
             reason,
+            gate_run_id,  # the gate it passed when it was promoted: what the restore rests on
             details={"rolled_back": current},
         ),
     )
