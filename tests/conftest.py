@@ -15,6 +15,14 @@ import pytest
 
 os.environ["LLMTRACE_RAISE_INTERNAL_ERRORS"] = "1"
 
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import llmtrace
+from llmtrace._context import ContextStampingProcessor
+from llmtrace._runtime import runtime
+from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.testing import CapturedSpans, capture_spans
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,3 +62,63 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "simulation: gate calibration by simulation (tens of seconds; -m 'not simulation' skips)",
     )
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """Route llmtrace spans straight into a real DuckDB file for the test."""
+    path = tmp_path / "spans.duckdb"
+    exporter = DuckDBSpanExporter(path)
+    provider = TracerProvider(resource=Resource.create({"service.name": "store-test"}))
+    provider.add_span_processor(ContextStampingProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    saved = runtime.tracer
+    runtime.tracer = provider.get_tracer("llmtrace")
+    # query() flushes the store that configure() set up; this provider is the test's own.
+    unflushed_query = llmtrace.query
+
+    def query(*args, **kwargs):
+        assert exporter.force_flush()  # SimpleSpanProcessor.force_flush does not reach it
+        return unflushed_query(*args, **kwargs)
+
+    monkeypatch.setattr(llmtrace, "query", query)
+    yield path
+    runtime.tracer = saved
+    provider.shutdown()
+
+
+def _support_bot():
+    prompt = llmtrace.Prompt("answer", template="Q: {q}")
+
+    @llmtrace.retrieval(index="kb", index_version="2026-11-01")
+    def search(q):
+        return [{"id": "d1"}, {"id": "d2"}]
+
+    @llmtrace.tool("lookup_order", call_id="call_9")
+    def lookup(order_id):
+        return {"status": "late"}
+
+    @llmtrace.guardrail(policy="pii", version="3")
+    def pii(text):
+        return llmtrace.Decision(action="redact", score=0.5, reason="email")
+
+    @llmtrace.llm(model="gpt-4o-mini", provider="openai", prompt=prompt)
+    def call(messages):
+        return {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
+
+    @llmtrace.judge(model="gpt-4o", version="helpful-v2")
+    def helpful(answer):
+        return 0.9
+
+    @llmtrace.workflow("handle_ticket")
+    def handle(q):
+        search(q)
+        lookup(1)
+        pii(q)
+        helpful(call(q))
+        return "ok"
+
+    with llmtrace.context(
+        dataset_version="qa@1", eval_run_id="run-1", eval_example_id="ex-1", tenant="acme"
+    ):
+        handle("where is my order?")

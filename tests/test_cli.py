@@ -12,8 +12,7 @@ import pytest
 
 import llmtrace
 from llmtrace.cli import main
-from tests.conftest import ROOT
-from tests.test_store import _support_bot, store  # noqa: F401  (fixture)
+from tests.conftest import ROOT, _support_bot
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,7 +34,7 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def filled(store):  # noqa: F811
+def filled(store):
     _support_bot()
     _support_bot()
     llmtrace.query("SELECT 1", db=store)  # the fixture's query() flushes its exporter first

@@ -23,13 +23,8 @@ def phoenix_bin():
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
         pytest.skip("needs root with unshare and ip to isolate Phoenix in a network namespace")
     phoenix = VENV / "bin" / "phoenix"
-    if not phoenix.exists():  # about a minute, once; reused by later runs
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run(
-            [str(VENV / "bin" / "pip"), "install", "--quiet", f"arize-phoenix=={PHOENIX_VERSION}"],
-            check=True,
-            timeout=1800,
-        )
+    if not phoenix.exists():  # `make test` installs it; a bare pytest run may not have it
+        pytest.skip(f"Phoenix {PHOENIX_VERSION} is not installed in {VENV}: run `make test`")
     return phoenix
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -9,13 +10,9 @@ import textwrap
 import duckdb
 import pyarrow as pa
 import pytest
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 import llmtrace
-from llmtrace._context import ContextStampingProcessor
-from llmtrace._runtime import runtime
 from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.exporters.duckdb.rows import spans_to_batch
 from llmtrace.store import (
@@ -29,66 +26,7 @@ from llmtrace.store.batch_sql import insert_sql
 from llmtrace.store.schema import MIGRATIONS
 from llmtrace.store.spool import merge_spool, spool_dir, spool_files, write_spool
 from llmtrace.testing import make_spans
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    """Route llmtrace spans straight into a real DuckDB file for the test."""
-    path = tmp_path / "spans.duckdb"
-    exporter = DuckDBSpanExporter(path)
-    provider = TracerProvider(resource=Resource.create({"service.name": "store-test"}))
-    provider.add_span_processor(ContextStampingProcessor())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    saved = runtime.tracer
-    runtime.tracer = provider.get_tracer("llmtrace")
-    # query() flushes the store that configure() set up; this provider is the test's own.
-    unflushed_query = llmtrace.query
-
-    def query(*args, **kwargs):
-        assert exporter.force_flush()  # SimpleSpanProcessor.force_flush does not reach it
-        return unflushed_query(*args, **kwargs)
-
-    monkeypatch.setattr(llmtrace, "query", query)
-    yield path
-    runtime.tracer = saved
-    provider.shutdown()
-
-
-def _support_bot():
-    prompt = llmtrace.Prompt("answer", template="Q: {q}")
-
-    @llmtrace.retrieval(index="kb", index_version="2026-11-01")
-    def search(q):
-        return [{"id": "d1"}, {"id": "d2"}]
-
-    @llmtrace.tool("lookup_order", call_id="call_9")
-    def lookup(order_id):
-        return {"status": "late"}
-
-    @llmtrace.guardrail(policy="pii", version="3")
-    def pii(text):
-        return llmtrace.Decision(action="redact", score=0.5, reason="email")
-
-    @llmtrace.llm(model="gpt-4o-mini", provider="openai", prompt=prompt)
-    def call(messages):
-        return {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
-
-    @llmtrace.judge(model="gpt-4o", version="helpful-v2")
-    def helpful(answer):
-        return 0.9
-
-    @llmtrace.workflow("handle_ticket")
-    def handle(q):
-        search(q)
-        lookup(1)
-        pii(q)
-        helpful(call(q))
-        return "ok"
-
-    with llmtrace.context(
-        dataset_version="qa@1", eval_run_id="run-1", eval_example_id="ex-1", tenant="acme"
-    ):
-        handle("where is my order?")
+from tests.conftest import _support_bot  # a traced support bot, shared with the CLI tests
 
 
 def test_every_promoted_column_is_filled_from_real_spans(store):
@@ -141,9 +79,16 @@ def test_every_promoted_column_is_filled_from_real_spans(store):
     )
     assert tenants == [{"n": 6}]
     events = llmtrace.query(
-        "SELECT events::VARCHAR AS e FROM spans WHERE kind = 'workflow'", db=store
-    )[0]["e"]
-    assert "gen_ai.evaluation.result" in events or events is None
+        "SELECT kind, events::JSON AS e FROM spans WHERE events IS NOT NULL", db=store
+    )
+    # The judge's score is an evaluation event on the span it judged (the workflow here).
+    assert [(e["kind"], json.loads(e["e"])[0]["name"]) for e in events] == [
+        ("workflow", "gen_ai.evaluation.result")
+    ]
+    assert json.loads(events[0]["e"])[0]["attributes"] == {
+        "gen_ai.evaluation.name": "helpful",
+        "gen_ai.evaluation.score.value": 0.9,
+    }
 
 
 def test_views_llm_calls_tool_calls_traces(store):
