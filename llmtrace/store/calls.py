@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CALL_VIEWS_SQL", "NEW_SPAN_COLUMNS_SQL"]
+__all__ = ["CALL_VIEWS_SQL", "FASTER_CALL_VIEWS_SQL", "NEW_SPAN_COLUMNS_SQL"]
 
 NEW_SPAN_COLUMNS_SQL: Final = """
 ALTER TABLE spans ADD COLUMN response_id VARCHAR;
@@ -149,4 +149,75 @@ trace_spans AS (
 SELECT t.trace_id, t.root_name, t.service_name, t.start_time, t.duration_ms, t.span_count,
        c.input_tokens, c.output_tokens, c.cost_usd, t.has_error
 FROM trace_spans t LEFT JOIN calls c USING (trace_id);
+"""
+
+# Migration 7: the same rule, faster on a large store. Only the columns a query asks for are
+# read (no materialised copy of the spans); the wrappers (few) are joined instead of the whole
+# table; a wrapper's calls are counted by a key carried up from the call; and only calls whose
+# response id occurs more than once are ranked (a window over every call was half the time).
+FASTER_CALL_VIEWS_SQL: Final = f"""
+CREATE OR REPLACE VIEW model_calls AS
+WITH RECURSIVE
+climb(trace_id, span_id, call_key, ancestor_id, hops) AS (
+    SELECT trace_id, span_id, coalesce(response_id, span_id), parent_span_id, 1
+    FROM spans WHERE kind IN {_INFERENCE_KINDS} AND parent_span_id IS NOT NULL
+    UNION ALL
+    SELECT c.trace_id, c.span_id, c.call_key, s.parent_span_id, c.hops + 1
+    FROM climb c JOIN spans s ON s.trace_id = c.trace_id AND s.span_id = c.ancestor_id
+    WHERE s.kind IN {_PLAIN_KINDS} AND s.parent_span_id IS NOT NULL AND c.hops < 16
+),
+wrapping AS (
+    SELECT c.trace_id, c.span_id, c.call_key, c.ancestor_id AS wrapper_id
+    FROM climb c SEMI JOIN spans i
+        ON i.trace_id = c.trace_id AND i.span_id = c.ancestor_id AND i.kind IN {_INFERENCE_KINDS}
+),
+sole AS (  -- wrappers of one call (spans inside that share a response id are one call)
+    SELECT trace_id, wrapper_id FROM wrapping
+    GROUP BY ALL HAVING count(DISTINCT call_key) = 1
+),
+wrappers AS (
+    SELECT i.* FROM spans i
+    SEMI JOIN sole ON sole.trace_id = i.trace_id AND sole.wrapper_id = i.span_id
+),
+filled AS (
+    SELECT c.* REPLACE (
+        {_inherited()}
+    ),
+    w1.span_id AS wrapper_span_id
+    FROM spans c
+    LEFT JOIN wrapping x1 ON x1.trace_id = c.trace_id AND x1.span_id = c.span_id
+    LEFT JOIN wrappers w1 ON w1.trace_id = x1.trace_id AND w1.span_id = x1.wrapper_id
+    LEFT JOIN wrapping x2 ON x2.trace_id = w1.trace_id AND x2.span_id = w1.span_id
+    LEFT JOIN wrappers w2 ON w2.trace_id = x2.trace_id AND w2.span_id = x2.wrapper_id
+    WHERE c.kind IN {_INFERENCE_KINDS}
+      AND NOT EXISTS (
+          SELECT 1 FROM wrapping w WHERE w.trace_id = c.trace_id AND w.wrapper_id = c.span_id
+      )
+),
+repeated AS (  -- response ids that more than one span reports
+    SELECT provider, response_id FROM spans
+    WHERE kind IN {_INFERENCE_KINDS} AND response_id IS NOT NULL
+    GROUP BY ALL HAVING count(*) > 1
+),
+ranked AS (
+    SELECT s.trace_id, s.span_id,
+        row_number() OVER (
+            PARTITION BY s.provider, s.response_id
+            ORDER BY s.start_time DESC, s.duration_ms, s.span_id
+        ) = 1 AS first_in_store,
+        row_number() OVER (
+            PARTITION BY s.trace_id, s.provider, s.response_id
+            ORDER BY s.start_time DESC, s.duration_ms, s.span_id
+        ) = 1 AS first_in_trace
+    FROM spans s
+    SEMI JOIN repeated r
+        ON r.provider IS NOT DISTINCT FROM s.provider AND r.response_id = s.response_id
+    WHERE s.kind IN {_INFERENCE_KINDS}
+      AND NOT EXISTS (
+          SELECT 1 FROM wrapping w WHERE w.trace_id = s.trace_id AND w.wrapper_id = s.span_id
+      )
+)
+SELECT f.*, coalesce(r.first_in_store, TRUE) AS first_in_store,
+       coalesce(r.first_in_trace, TRUE) AS first_in_trace
+FROM filled f LEFT JOIN ranked r ON r.trace_id = f.trace_id AND r.span_id = f.span_id;
 """

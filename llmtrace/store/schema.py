@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .calls import CALL_VIEWS_SQL, NEW_SPAN_COLUMNS_SQL
+from .calls import CALL_VIEWS_SQL, FASTER_CALL_VIEWS_SQL, NEW_SPAN_COLUMNS_SQL
 from .release_tables import RELEASE_TABLES_SQL
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_version", "apply_migrations"]
@@ -178,6 +178,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "the releases and release_inputs views",
         RELEASE_TABLES_SQL,
     ),
+    (7, "model_calls about 3x faster on a large store, the same rows", FASTER_CALL_VIEWS_SQL),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
