@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from . import evals_bench, gate_calibration, serve_ingest, store, tracing_overhead
+from . import evals_bench, gate_calibration, releases, serve_ingest, store, tracing_overhead
 
 
 def main() -> None:
@@ -22,6 +22,8 @@ def main() -> None:
     store.run(with_ten_million=not quick)
     print()
     evals_bench.run()
+    print()
+    releases.run()
     print()
     gate_calibration.run(300 if quick else 1000)
 
