@@ -137,3 +137,39 @@ def test_rerun_applies_a_paired_max_drop_0_gate(made):
         "quality.exact_match - baseline >= -0",
         "quality.helpful - baseline >= -0",
     }
+
+
+def test_cli_rerun_re_runs_the_suite_and_gates_it(tmp_path):
+    """`llmtrace reproduce RUN --rerun MODULE:SUITE` on the CI example: the re-run agrees (its
+    check passes, and the suite's prompt is compared with the recorded template hash); the run is
+    still not reproducible for what else differs (an alias model), exit 1 naming it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
+    env.update({"LLMTRACE_DB": str(tmp_path / "rerun.duckdb"), "COLUMNS": "200"})
+    cwd = ROOT / "examples" / "ci_gate"
+
+    def llmtrace(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "llmtrace", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    made = llmtrace("eval", "suite:suite", "--model", "gpt-4o-mini", "--prompt-version", "v2")
+    assert made.returncode == 0, made.stderr
+    run_id = made.stdout.split()[-1]
+    done = llmtrace("reproduce", run_id[:8], "--rerun", "suite:suite")
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = {line.split(":")[0].strip(): line for line in done.stdout.splitlines()}
+    assert lines["ok   rerun"].startswith("  ok   rerun: re-run ")
+    assert "gate pass" in lines["ok   rerun"] or "gate warn" in lines["ok   rerun"]
+    assert lines["ok   dataset"] and lines["ok   prompt"] and lines["FAIL model"]
+    assert "'gpt-4o-mini' is an alias" in done.stderr
