@@ -259,11 +259,12 @@ def _release_evidence(graph: Lineage, db: Path, release_id: str, run_node: str) 
             at=approval["approved_at"],
         )
         graph.link(approval_node, node, "approved")
-    _neighbours(graph, db, release_id, node)
+    _neighbours(graph, db, release_id)
     return node
 
 
-def _neighbours(graph: Lineage, db: Path, release_id: str, node: str) -> None:
+def _neighbours(graph: Lineage, db: Path, release_id: str) -> None:
+    """Edges to the releases this one superseded, was superseded by, or was rolled back to."""
     rows = read(
         db,
         "SELECT release_id, action, details FROM release_events WHERE outcome = 'done' AND "
