@@ -43,6 +43,7 @@ from . import stats
 from .gate_config import GateConfig, GateRule, load_gate_config, parse_gate_config
 from .metrics import Clusters, RunData, load_run_data
 from .runner import Run
+from .stats.distributions import _z
 
 __all__ = ["GateError", "GateOutcome", "GateResult", "gate"]
 
@@ -488,7 +489,7 @@ def _inconclusive(interval: stats.Interval, bound: float, confidence: float) -> 
     )
     if not (math.isfinite(interval.low) and math.isfinite(interval.high)):
         return text
-    se = interval.se or (interval.high - interval.low) / (2 * stats._z(confidence))
+    se = interval.se or (interval.high - interval.low) / (2 * _z(confidence))
     if not se:
         return text
     mde = stats.minimum_detectable_effect(se, confidence)
