@@ -33,7 +33,8 @@ import numpy as np
 from ..store.query import default_db_path
 from . import stats
 from .gate_config import GateConfig, GateRule
-from .gates import PERCENTILES, _clusters, _config, _kind, _load
+from .gate_metrics import PERCENTILES, _clusters, _kind
+from .gates import _config, _load
 from .metrics import Clusters, RunData
 
 __all__ = ["PlanRow", "format_plan", "plan"]
