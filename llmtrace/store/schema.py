@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .calls import CALL_VIEWS_SQL, FASTER_CALL_VIEWS_SQL, NEW_SPAN_COLUMNS_SQL
+from .production_tables import PRODUCTION_TABLES_SQL
 from .release_tables import RELEASE_TABLES_SQL
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_version", "apply_migrations"]
@@ -179,6 +180,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         RELEASE_TABLES_SQL,
     ),
     (7, "model_calls about 3x faster on a large store, the same rows", FASTER_CALL_VIEWS_SQL),
+    (
+        8,
+        "production gates and drift: the window a gate covered; drift_results with its bins",
+        PRODUCTION_TABLES_SQL,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
