@@ -24,7 +24,7 @@ from ..store.query import default_db_path
 from .lineage_render import to_dot, to_mermaid, to_text
 from .registry import Release
 from .release_store import read, reading, resolve_release_id
-from .runner import Run
+from .results import Run
 
 __all__ = ["Edge", "Lineage", "LineageNode", "lineage"]
 
