@@ -40,7 +40,7 @@ from .gate_config import GateConfig, load_gate_config, parse_gate_config
 from .gate_decisions import _decide, _holm
 from .gate_outcomes import GateError, GateOutcome, GateResult
 from .metrics import RunData, load_run_data
-from .runner import Run
+from .results import Run
 
 __all__ = ["GateError", "GateOutcome", "GateResult", "decide_rules", "gate"]
 

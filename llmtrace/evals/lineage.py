@@ -12,87 +12,19 @@ release; release -> the release it superseded or was restored over.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
 from ..store.query import default_db_path
-from .lineage_render import to_dot, to_mermaid, to_text
+from .lineage_graph import Edge, Lineage, LineageNode
 from .registry import Release
 from .release_store import read, reading, resolve_release_id
-from .runner import Run
+from .results import Run
 
 __all__ = ["Edge", "Lineage", "LineageNode", "lineage"]
-
-
-def _digest(value: Any) -> str:
-    canonical = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class LineageNode:
-    """One input or record: ``id`` is ``kind:content-hash``."""
-
-    id: str
-    kind: str
-    label: str
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Edge:
-    source: str
-    target: str
-    relation: str
-
-
-@dataclass
-class Lineage:
-    """Nodes and edges, oldest input first; render with ``to_text``, ``to_mermaid``,
-    ``to_dot`` or ``to_json``."""
-
-    root: str
-    nodes: list[LineageNode] = field(default_factory=list)
-    edges: list[Edge] = field(default_factory=list)
-
-    def add(self, kind: str, key: Any, label: str, **attributes: Any) -> str:
-        node_id = f"{kind}:{key if isinstance(key, str) else _digest(key)}"
-        if all(n.id != node_id for n in self.nodes):
-            self.nodes.append(LineageNode(node_id, kind, label, attributes))
-        return node_id
-
-    def link(self, source: str, target: str, relation: str) -> None:
-        edge = Edge(source, target, relation)
-        if edge not in self.edges:
-            self.edges.append(edge)
-
-    def node(self, node_id: str) -> LineageNode:
-        return next(n for n in self.nodes if n.id == node_id)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "root": self.root,
-                "nodes": [vars(n) for n in self.nodes],
-                "edges": [vars(e) for e in self.edges],
-            },
-            default=str,
-            indent=2,
-        )
-
-    def to_text(self) -> str:
-        return to_text(self)
-
-    def to_mermaid(self) -> str:
-        return to_mermaid(self)
-
-    def to_dot(self) -> str:
-        return to_dot(self)
 
 
 def _run_inputs(graph: Lineage, db: Path, run: dict[str, Any], run_node: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .records import load_results, load_run
-from .runner import TARGET_SCORER
+from .results import TARGET_SCORER
 
 __all__ = ["RunData", "load_run_data"]
 

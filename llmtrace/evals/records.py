@@ -14,7 +14,7 @@ from ..store.query import open_store_for_read
 
 if TYPE_CHECKING:
     from .dataset import Dataset
-    from .runner import ExampleResult, Run
+    from .results import ExampleResult, Run
 
 __all__ = ["load_results", "load_run", "record_dataset", "record_results", "record_run"]
 

@@ -35,7 +35,7 @@ from .release_store import (
     resolve_run_id,
     transaction,
 )
-from .runner import Run
+from .results import Run
 
 __all__ = ["STAGES", "Registry", "Release", "ReleaseEvent"]
 

@@ -20,7 +20,7 @@ from ..gate_config import GateConfig
 from ..gates import GateResult
 from ..gates import gate as decide_gate
 from ..html import Section, escape, render_page
-from ..runner import Run
+from ..results import Run
 from .data import RunView, load_run_view, stored_gate
 from .examples import MAX_EXAMPLES, examples_section
 from .figures import cost_section, distributions_section

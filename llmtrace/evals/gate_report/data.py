@@ -18,7 +18,7 @@ from ...store.query import open_store_for_read
 from ..dataset import Dataset, DatasetError
 from ..gates import GateOutcome, GateResult
 from ..records import load_results, load_run
-from ..runner import TARGET_SCORER
+from ..results import TARGET_SCORER
 
 __all__ = ["ExampleOutcome", "RunView", "load_content", "load_run_view", "stored_gate"]
 
