@@ -31,6 +31,10 @@ _PRICED_KINDS = (sc.KIND_LLM, sc.KIND_JUDGE)
 # every exporter of a span shares one computation. Bounded: the oldest entries go first (an
 # exporter that falls this far behind has dropped those spans already).
 _MAX_ENTRIES = 131_072
+# Texts waiting to be counted are bounded in size too: spans nobody exports (no exporter, or
+# a full queue that dropped them) must not hold prompts forever.
+_MAX_WAITING_CHARS = 32 * 1024 * 1024
+_waiting_chars = 0
 _lock = threading.Lock()
 _texts: OrderedDict[tuple[int, int], tuple[str, str, str | None]] = OrderedDict()
 _estimates: OrderedDict[tuple[int, int], dict[str, Any]] = OrderedDict()
@@ -43,46 +47,51 @@ def _key(span: Any) -> tuple[int, int] | None:
     return context.trace_id, context.span_id
 
 
-def _remember(table: OrderedDict[Any, Any], key: tuple[int, int], value: Any) -> None:
-    with _lock:
-        table[key] = value
-        while len(table) > _MAX_ENTRIES:
-            table.popitem(last=False)
-
-
 def defer_estimate(span: Any, input_text: str, output_text: str, model: str | None) -> bool:
     """Leave counting the tokens of ``span`` (just ending) to its exporters."""
     key = _key(span)
     if key is None or not span.is_recording():
         return False
+    global _waiting_chars
+    size = len(input_text) + len(output_text)
     with _lock:  # ids can repeat (fixed-id test generators): forget an older span's count
         _estimates.pop(key, None)
-    _remember(_texts, key, (input_text, output_text, model))
+        old = _texts.pop(key, None)
+        if old is not None:
+            _waiting_chars -= len(old[0]) + len(old[1])
+        _texts[key] = (input_text, output_text, model)
+        _waiting_chars += size
+        while _texts and (len(_texts) > _MAX_ENTRIES or _waiting_chars > _MAX_WAITING_CHARS):
+            dropped = _texts.popitem(last=False)[1]
+            _waiting_chars -= len(dropped[0]) + len(dropped[1])
     return True
 
 
 def _estimated(key: tuple[int, int]) -> dict[str, Any]:
-    """The estimate of one span, counted once whichever exporter asks first. Counted under the
-    lock, and the texts dropped only after: an exporter that finds no texts waiting can trust
-    that no estimate is being made."""
+    """The estimate of one span, whichever exporter asks first (two at once both count: the
+    same numbers). Counted outside the lock, which the application's thread takes when a span
+    ends; the texts stay until the count is kept, so an exporter that finds no texts waiting
+    can trust that no estimate is on its way."""
+    global _waiting_chars
     from .tokens import count_tokens
 
     with _lock:
         done = _estimates.get(key)
-        if done is not None:
-            return done
-        texts = _texts.get(key)
-        if texts is None:
-            return {}
-        input_text, output_text, model = texts
-        estimate = {
-            sc.GEN_AI_USAGE_INPUT_TOKENS: count_tokens(input_text, model),
-            sc.GEN_AI_USAGE_OUTPUT_TOKENS: count_tokens(output_text, model),
-        }
-        _estimates[key] = estimate
-        while len(_estimates) > _MAX_ENTRIES:
-            _estimates.popitem(last=False)
-        del _texts[key]
+        texts = _texts.get(key) if done is None else None
+    if done is not None or texts is None:
+        return done or {}
+    input_text, output_text, model = texts
+    estimate = {
+        sc.GEN_AI_USAGE_INPUT_TOKENS: count_tokens(input_text, model),
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: count_tokens(output_text, model),
+    }
+    with _lock:
+        if _texts.get(key) is texts:  # not replaced meanwhile by a new span with these ids
+            del _texts[key]
+            _waiting_chars -= len(input_text) + len(output_text)
+            _estimates[key] = estimate
+            while len(_estimates) > _MAX_ENTRIES:
+                _estimates.popitem(last=False)
     return estimate
 
 

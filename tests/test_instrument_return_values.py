@@ -215,3 +215,20 @@ def test_the_wrapper_forwards_the_streams_own_attributes(spans):
     stream = call()
     assert stream.response == "the http response"
     list(stream)
+
+
+def test_texts_waiting_to_be_counted_are_bounded(spans, monkeypatch):
+    from llmtrace import _late
+
+    monkeypatch.setattr(_late, "_MAX_WAITING_CHARS", 10_000)
+
+    @llmtrace.llm(model="gpt-4o-mini", provider="openai")
+    def call(prompt: str) -> str:
+        return "ok"
+
+    for i in range(50):  # nothing exports these until records() is asked for
+        call(f"{i} " + "word " * 200)
+    assert _late._waiting_chars <= 10_000 and len(_late._texts) <= 10
+    records = spans.records()
+    counted = [r for r in records if "gen_ai.usage.input_tokens" in r["attributes"]]
+    assert 0 < len(counted) <= 10 and counted[-1] is records[-1]  # the newest kept their texts
