@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -265,6 +265,8 @@ def _finish_llm(result: Any, live: LiveSpan, ctx: otel_context.Context) -> Any:
     object with both protocols (openai-v2's ``TracedAsyncIterator``, some SDK proxies) keeps
     both: the application may use either, whatever kind of function returned it.
     """
+    if inspect.iscoroutine(result):  # ``def f(): return async_client.create(...)``
+        return _awaited_then_finished(result, live, ctx)
     is_iterator, is_async_iterator = _stream_protocols(result)
     if is_iterator and is_async_iterator:
         return TracedDualIterator(result, live, ctx)
@@ -274,6 +276,22 @@ def _finish_llm(result: Any, live: LiveSpan, ctx: otel_context.Context) -> Any:
         return TracedIterator(result, live, ctx)
     live.finish_with_result(result)
     return result
+
+
+async def _awaited_then_finished(
+    coroutine: Coroutine[Any, Any, Any], live: LiveSpan, ctx: otel_context.Context
+) -> Any:
+    """A coroutine a plain function returned: the call happens when it is awaited, so the span
+    stays open (and current, within the awaiting task) until then."""
+    token = otel_context.attach(ctx)
+    try:
+        result = await coroutine
+    except BaseException as exc:
+        otel_context.detach(token)
+        live.fail(exc)
+        raise
+    otel_context.detach(token)
+    return _finish_llm(result, live, ctx)
 
 
 def _clean(attributes: dict[str, Any]) -> dict[str, Any]:

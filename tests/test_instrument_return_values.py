@@ -130,7 +130,39 @@ def test_a_coroutine_returned_by_a_sync_function_stays_awaitable(spans):
     def call() -> Any:
         return coroutine()
 
-    assert asyncio.run(call()) == "later"
+    pending = call()
+    assert spans.records() == []  # the call happens when it is awaited: the span is open
+    assert asyncio.run(pending) == "later"
+    ended_llm_span(spans)
+
+
+def test_a_coroutine_that_returns_a_response_records_its_usage(spans):
+    async def create() -> Any:
+        return {"usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+
+    @llmtrace.llm(model="gpt-4o-mini", provider="openai")
+    def call() -> Any:
+        return create()
+
+    asyncio.run(call())
+    attributes = ended_llm_span(spans)["attributes"]
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (
+        7,
+        3,
+    )
+
+
+def test_a_failing_coroutine_fails_the_span_and_raises_unchanged(spans):
+    async def create() -> Any:
+        raise ConnectionError("refused")
+
+    @llmtrace.llm(model="gpt-4o-mini", provider="openai")
+    def call() -> Any:
+        return create()
+
+    with pytest.raises(ConnectionError, match="refused"):
+        asyncio.run(call())
+    assert ended_llm_span(spans)["status"] == "ERROR"
 
 
 @pytest.mark.parametrize(
