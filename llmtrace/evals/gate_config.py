@@ -128,6 +128,12 @@ class GateConfig(BaseModel):
         "them all stays at (1 - confidence) / 2",
     )
     gates: list[GateRule] = Field(min_length=1)
+    release: dict[str, Any] | None = Field(
+        None, description="the promotion policy, read by evals.Registry (DESIGN section 8)"
+    )
+    drift: dict[str, Any] | None = Field(
+        None, description="drift rules (psi_max, js_max), read by llmtrace drift"
+    )
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
