@@ -89,6 +89,9 @@ STREAM_TTFT_MS: Final = "llmtrace.stream.ttft_ms"
 STREAM_CHUNKS: Final = "llmtrace.stream.chunks"
 CONTENT_TRUNCATED: Final = "llmtrace.content.truncated"
 CONTEXT_PREFIX: Final = "llmtrace.context."
+# On a gen_ai.evaluation.result event: "quality" or "safety" (a safety score of 1 is a violation),
+# so production gates can tell safety checks from quality scores.
+EVALUATION_KIND: Final = "llmtrace.evaluation.kind"
 
 # Values of llmtrace.span.kind.
 KIND_WORKFLOW: Final = "workflow"

@@ -16,6 +16,9 @@ from ..evals.reports import to_json, to_junit, to_markdown
 from ._common import DbOption, resolve_prefix
 from ._store import writable_store
 from ._table import Column, compact_number, render, terminal_width
+from .gate_traces import run_trace_gate
+
+_SINCE_HELP = "With --traces: the window, like 24h, 7d..1d or an ISO time (s, m, h, d, w)."
 
 
 class GateFailed(Refused):
@@ -99,8 +102,9 @@ def _append_step_summary(markdown: str) -> None:
 def gate_command(
     config: Annotated[Path, typer.Option("--config", help="The gates YAML file.", metavar="FILE")],
     candidate: Annotated[
-        str, typer.Option(help="The candidate run id (a unique prefix is enough).", metavar="RUN")
-    ],
+        str | None,
+        typer.Option(help="The candidate run id (a unique prefix is enough).", metavar="RUN"),
+    ] = None,
     baseline: Annotated[
         str | None,
         typer.Option(help="The baseline run id (a unique prefix is enough).", metavar="RUN"),
@@ -126,8 +130,23 @@ def gate_command(
         typer.Option(help="Write a self-contained HTML report (llmtrace report).", metavar="FILE"),
     ] = None,
     db: DbOption = None,
+    traces: Annotated[
+        bool, typer.Option("--traces", help="Gate a window of stored traces, not a run.")
+    ] = False,
+    since: Annotated[str | None, typer.Option(help=_SINCE_HELP, metavar="WHEN")] = None,
+    until: Annotated[str | None, typer.Option(help="End of the window.", metavar="WHEN")] = None,
+    baseline_since: Annotated[
+        str | None, typer.Option(help="Start of the baseline window.", metavar="WHEN")
+    ] = None,
+    baseline_until: Annotated[
+        str | None, typer.Option(help="End of the baseline window.", metavar="WHEN")
+    ] = None,
+    where: Annotated[
+        str | None, typer.Option(help="SQL on spans narrowing both windows.", metavar="SQL")
+    ] = None,
 ) -> None:
-    """Decide pass / warn / fail for a candidate run, optionally against a baseline."""
+    """Decide pass / warn / fail for a candidate run, optionally against a baseline, or with
+    --traces for a window of stored traces (optionally against a baseline window)."""
     path = writable_store(db)
     for option, report in (
         ("--junit", junit),
@@ -136,11 +155,23 @@ def gate_command(
         ("--html", html),
     ):
         _report_path(option, report)
-    candidate_id = resolve_prefix(db, "eval_runs", "run_id", candidate, "run")
-    baseline_id = resolve_prefix(db, "eval_runs", "run_id", baseline, "run") if baseline else None
-    result = gate(
-        candidate_id, baseline_id, config, strict=strict, allow_mismatch=allow_mismatch, db=path
-    )
+    if traces or since is not None:
+        if candidate or baseline or html:
+            raise UserError("--traces gates a window: drop --candidate, --baseline and --html")
+        result: GateResult = run_trace_gate(
+            config, since=since, until=until, baseline_since=baseline_since,
+            baseline_until=baseline_until, where=where, strict=strict, db=path,
+        )  # fmt: skip
+    else:
+        if candidate is None:
+            raise UserError("give --candidate RUN, or --traces --since WINDOW")
+        candidate_id = resolve_prefix(db, "eval_runs", "run_id", candidate, "run")
+        baseline_id = (
+            resolve_prefix(db, "eval_runs", "run_id", baseline, "run") if baseline else None
+        )
+        result = gate(
+            candidate_id, baseline_id, config, strict=strict, allow_mismatch=allow_mismatch, db=path
+        )
     print_result(result)
     markdown_text = to_markdown(result)
     for report, text in (

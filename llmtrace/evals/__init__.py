@@ -15,6 +15,7 @@ from .gate_report import report
 from .gates import GateError, GateOutcome, GateResult, gate
 from .lineage import Lineage, lineage
 from .plan import PlanRow, plan
+from .production import TraceGateResult, Window, gate_traces
 from .registry import Registry, Release, ReleaseEvent
 from .release_errors import NotReproducible, PromotionRefused, RollbackRefused
 from .reproduce import Reproduction, reproduce
@@ -58,11 +59,14 @@ __all__ = [
     "Score",
     "Scorer",
     "Suite",
+    "TraceGateResult",
+    "Window",
     "calibrate",
     "card",
     "contains",
     "exact_match",
     "gate",
+    "gate_traces",
     "json_valid",
     "judge",
     "lineage",

@@ -1,0 +1,251 @@
+"""The metrics a production gate can name, and one window's data read through DuckDB.
+
+``latency.p50_ms|p90_ms|p95_ms|p99_ms|mean_ms`` (root spans), ``llm.latency.*`` (LLM calls, one
+call one row), ``errors.rate`` (traces with an error span), ``cost.usd_per_trace``,
+``tokens.per_trace``, ``guardrail.<policy>.block_rate`` (guardrail checks of that policy that
+blocked), ``quality.<evaluation>`` (mean score of the evaluation events of that name),
+``safety.<evaluation>`` (share of those events scoring 1) and ``safety.violation_rate`` (share
+of traces with a safety evaluation that had any violation).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import duckdb
+import numpy as np
+
+from ...errors import UserError
+from ..stats import Interval
+from . import trace_stats
+from .trace_sql import evaluations_table_sql, observations_sql, traces_table_sql
+from .windows import Window
+
+__all__ = ["TRACE_METRICS", "TraceGateError", "TraceMetric", "WindowData", "parse_metric"]
+
+TRACE_METRICS = (
+    "latency.p50_ms|p90_ms|p95_ms|p99_ms|mean_ms",
+    "llm.latency.p50_ms|p90_ms|p95_ms|p99_ms|mean_ms",
+    "errors.rate",
+    "cost.usd_per_trace",
+    "tokens.per_trace",
+    "guardrail.<policy>.block_rate",
+    "quality.<evaluation>",
+    "safety.<evaluation>",
+    "safety.violation_rate",
+)
+_LATENCY = re.compile(r"^(llm\.)?latency\.(p50|p90|p95|p99|mean)_ms$")
+_GUARDRAIL = re.compile(r"^guardrail\.([A-Za-z0-9_\-.]+)\.block_rate$")
+_EVALUATION = re.compile(r"^(quality|safety)\.([A-Za-z0-9_\-.]+)$")
+_table_ids = itertools.count()
+_FROM_EVALUATIONS = ("score", "violation", "any_violation")
+
+Kind = Literal["rate", "score", "mean", "percentile"]
+
+
+class TraceGateError(UserError):
+    """A production gate cannot be decided as asked (unknown metric, bad --where, an empty
+    window): the CLI exits 2 with one line."""
+
+
+@dataclass(frozen=True)
+class TraceMetric:
+    """A metric name resolved to its observations and the interval it takes."""
+
+    name: str
+    kind: Kind
+    source: str
+    unit: str
+    parameter: str | None = None
+    quantile: float | None = None
+
+
+def parse_metric(name: str) -> TraceMetric:
+    """The metric ``name`` names, or a :class:`TraceGateError` listing the known ones."""
+    latency = _LATENCY.match(name)
+    if latency:
+        source, unit = ("llm_ms", "LLM call") if latency.group(1) else ("root_ms", "trace")
+        which = latency.group(2)
+        if which == "mean":
+            return TraceMetric(name, "mean", source, unit)
+        return TraceMetric(name, "percentile", source, unit, quantile=float(which[1:]) / 100.0)
+    fixed = {
+        "errors.rate": TraceMetric(name, "rate", "error", "trace"),
+        "cost.usd_per_trace": TraceMetric(name, "mean", "cost", "trace"),
+        "tokens.per_trace": TraceMetric(name, "mean", "tokens", "trace"),
+        "safety.violation_rate": TraceMetric(name, "rate", "any_violation", "checked trace"),
+    }
+    if name in fixed:
+        return fixed[name]
+    guardrail = _GUARDRAIL.match(name)
+    if guardrail:
+        return TraceMetric(name, "rate", "block", "guardrail check", guardrail.group(1))
+    evaluation = _EVALUATION.match(name)
+    if evaluation:
+        family, evaluation_name = evaluation.groups()
+        if family == "quality":
+            return TraceMetric(name, "score", "score", "evaluation", evaluation_name)
+        return TraceMetric(name, "rate", "violation", "evaluation", evaluation_name)
+    raise TraceGateError(f"unknown metric {name!r}; a trace gate takes {', '.join(TRACE_METRICS)}")
+
+
+@dataclass
+class _Clusters:
+    """One metric's observations summed per cluster (what every interval here needs)."""
+
+    totals: np.ndarray
+    sizes: np.ndarray
+    low: float
+    high: float
+
+    @property
+    def observations(self) -> int:
+        return int(self.sizes.sum())
+
+
+@dataclass
+class WindowData:
+    """The traces of one window (and ``--where``), held in temporary tables of a read-only
+    connection, and the metrics computed from them."""
+
+    conn: duckdb.DuckDBPyConnection
+    window: Window
+    where: str | None
+    traces: str = ""
+    evaluations: str = ""
+    _evaluations_ready: bool = False
+    cluster_levels: dict[str, int] = field(default_factory=dict)
+    _cache: dict[str, _Clusters] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, conn: duckdb.DuckDBPyConnection, window: Window, where: str | None) -> WindowData:
+        """Select the window's traces into a temporary table (one pass over the spans)."""
+        data = cls(conn, window, where)
+        suffix = next(_table_ids)
+        data.traces, data.evaluations = f"_lt_traces_{suffix}", f"_lt_evals_{suffix}"
+        conn.execute(traces_table_sql(data.traces, window, where))
+        rows = conn.execute(
+            f"SELECT cluster_level, count(*) FROM {data.traces} GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
+        data.cluster_levels = {str(level): int(count) for level, count in rows}
+        return data
+
+    @property
+    def trace_count(self) -> int:
+        return sum(self.cluster_levels.values())
+
+    def clustered_by(self) -> str:
+        """Which cluster levels the window's traces fell into, in words."""
+        return ", ".join(
+            f"{level} ({count} traces)" for level, count in self.cluster_levels.items()
+        )
+
+    def _observations(self, metric: TraceMetric) -> tuple[str, list[str]]:
+        if metric.source in _FROM_EVALUATIONS and not self._evaluations_ready:
+            self.conn.execute(evaluations_table_sql(self.evaluations, self.traces))
+            self._evaluations_ready = True
+        sql = observations_sql(metric.source, self.traces, self.evaluations)
+        return sql, [metric.parameter] if metric.parameter is not None else []
+
+    def clusters(self, metric: TraceMetric) -> _Clusters:
+        """Per-cluster sums and counts of the metric's observations (cached)."""
+        if metric.name in self._cache:
+            return self._cache[metric.name]
+        sql, params = self._observations(metric)
+        rows = self.conn.execute(
+            f"WITH obs AS ({sql}) SELECT sum(value)::DOUBLE AS total, count(value)::DOUBLE "
+            "AS size, min(min(value)) OVER () AS low, max(max(value)) OVER () AS high "
+            "FROM obs WHERE value IS NOT NULL GROUP BY cluster",
+            params,
+        ).fetchnumpy()
+        if not len(rows["total"]):
+            raise TraceGateError(self._nothing_observed(metric))
+        found = _Clusters(
+            np.asarray(rows["total"], dtype=float),
+            np.asarray(rows["size"], dtype=float),
+            float(rows["low"][0]),
+            float(rows["high"][0]),
+        )
+        self._cache[metric.name] = found
+        return found
+
+    def _nothing_observed(self, metric: TraceMetric) -> str:
+        where = f" matching --where {self.where!r}" if self.where else ""
+        text = f"{metric.name}: no {metric.unit} in the window {self.window}{where}"
+        if metric.source == "block":
+            seen = self._names(
+                "SELECT DISTINCT guardrail_policy FROM spans WHERE "
+                f"trace_id IN (SELECT trace_id FROM {self.traces}) "
+                "AND guardrail_policy IS NOT NULL"
+            )
+            text += f" for policy {metric.parameter!r}; policies seen there: {seen}"
+        elif metric.source in _FROM_EVALUATIONS:
+            seen = self._names(
+                f"SELECT DISTINCT name FROM {self.evaluations} WHERE name IS NOT NULL"
+            )
+            text += f"; evaluations seen there: {seen}"
+        return text
+
+    def _names(self, sql: str) -> list[str]:
+        return sorted(str(row[0]) for row in self.conn.execute(sql).fetchall())
+
+    def interval(self, metric: TraceMetric, confidence: float) -> Interval:
+        """The metric's estimate and interval at ``confidence``."""
+        found = self.clusters(metric)
+        if metric.kind == "rate":
+            return trace_stats.clustered_ratio_rate(found.totals, found.sizes, confidence)
+        if metric.kind == "score" and found.low >= 0.0 and found.high <= 1.0:
+            return trace_stats.clustered_ratio_rate(
+                found.totals, found.sizes, confidence, binary=False
+            )
+        if metric.kind in ("score", "mean"):
+            return trace_stats.mean_interval(found.totals, found.sizes, confidence)
+        return self._percentile(metric, found, confidence)
+
+    def _quantiles(self, metric: TraceMetric, fractions: list[float]) -> list[float]:
+        sql, params = self._observations(metric)
+        row = self.conn.execute(
+            f"WITH obs AS ({sql}) SELECT quantile_disc(value, ?::DOUBLE[]) FROM obs "
+            "WHERE value IS NOT NULL",
+            [*params, fractions],
+        ).fetchone()
+        assert row is not None
+        return [float(v) for v in row[0]]
+
+    def _percentile(self, metric: TraceMetric, found: _Clusters, confidence: float) -> Interval:
+        assert metric.quantile is not None
+        q = metric.quantile
+        (estimate,) = self._quantiles(metric, [q])
+        n_eff = self._cdf_effective_n(metric, found, estimate)
+        trials = max(1, math.floor(n_eff))
+        low_rank, high_rank = trace_stats.order_ranks(trials, q, confidence)
+        # quantile_disc is the inverted empirical CDF: fraction r / trials, nudged below so
+        # rounding never moves it to the next order statistic
+        wanted = [max(r / trials - 1e-12, 0.0) for r in (low_rank, high_rank) if 1 <= r <= trials]
+        values = iter(self._quantiles(metric, wanted)) if wanted else iter(())
+        low = next(values) if low_rank >= 1 else -math.inf
+        high = next(values) if high_rank <= trials else math.inf
+        note = ""
+        if math.isinf(high):
+            note = (
+                f"{trials} effective observations cannot bound p{q * 100:g} from above at "
+                f"{confidence:.0%}"
+            )
+        return Interval(estimate, low, high, len(found.sizes), n_eff=n_eff, note=note)
+
+    def _cdf_effective_n(self, metric: TraceMetric, found: _Clusters, estimate: float) -> float:
+        if len(found.sizes) == found.observations:
+            return float(found.observations)
+        sql, params = self._observations(metric)
+        rows = self.conn.execute(
+            f"WITH obs AS ({sql}) SELECT sum((value <= ?)::DOUBLE) AS below, count(*)::DOUBLE "
+            "AS size FROM obs WHERE value IS NOT NULL GROUP BY cluster",
+            [*params, estimate],
+        ).fetchnumpy()
+        return trace_stats.cdf_effective_n(
+            np.asarray(rows["below"], dtype=float), np.asarray(rows["size"], dtype=float)
+        )

@@ -1,0 +1,151 @@
+"""The SQL behind production gates: one temporary table of the window's traces, then one
+``(cluster, value)`` relation per metric, every aggregation left to DuckDB.
+
+A trace belongs to a window when its root span (no parent) started inside it. ``--where`` is a
+SQL condition on the ``spans`` columns: a trace is kept when at least one of its spans meets it
+(``service_name = 'bot'``, ``prompt_version = 'v3'``, ``attributes['tenant']::VARCHAR = 'acme'``).
+Each trace is put in a cluster: its conversation, else its session, else its user, else the
+trace alone, read from any of its spans (``llmtrace.context`` stamps them all).
+Costs and tokens come from ``model_calls`` (one model call, one row), as in the ``traces`` view.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ... import semconv as sc
+from .windows import Window
+
+__all__ = [
+    "CLUSTER_LEVELS",
+    "evaluations_table_sql",
+    "observations_sql",
+    "traces_table_sql",
+]
+
+# The order clusters are chosen in: the first attribute a trace carries wins.
+CLUSTER_LEVELS: tuple[tuple[str, str], ...] = (
+    ("conversation", sc.GEN_AI_CONVERSATION_ID),
+    ("session", sc.SESSION_ID),
+    ("user", sc.USER_ID),
+)
+
+
+def _timestamp(moment: datetime) -> str:
+    return f"TIMESTAMPTZ '{moment.astimezone(timezone.utc).isoformat()}'"
+
+
+def _attribute(name: str) -> str:
+    return f"s.attributes['{name}']::VARCHAR"
+
+
+def traces_table_sql(table: str, window: Window, where: str | None) -> str:
+    """``CREATE TEMP TABLE table``: one row per trace of the window (and of ``where``) with its
+    cluster, root latency, error flag, cost (NULL when no call was priced) and tokens."""
+    matched = ""
+    if where:
+        matched = (
+            "matched AS (SELECT DISTINCT s.trace_id FROM spans s "
+            f"SEMI JOIN roots r ON r.trace_id = s.trace_id WHERE ({where})),"
+        )
+    keep = "SEMI JOIN matched m ON m.trace_id = s.trace_id" if where else ""
+    labels = ", ".join(f"max({_attribute(attr)}) AS {level}" for level, attr in CLUSTER_LEVELS)
+    level_case = " ".join(
+        f"WHEN p.{level} IS NOT NULL THEN '{level}'" for level, _ in CLUSTER_LEVELS
+    )
+    cluster = ", ".join(f"'{level}:' || p.{level}" for level, _ in CLUSTER_LEVELS)
+    return f"""
+CREATE OR REPLACE TEMP TABLE {table} AS
+WITH roots AS (
+    SELECT trace_id, min(start_time) AS start_time, arg_min(duration_ms, start_time) AS root_ms
+    FROM spans
+    WHERE parent_span_id IS NULL
+      AND start_time >= {_timestamp(window.start)} AND start_time < {_timestamp(window.end)}
+    GROUP BY trace_id
+),
+{matched}
+per_trace AS (
+    SELECT s.trace_id, bool_or(s.status = 'ERROR') AS has_error, {labels}
+    FROM spans s SEMI JOIN roots r ON r.trace_id = s.trace_id {keep}
+    GROUP BY s.trace_id
+),
+calls AS (
+    SELECT trace_id, sum(cost_usd) AS cost_usd,
+           sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
+    FROM model_calls
+    WHERE first_in_trace AND trace_id IN (SELECT trace_id FROM per_trace)
+    GROUP BY trace_id
+)
+SELECT r.trace_id, r.start_time, r.root_ms, p.has_error,
+       CASE {level_case} ELSE 'trace' END AS cluster_level,
+       coalesce({cluster}, 'trace:' || r.trace_id) AS cluster,
+       c.cost_usd, coalesce(c.tokens, 0) AS tokens
+FROM roots r JOIN per_trace p ON p.trace_id = r.trace_id
+LEFT JOIN calls c ON c.trace_id = r.trace_id
+"""
+
+
+def evaluations_table_sql(table: str, traces: str) -> str:
+    """``CREATE TEMP TABLE table``: every ``gen_ai.evaluation.result`` event on a span of the
+    window's traces, with its name, score, kind (``llmtrace.evaluation.kind``) and cluster."""
+    shape = '[{"name": "VARCHAR", "attributes": "JSON"}]'
+    return f"""
+CREATE OR REPLACE TEMP TABLE {table} AS
+WITH events AS (
+    SELECT s.trace_id, s.span_id, unnest(from_json(s.events, '{shape}')) AS event
+    FROM spans s SEMI JOIN {traces} t ON t.trace_id = s.trace_id
+    WHERE s.events LIKE '%{sc.GEN_AI_EVALUATION_RESULT_EVENT}%'
+)
+SELECT e.trace_id, e.span_id, t.cluster,
+       e.event.attributes->>'{sc.GEN_AI_EVALUATION_NAME}' AS name,
+       TRY_CAST(e.event.attributes->>'{sc.GEN_AI_EVALUATION_SCORE_VALUE}' AS DOUBLE) AS score,
+       e.event.attributes->>'{sc.EVALUATION_KIND}' AS kind
+FROM events e JOIN {traces} t ON t.trace_id = e.trace_id
+WHERE e.event.name = '{sc.GEN_AI_EVALUATION_RESULT_EVENT}'
+"""
+
+
+def observations_sql(source: str, traces: str, evaluations: str) -> str:
+    """A ``SELECT cluster, value`` of one metric's observations; ``?`` stands for the policy or
+    evaluation name when the source has one.
+
+    Sources: ``root_ms``, ``llm_ms``, ``error``, ``cost``, ``tokens``, ``block`` (a guardrail
+    check of one policy), ``score`` and ``violation`` (evaluations of one name) and
+    ``any_violation`` (per trace with any safety evaluation).
+    """
+    per_trace = {
+        "root_ms": "root_ms",
+        "error": "has_error::DOUBLE",
+        "cost": "coalesce(cost_usd, 0.0)",
+        "tokens": "tokens::DOUBLE",
+    }
+    if source in per_trace:
+        return f"SELECT cluster, {per_trace[source]} AS value FROM {traces}"
+    if source == "llm_ms":
+        return (
+            f"SELECT t.cluster, c.duration_ms AS value FROM model_calls c "
+            f"JOIN {traces} t ON t.trace_id = c.trace_id "
+            f"WHERE c.kind = '{sc.KIND_LLM}' AND c.first_in_trace"
+        )
+    if source == "block":
+        return (
+            f"SELECT t.cluster, (s.guardrail_action = 'block')::DOUBLE AS value FROM spans s "
+            f"JOIN {traces} t ON t.trace_id = s.trace_id "
+            f"WHERE s.kind = '{sc.KIND_GUARDRAIL}' AND s.guardrail_policy = ?"
+        )
+    if source == "score":
+        return (
+            f"SELECT cluster, score AS value FROM {evaluations} "
+            "WHERE name = ? AND score IS NOT NULL"
+        )
+    if source == "violation":
+        return (
+            f"SELECT cluster, (score >= 1.0)::DOUBLE AS value FROM {evaluations} "
+            "WHERE name = ? AND score IS NOT NULL"
+        )
+    if source == "any_violation":
+        return (
+            f"SELECT cluster, max((score >= 1.0)::DOUBLE) AS value FROM {evaluations} "
+            "WHERE kind = 'safety' AND score IS NOT NULL GROUP BY trace_id, cluster"
+        )
+    raise ValueError(f"unknown observation source {source!r}")
