@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from ._context import ContextStampingProcessor, install_thread_pool_propagation
+from ._instrument import check_libraries, instrument_libraries
 from ._processors import CountingBatchSpanProcessor
 from ._runtime import TRACER_NAME, _version, runtime, sdk_disabled
 from ._settings import UNSET, OtlpProtocol, Settings, resolve
@@ -207,10 +208,7 @@ def configure(
             redact_patterns=redact_patterns,
             max_content_chars=max_content_chars,
         )  # validate before changing anything
-        from ._instrument import check_libraries, instrument_libraries
-
-        check_libraries(instrument, "configure(instrument=...)")
-        _apply_to_runtime(settings)
+        _apply_to_runtime(settings, instrument)
         runtime.enabled = not sdk_disabled()
         if not runtime.enabled:
             return TracingHandle(None, None, None, False)
@@ -222,12 +220,12 @@ def configure(
             *_build_exporters(settings, otlp_headers, otlp_timeout_s, otlp_compression),
             *extra_exporters,
         )
-        _install(exporters)
-        instrument_libraries(instrument)
+        _install(exporters, instrument)
         return TracingHandle(provider, settings.db, settings.otlp_endpoint, joined, exporters)
 
 
-def _apply_to_runtime(settings: Settings) -> None:
+def _apply_to_runtime(settings: Settings, instrument: tuple[str, ...] | list[str]) -> None:
+    check_libraries(instrument, "configure(instrument=...)")  # the last check: nothing changed yet
     runtime.capture_content = settings.capture_content
     runtime.redactor = Redactor.with_extra(settings.redact_patterns, settings.max_content_chars)
     runtime.prices = PriceTable(settings.user_prices)
@@ -263,8 +261,9 @@ def _build_exporters(
     return exporters
 
 
-def _install(exporters: tuple[SpanExporter, ...]) -> None:
-    """Swap the pipeline's processors for these exporters' (once: flush at exit and forks)."""
+def _install(exporters: tuple[SpanExporter, ...], instrument: tuple[str, ...] | list[str]) -> None:
+    """Swap the pipeline's processors for these exporters' (once: flush at exit and forks), then
+    trace the client libraries asked for."""
     global _atexit_registered, _configured
     children: tuple[SpanProcessor, ...] = (
         ContextStampingProcessor(),
@@ -279,6 +278,7 @@ def _install(exporters: tuple[SpanExporter, ...]) -> None:
         )
         _atexit_registered = True
     _configured = True
+    instrument_libraries(instrument)
 
 
 def _flush_at_worker_exit() -> None:

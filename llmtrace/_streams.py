@@ -8,7 +8,8 @@ context" in other SDKs).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import inspect
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as otel_context
@@ -16,7 +17,7 @@ from opentelemetry.context import Context
 
 from ._live import LiveSpan
 
-__all__ = ["TracedAsyncIterator", "TracedDualIterator", "TracedIterator"]
+__all__ = ["TracedAsyncIterator", "TracedDualIterator", "TracedIterator", "finish_llm_call"]
 
 T = TypeVar("T")
 
@@ -191,3 +192,64 @@ class TracedDualIterator(TracedIterator[T]):
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
+
+
+# --- what an llm function returned: a value, a stream, a coroutine -------------------------------
+_NOT_STREAMS = (str, bytes, bytearray, memoryview, dict, list, tuple, set, frozenset)
+
+
+def _stream_protocols(value: Any) -> tuple[bool, bool]:
+    """Whether ``value`` is an iterator and whether it is an async iterator.
+
+    Asked of its type, as ``next()`` and ``async for`` do: an instance's ``__getattr__`` (a
+    proxy's, a mock's) neither answers nor gets a chance to raise.
+    """
+    if value is None or isinstance(value, _NOT_STREAMS):
+        return False, False
+    try:
+        kind = type(value)
+        return _protocol_method(kind, "__next__"), _protocol_method(kind, "__anext__")
+    except Exception:  # a metaclass that raises: not something we can trace as a stream
+        return False, False
+
+
+def _protocol_method(kind: type, name: str) -> bool:
+    # A MagicMock answers every dunder with a mock: a test double, not a stream to wrap.
+    method = getattr(kind, name, None)
+    return callable(method) and type(method).__module__ != "unittest.mock"
+
+
+def finish_llm_call(result: Any, live: LiveSpan, ctx: Context) -> Any:
+    """End an llm span with the function's result, or keep it open over a returned stream.
+
+    A provider stream (``create(stream=True)``) is wrapped so the span ends when it does. An
+    object with both protocols (openai-v2's ``TracedAsyncIterator``, some SDK proxies) keeps
+    both: the application may use either, whatever kind of function returned it.
+    """
+    if inspect.iscoroutine(result):  # ``def f(): return async_client.create(...)``
+        return _awaited_then_finished(result, live, ctx)
+    is_iterator, is_async_iterator = _stream_protocols(result)
+    if is_iterator and is_async_iterator:
+        return TracedDualIterator(result, live, ctx)
+    if is_async_iterator:
+        return TracedAsyncIterator(result, live, ctx)
+    if is_iterator:
+        return TracedIterator(result, live, ctx)
+    live.finish_with_result(result)
+    return result
+
+
+async def _awaited_then_finished(
+    coroutine: Coroutine[Any, Any, Any], live: LiveSpan, ctx: Context
+) -> Any:
+    """A coroutine a plain function returned: the call happens when it is awaited, so the span
+    stays open (and current, within the awaiting task) until then."""
+    token = otel_context.attach(ctx)
+    try:
+        result = await coroutine
+    except BaseException as exc:
+        otel_context.detach(token)
+        live.fail(exc)
+        raise
+    otel_context.detach(token)
+    return finish_llm_call(result, live, ctx)

@@ -1,0 +1,233 @@
+"""``SpanSpec``: one span kind's recipe, used as a decorator or a (sync or async) context manager.
+
+Used as a decorator it wraps sync functions, coroutines, generators and async generators
+(streams keep the span open until they end; see ``_streams``); used with ``with`` /
+``async with`` it yields the :class:`~llmtrace._live.LiveSpan` handle. Operation, provider and
+model are passed to the tracer when the span starts, so samplers can decide on them. The six
+public kinds (``_spans``) each build one.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from . import semconv as sc
+from ._context import current_context_attributes
+from ._internal import report_internal_error
+from ._live import LiveSpan
+from ._runtime import runtime
+from ._streams import TracedAsyncIterator, TracedIterator, finish_llm_call
+
+__all__ = ["SpanSpec"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_INPUT_KEYWORDS = ("messages", "prompt", "input", "question", "query", "text")
+
+
+def _call_input(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """The argument that carries the prompt: a known keyword, else the first text-like one."""
+    for key in _INPUT_KEYWORDS:
+        if key in kwargs:
+            return kwargs[key]
+    for arg in args:
+        if isinstance(arg, (str, list, tuple, dict)):
+            return arg
+    return None
+
+
+class SpanSpec:
+    """What one span kind records; call it on a function, or enter it as a context manager."""
+
+    __slots__ = (
+        "_entered",
+        "_named_by",
+        "evaluation_name",
+        "kind",
+        "model",
+        "provider",
+        "span_name",
+        "start_attributes",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        span_name: str,
+        start_attributes: dict[str, Any],
+        model: str | None = None,
+        provider: str | None = None,
+        evaluation_name: str | None = None,
+        named_by: Callable[[str], SpanSpec] | None = None,
+    ) -> None:
+        self._named_by = named_by  # the spec to use instead, given the decorated function's name
+        self.kind = kind
+        self.span_name = span_name
+        self.start_attributes = start_attributes
+        self.model = model
+        self.provider = provider
+        self.evaluation_name = evaluation_name
+        # What each `with` entered, per context: one spec may be entered concurrently from
+        # several threads or tasks (a module-level spec used in a thread pool).
+        self._entered: contextvars.ContextVar[tuple[tuple[LiveSpan, object], ...]] | None = None
+
+    # --- starting -----------------------------------------------------------------------------
+    def start(self) -> tuple[LiveSpan, otel_context.Context]:
+        """Open the span as a child of the current context (not yet attached)."""
+        judged = trace.get_current_span() if self.kind == sc.KIND_JUDGE else None
+        stamped = current_context_attributes()
+        # Context attributes go in at start (one validation pass); the span's own win.
+        attributes = {**stamped, **self.start_attributes} if stamped else self.start_attributes
+        span = runtime.tracer.start_span(self.span_name, attributes=attributes)
+        live = LiveSpan(span, self.kind, self.model, self.provider, judged, self.evaluation_name)
+        return live, trace.set_span_in_context(span)
+
+    def _try_start(self) -> tuple[LiveSpan, otel_context.Context] | None:
+        if not runtime.enabled:
+            return None
+        try:
+            return self.start()
+        except Exception as exc:
+            report_internal_error(f"{self.kind} span start", exc)
+            return None
+
+    # --- context manager ----------------------------------------------------------------------
+    def _push(self, entry: tuple[LiveSpan, object]) -> None:
+        if self._entered is None:
+            self._entered = contextvars.ContextVar(f"llmtrace_entered_{id(self)}", default=())
+        self._entered.set((*self._entered.get(), entry))
+
+    def __enter__(self) -> LiveSpan:
+        started = self._try_start()
+        if started is None:
+            live = LiveSpan(trace.INVALID_SPAN, self.kind)
+            self._push((live, None))
+            return live
+        live, ctx = started
+        self._push((live, otel_context.attach(ctx)))
+        return live
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._entered is not None, "__exit__ without __enter__"
+        *rest, (live, token) = self._entered.get()
+        self._entered.set(tuple(rest))
+        if token is not None:
+            otel_context.detach(token)  # type: ignore[arg-type]
+        if exc is not None:
+            live.fail(exc)
+        else:
+            live.end()
+
+    async def __aenter__(self) -> LiveSpan:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # --- decorator ----------------------------------------------------------------------------
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        if self._named_by is not None:
+            return self._named_by(getattr(func, "__name__", "judge"))(func)
+        if inspect.isasyncgenfunction(func):
+            return functools.wraps(func)(self._wrap_async_gen(func))  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(func):
+            return functools.wraps(func)(self._wrap_gen(func))  # type: ignore[return-value]
+        if inspect.iscoroutinefunction(func):
+            return functools.wraps(func)(self._wrap_coroutine(func))  # type: ignore[return-value]
+        return functools.wraps(func)(self._wrap_sync(func))
+
+    def _wrap_sync(self, func: Callable[P, R]) -> Callable[P, R]:
+        wants_input = self.kind == sc.KIND_LLM
+
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            started = self._try_start()
+            if started is None:
+                return func(*args, **kwargs)
+            live, ctx = started
+            if wants_input:
+                live.record_input(_call_input(args, kwargs))
+            token = otel_context.attach(ctx)
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                otel_context.detach(token)
+                live.fail(exc)
+                raise
+            otel_context.detach(token)
+            if wants_input:
+                return finish_llm_call(result, live, ctx)  # type: ignore[no-any-return]
+            live.finish_with_result(result)
+            return result
+
+        return wrapper
+
+    def _wrap_coroutine(self, func: Callable[P, Any]) -> Callable[P, Any]:
+        wants_input = self.kind == sc.KIND_LLM
+
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            started = self._try_start()
+            if started is None:
+                return await func(*args, **kwargs)
+            live, ctx = started
+            if wants_input:
+                live.record_input(_call_input(args, kwargs))
+            token = otel_context.attach(ctx)
+            try:
+                result = await func(*args, **kwargs)
+            except BaseException as exc:
+                otel_context.detach(token)
+                live.fail(exc)
+                raise
+            otel_context.detach(token)
+            if wants_input:
+                return finish_llm_call(result, live, ctx)
+            live.finish_with_result(result)
+            return result
+
+        return wrapper
+
+    def _wrap_gen(self, func: Callable[P, Iterator[Any]]) -> Callable[P, Iterator[Any]]:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+            started = self._try_start()
+            if started is None:
+                return func(*args, **kwargs)
+            live, ctx = started
+            if self.kind == sc.KIND_LLM:
+                live.record_input(_call_input(args, kwargs))
+            return TracedIterator(func(*args, **kwargs), live, ctx)
+
+        return wrapper
+
+    def _wrap_async_gen(
+        self, func: Callable[P, AsyncIterator[Any]]
+    ) -> Callable[P, AsyncIterator[Any]]:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Any]:
+            started = self._try_start()
+            if started is None:
+                return func(*args, **kwargs)
+            live, ctx = started
+            if self.kind == sc.KIND_LLM:
+                live.record_input(_call_input(args, kwargs))
+            return TracedAsyncIterator(func(*args, **kwargs), live, ctx)
+
+        return wrapper
