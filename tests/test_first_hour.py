@@ -704,3 +704,31 @@ def test_output_piped_into_head_is_not_an_error(project):
         timeout=120,
     )
     assert (done.stdout, done.stderr) == ("range\n", "")
+
+
+def test_gate_output_fits_80_columns_with_notes_under_the_table(project):
+    root, ids = project["root"], project["ids"]
+    (root / "wide.yaml").write_text(
+        "gates:\n"
+        "  - {metric: quality.exact_match, min: 0.2, max_drop: 0.5}\n"
+        "  - {metric: errors.rate, max: 0.0}\n"
+        "  - {metric: latency.p95_ms, max: 100000}\n"
+    )
+    done = llmtrace_cli(
+        "gate",
+        "--config",
+        "wide.yaml",
+        "--candidate",
+        ids["v2"],
+        "--baseline",
+        ids["v1"],
+        cwd=root,
+        env=env_for(project["db"]),
+    )
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
+    lines = done.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), done.stdout
+    bounds = len([line for line in lines[3:] if line.split()[:1] in (["pass"], ["warn"], ["fail"])])
+    assert bounds >= 4
+    # title, header, rule, one line per bound, at most 3 lines per note that did not pass, decision
+    assert len(lines) <= 3 + bounds + 3 * bounds + 1
