@@ -363,8 +363,12 @@ def test_eval_where_every_example_fails_does_not_say_completed(tmp_path):
     assert "3 example-epochs, 3 failed (100%)" in done.stdout
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_real_signal_stops_eval_incomplete(project, tmp_path, signum, code):
+@pytest.mark.parametrize(
+    ("signum", "code", "times"),
+    [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1), (signal.SIGINT, 130, 3)],
+    ids=["sigint", "sigterm", "impatient-ctrl-c"],
+)
+def test_real_signal_stops_eval_incomplete(project, tmp_path, signum, code, times):
     db = tmp_path / "stopped.duckdb"
     ready = tmp_path / "ready"
     process = subprocess.Popen(
@@ -391,7 +395,9 @@ def test_real_signal_stops_eval_incomplete(project, tmp_path, signum, code):
     while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
-    process.send_signal(signum)
+    for _ in range(times):  # pressed again while it stops: still stored, still incomplete
+        process.send_signal(signum)
+        time.sleep(0.03)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr and "Error" not in stderr, stderr

@@ -10,14 +10,18 @@ latency and cost come from real traces.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import signal
+import sys
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from .. import _config
@@ -163,8 +167,35 @@ class Suite:
             signum = getattr(exc, "signum", signal.SIGINT)
             raise RunInterrupted(run, signum) from exc
         finally:
-            run.results.sort(key=lambda r: (r.epoch, r.example_id))
-            run.ended_at = datetime.now(timezone.utc)
-            _config.flush_pipeline()
-            record_results(run.db_path, run.id, run.results)
-            record_run(run.db_path, run)
+            with _signals_deferred():
+                run.results.sort(key=lambda r: (r.epoch, r.example_id))
+                run.ended_at = datetime.now(timezone.utc)
+                _config.flush_pipeline()
+                record_results(run.db_path, run.id, run.results)
+                record_run(run.db_path, run)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a run's results are stored: pressing Ctrl-C twice must not
+    leave the run ``running`` with its results half written. A signal that came while the run
+    was already stopping is dropped (it asked for what is happening); otherwise it is delivered
+    once the results are in. Only the main thread can handle signals; elsewhere this is a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
+    stopping = sys.exc_info()[0] is not None
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    if received and not stopping:
+        signal.raise_signal(received[0])
