@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_python
 
 APP = """
@@ -105,3 +107,13 @@ def traffic_store(db: Path, count: int = 300) -> TrafficWindows:
     unchanged = run_traffic(db, "unchanged", 2, count)
     regression = run_traffic(db, "regression", 3, count)
     return TrafficWindows(db, baseline, unchanged, regression)
+
+
+_shared: list[TrafficWindows] = []
+
+
+def shared_traffic(factory: pytest.TempPathFactory) -> TrafficWindows:
+    """The three windows, written once per test session and shared by the test modules."""
+    if not _shared:
+        _shared.append(traffic_store(factory.mktemp("production") / "prod.duckdb"))
+    return _shared[0]

@@ -18,7 +18,7 @@ import pytest
 from llmtrace import evals
 from llmtrace.cli import main
 from llmtrace.evals.production import Window
-from tests.production_traffic import TrafficWindows, traffic_store
+from tests.production_traffic import TrafficWindows, shared_traffic
 
 PROD_YAML = """
 confidence: 0.95
@@ -51,9 +51,9 @@ PLANTED = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def traffic(tmp_path_factory: pytest.TempPathFactory) -> TrafficWindows:
-    return traffic_store(tmp_path_factory.mktemp("production") / "prod.duckdb")
+    return shared_traffic(tmp_path_factory)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from ..errors import (
 from ._help import Command, Group, version_callback
 from .bundle import bundle_app
 from .card import card_command
+from .drift import drift_command
 from .evals import eval_command, runs
 from .export import export
 from .gate import gate_command
@@ -79,6 +80,7 @@ for name, function in (
     ("report", report_command),
     ("reprice", reprice_command),
     ("serve", serve_command),
+    ("drift", drift_command),
 ):
     app.command(name=name, cls=Command)(function)
 app.add_typer(bundle_app, name="bundle")

@@ -15,7 +15,7 @@ from .gate_report import report
 from .gates import GateError, GateOutcome, GateResult, gate
 from .lineage import Lineage, lineage
 from .plan import PlanRow, plan
-from .production import TraceGateResult, Window, gate_traces
+from .production import DriftResult, TraceGateResult, Window, drift, gate_traces
 from .registry import Registry, Release, ReleaseEvent
 from .release_errors import NotReproducible, PromotionRefused, RollbackRefused
 from .reproduce import Reproduction, reproduce
@@ -37,6 +37,7 @@ __all__ = [
     "TARGET_SCORER",
     "Dataset",
     "DatasetError",
+    "DriftResult",
     "Example",
     "ExampleResult",
     "GateConfig",
@@ -64,6 +65,7 @@ __all__ = [
     "calibrate",
     "card",
     "contains",
+    "drift",
     "exact_match",
     "gate",
     "gate_traces",

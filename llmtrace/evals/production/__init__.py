@@ -7,18 +7,23 @@ Example:
 """
 
 from .config import TraceGateConfig, TraceGateRule, load_trace_config
+from .drift import drift
+from .drift_result import DriftResult, FeatureDrift
 from .result import TraceGateResult
 from .trace_gate import gate_traces
 from .trace_metrics import TraceGateError
 from .windows import Window, WindowError, parse_window
 
 __all__ = [
+    "DriftResult",
+    "FeatureDrift",
     "TraceGateConfig",
     "TraceGateError",
     "TraceGateResult",
     "TraceGateRule",
     "Window",
     "WindowError",
+    "drift",
     "gate_traces",
     "load_trace_config",
     "parse_window",

@@ -22,7 +22,12 @@ import numpy as np
 from ...errors import UserError
 from ..stats import Interval
 from . import trace_stats
-from .trace_sql import evaluations_table_sql, observations_sql, traces_table_sql
+from .trace_sql import (
+    evaluations_table_sql,
+    observations_sql,
+    traces_table_sql,
+    window_roots,
+)
 from .windows import Window
 
 __all__ = ["TRACE_METRICS", "TraceGateError", "TraceMetric", "WindowData", "parse_metric"]
@@ -127,7 +132,7 @@ class WindowData:
         data = cls(conn, window, where)
         suffix = next(_table_ids)
         data.traces, data.evaluations = f"_lt_traces_{suffix}", f"_lt_evals_{suffix}"
-        conn.execute(traces_table_sql(data.traces, window, where))
+        conn.execute(traces_table_sql(data.traces, window_roots(window), where))
         rows = conn.execute(
             f"SELECT cluster_level, count(*) FROM {data.traces} GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()

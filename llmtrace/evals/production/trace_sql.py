@@ -20,7 +20,9 @@ __all__ = [
     "CLUSTER_LEVELS",
     "evaluations_table_sql",
     "observations_sql",
+    "run_roots",
     "traces_table_sql",
+    "window_roots",
 ]
 
 # The order clusters are chosen in: the first attribute a trace carries wins.
@@ -39,9 +41,27 @@ def _attribute(name: str) -> str:
     return f"s.attributes['{name}']::VARCHAR"
 
 
-def traces_table_sql(table: str, window: Window, where: str | None) -> str:
-    """``CREATE TEMP TABLE table``: one row per trace of the window (and of ``where``) with its
-    cluster, root latency, error flag, cost (NULL when no call was priced) and tokens."""
+def window_roots(window: Window) -> str:
+    """The condition on ``spans`` that picks the root spans that started in ``window``."""
+    return (
+        "parent_span_id IS NULL "
+        f"AND start_time >= {_timestamp(window.start)} AND start_time < {_timestamp(window.end)}"
+    )
+
+
+def run_roots(run_id: str) -> str:
+    """The condition on ``spans`` that picks the root spans of an eval run's traces."""
+    quoted = run_id.replace("'", "''")
+    return (
+        "parent_span_id IS NULL AND trace_id IN "
+        f"(SELECT trace_id FROM spans WHERE eval_run_id = '{quoted}')"
+    )
+
+
+def traces_table_sql(table: str, roots: str, where: str | None) -> str:
+    """``CREATE TEMP TABLE table``: one row per trace whose root span meets ``roots`` (see
+    :func:`window_roots`, :func:`run_roots`) and, when given, ``where``, with its cluster, root
+    latency, error flag, cost (NULL when no call was priced) and tokens."""
     matched = ""
     if where:
         matched = (
@@ -59,8 +79,7 @@ CREATE OR REPLACE TEMP TABLE {table} AS
 WITH roots AS (
     SELECT trace_id, min(start_time) AS start_time, arg_min(duration_ms, start_time) AS root_ms
     FROM spans
-    WHERE parent_span_id IS NULL
-      AND start_time >= {_timestamp(window.start)} AND start_time < {_timestamp(window.end)}
+    WHERE {roots}
     GROUP BY trace_id
 ),
 {matched}

@@ -1,0 +1,106 @@
+"""``llmtrace drift``: PSI and Jensen-Shannon divergence per feature between two runs or windows;
+exit 1 when a ``drift:`` rule of the gates file is broken, 2 on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import Refused, UserError
+from ..evals.production import drift
+from ..evals.production.drift_report import drift_to_json, drift_to_junit, drift_to_markdown
+from ..evals.production.drift_result import DriftResult
+from ._common import DbOption
+from ._store import writable_store
+from ._table import Column, compact_number, render
+
+__all__ = ["drift_command"]
+
+
+class DriftFailed(Refused):
+    """A drift rule was broken: exit code 1."""
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else compact_number(value)
+
+
+def print_drift(result: DriftResult) -> None:
+    """One line per feature: decision, feature, PSI, JS, bins, then why a feature failed."""
+    typer.echo(f"drift: reference {result.reference} vs current {result.current}")
+    columns = [
+        Column("decision", shrink=False),
+        Column("feature"),
+        Column("psi", numeric=True),
+        Column("js", numeric=True),
+        Column("bins", numeric=True),
+    ]
+    rows = [
+        (f.decision, f.feature, _number(f.psi), _number(f.js), len(f.reference_counts))
+        for f in result.features
+    ]
+    for line in render(columns, rows):
+        typer.echo(line)
+    for f in result.features:
+        if f.reason:
+            typer.echo(f"{f.decision} {f.feature}: {f.reason}")
+    typer.echo(f"decision: {result.decision}")
+
+
+def drift_command(
+    reference: Annotated[
+        str,
+        typer.Option(
+            help="An eval run id (or prefix), or a window like 8d..1d.", metavar="RUN|WINDOW"
+        ),
+    ],
+    current: Annotated[
+        str,
+        typer.Option(
+            help="An eval run id (or prefix), or a window like 24h.", metavar="RUN|WINDOW"
+        ),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="A gates file with a drift: section.", metavar="FILE"),
+    ] = None,
+    where: Annotated[
+        str | None, typer.Option(help="SQL on spans narrowing both sides.", metavar="SQL")
+    ] = None,
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", help="Only this feature (repeatable).")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option(help="Write a JUnit XML report.", metavar="FILE")
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Write a Markdown report.", metavar="FILE")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write a JSON report.", metavar="FILE")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Compare features (tokens, latency, cost, model, prompt version, tools, guardrail actions,
+    finish reasons, scores) of a reference and a current run or window: PSI and JS per feature
+    with bins fixed from the reference, recorded in drift_results."""
+    path = writable_store(db)
+    result = drift(reference, current, where=where, features=feature, config=config, db=path)
+    print_drift(result)
+    for report, text in (
+        (junit, drift_to_junit(result)),
+        (markdown, drift_to_markdown(result)),
+        (json_path, drift_to_json(result)),
+    ):
+        if report is not None:
+            try:
+                report.parent.mkdir(parents=True, exist_ok=True)
+                report.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"{report}: not written: {exc.strerror or exc}") from None
+    if not result.passed:
+        failed = sum(f.decision == "fail" for f in result.features)
+        plural = "s" if failed != 1 else ""
+        raise DriftFailed(f"drift failed: {failed} feature{plural} over a bound")
