@@ -455,16 +455,41 @@ def test_bare_command_shows_help_without_an_empty_error():
     assert "error" not in done.stderr
 
 
-@pytest.mark.parametrize("command", ["gate", "eval", "sql", "traces", "stats", "runs"])
-def test_help_has_no_bool_metavar_and_names_arguments(command):
-    done = llmtrace_cli(command, "--help", env=env_for(COLUMNS="100"))
-    assert done.returncode == 0
-    assert "<bool>" not in done.stdout and "{" not in done.stdout.split("\n\n")[0]
-    if command == "eval":
-        assert "Usage: llmtrace eval [OPTIONS] MODULE:SUITE" in done.stdout
-        assert "Where the suite is" in done.stdout
-    if command == "sql":
-        assert "Usage: llmtrace sql [OPTIONS] QUERY" in done.stdout
+def _command_paths() -> list[list[str]]:
+    """Every command of the CLI, sub-commands included (``bundle export``)."""
+    import typer
+
+    from llmtrace.cli import app
+
+    paths: list[list[str]] = []
+
+    def walk(group, prefix):
+        for name, command in sorted(getattr(group, "commands", {}).items()):
+            paths.append([*prefix, name])
+            walk(command, [*prefix, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_every_commands_help_shows_no_bool_metavar_and_plain_argument_names(capsys, monkeypatch):
+    from llmtrace.cli import main
+
+    monkeypatch.setenv("COLUMNS", "100")
+    paths = _command_paths()
+    assert ["eval"] in paths and ["sql"] in paths and len(paths) >= 7
+    for path in [[], *paths]:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*path, "--help"])
+        out, err = capsys.readouterr()
+        assert (exit_info.value.code, err) == (0, ""), path
+        [usage] = [line for line in out.splitlines() if "Usage:" in line]
+        assert "<bool>" not in out and "{" not in usage, (path, out)
+        if path == ["eval"]:
+            assert "Usage: llmtrace eval [OPTIONS] MODULE:SUITE" in out
+            assert "Where the suite is" in out
+        if path == ["sql"]:
+            assert "Usage: llmtrace sql [OPTIONS] QUERY" in out
 
 
 @pytest.mark.parametrize(

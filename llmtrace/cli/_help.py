@@ -33,6 +33,7 @@ class Command(TyperCommand):
         for param in self.params:
             if isinstance(param, TyperArgument):
                 name = (param.metavar or param.name or "ARG").upper()
+                name += "..." if param.nargs != 1 else ""
                 pieces.append(name if param.required else f"[{name}]")
         return pieces
 
