@@ -259,3 +259,17 @@ def test_no_connection_llmtrace_opens_loads_extensions_or_draws_progress(tmp_pat
         "autoinstall_known_extensions": "false",
         "variant_minimum_shredding_size": "0",
     }
+
+
+def test_a_migration_skipped_by_an_earlier_build_is_applied_later(tmp_path):
+    """A store recorded 1-3 and 5+ (a build that had 5 before 4 landed): 4 still runs."""
+    from llmtrace.store.schema import MIGRATIONS
+
+    db = tmp_path / "skipped.duckdb"
+    conn = duckdb.connect(str(db))
+    apply_migrations(conn, [m for m in MIGRATIONS if m[0] != 4])
+    assert 4 not in {r[0] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+    assert apply_migrations(conn) == MIGRATIONS[-1][0]
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()]
+    conn.close()
+    assert sorted(versions) == [m[0] for m in MIGRATIONS]

@@ -200,8 +200,17 @@ def applied_version(conn: Any) -> int:
     return int(row[0] or 0)
 
 
+def _applied_versions(conn: Any) -> set[int]:
+    if not applied_version(conn):
+        return set()
+    return {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
 def apply_migrations(conn: Any, migrations: list[tuple[int, str, str]] | None = None) -> int:
-    """Bring the store up to date; returns the version it is at afterwards."""
+    """Bring the store up to date; returns the version it is at afterwards.
+
+    Every migration not yet recorded is applied, in order, even one numbered below the newest
+    applied (a store made by a build that had 5 but not yet 4 still gets 4)."""
     migrations = MIGRATIONS if migrations is None else migrations
     current = applied_version(conn)
     if current > migrations[-1][0]:
@@ -209,15 +218,15 @@ def apply_migrations(conn: Any, migrations: list[tuple[int, str, str]] | None = 
             f"this store is at schema version {current}, newer than this llmtrace "
             f"understands ({migrations[-1][0]}): upgrade llmtrace"
         )
-    if current == migrations[-1][0]:
+    applied = _applied_versions(conn)
+    missing = [m for m in migrations if m[0] not in applied]
+    if not missing:
         return current
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ DEFAULT now())"
     )
-    for version, name, sql in migrations:
-        if version <= current:
-            continue
+    for version, name, sql in missing:
         conn.execute("BEGIN TRANSACTION")
         try:
             conn.execute(sql)
@@ -228,5 +237,4 @@ def apply_migrations(conn: Any, migrations: list[tuple[int, str, str]] | None = 
         except Exception:
             conn.execute("ROLLBACK")
             raise
-        current = version
-    return current
+    return max(current, missing[-1][0])
