@@ -36,6 +36,7 @@ from .release import approve, promote, register, releases, rollback
 from .report import report_command
 from .reprice import reprice_command
 from .reproduce import reproduce_command
+from .score import score_command
 from .serve import serve_command
 from .sql import sql
 from .stats import stats
@@ -81,6 +82,7 @@ for name, function in (
     ("reprice", reprice_command),
     ("serve", serve_command),
     ("drift", drift_command),
+    ("score", score_command),
 ):
     app.command(name=name, cls=Command)(function)
 app.add_typer(bundle_app, name="bundle")
