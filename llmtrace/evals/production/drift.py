@@ -37,7 +37,7 @@ from .drift_result import EPSILON, DriftResult, FeatureDrift
 from .store import store_drift
 from .trace_gate import check_where
 from .trace_metrics import TraceGateError
-from .trace_sql import run_roots, window_roots
+from .trace_sql import calls_table_sql, run_roots, window_roots
 from .windows import Window, WindowError, parse_window
 
 __all__ = ["EPSILON", "DriftResult", "FeatureDrift", "drift", "js_divergence", "psi"]
@@ -63,23 +63,20 @@ def js_divergence(reference: Sequence[int], current: Sequence[int]) -> float:
     return float(0.5 * np.sum(r * np.log2(r / m)) + 0.5 * np.sum(c * np.log2(c / m)))
 
 
-def _select(
-    conn: duckdb.DuckDBPyConnection,
-    source: str | Window,
-    where: str | None,
-    now: datetime,
-    role: str,
-) -> Selection:
-    """A run id (an exact id, or a unique prefix) or a window, as a selection of traces."""
+def _resolve(
+    conn: duckdb.DuckDBPyConnection, source: str | Window, now: datetime, role: str
+) -> tuple[str, str, datetime | None]:
+    """A run id (an exact id, or a unique prefix) or a window: its label, the condition on
+    its root spans, and the earliest time its calls can start (None for a run)."""
     if isinstance(source, Window):
-        return Selection.load(conn, f"traces {source}", window_roots(source), where)
+        return f"traces {source}", window_roots(source), source.start
     runs = conn.execute(
         "SELECT run_id FROM eval_runs WHERE run_id = ? OR starts_with(run_id, ?) ORDER BY 1",
         [source, source],
     ).fetchall()
     if len(runs) == 1 or (runs and runs[0][0] == source):
         run_id = str(runs[0][0])
-        return Selection.load(conn, f"run {run_id}", run_roots(run_id), where)
+        return f"run {run_id}", run_roots(run_id), None
     if len(runs) > 1:
         raise TraceGateError(f"--{role} {source!r}: more than one run starts with it")
     try:
@@ -89,7 +86,7 @@ def _select(
             f"--{role} {source!r}: no eval run has that id, and it is not a window (24h, "
             "7d..1d, FROM..UNTIL with ISO times)"
         ) from None
-    return Selection.load(conn, f"traces {window}", window_roots(window), where)
+    return f"traces {window}", window_roots(window), window.start
 
 
 def _features(reference: Selection, wanted: Sequence[str] | None) -> list[FeatureSpec]:
@@ -163,8 +160,14 @@ def drift(
     conn = open_store_for_read(path, sandboxed=True)
     try:
         check_where(conn, where)
-        ref = _select(conn, reference, where, now, "reference")
-        cur = _select(conn, current, where, now, "current")
+        sides = [
+            _resolve(conn, reference, now, "reference"),
+            _resolve(conn, current, now, "current"),
+        ]
+        starts = [side[2] for side in sides]
+        since = None if None in starts else min(s for s in starts if s is not None)
+        conn.execute(calls_table_sql("_lt_drift_calls", since))
+        ref, cur = (Selection.load(conn, *side[:2], where, "_lt_drift_calls") for side in sides)
         for selection in (ref, cur):
             if not selection.trace_count:
                 raise TraceGateError(f"no traces in {selection.label}")

@@ -39,14 +39,15 @@ class FeatureSpec:
     condition: str = "TRUE"
 
 
+_LLM = f"kind = '{sc.KIND_LLM}'"
 FEATURES: tuple[FeatureSpec, ...] = (
-    FeatureSpec("input_tokens", "numeric", "calls", "input_tokens::DOUBLE"),
-    FeatureSpec("output_tokens", "numeric", "calls", "output_tokens::DOUBLE"),
+    FeatureSpec("input_tokens", "numeric", "calls", "input_tokens::DOUBLE", _LLM),
+    FeatureSpec("output_tokens", "numeric", "calls", "output_tokens::DOUBLE", _LLM),
     FeatureSpec("latency_ms", "numeric", "traces", "root_ms"),
     FeatureSpec("cost_usd", "numeric", "traces", "cost_usd"),
-    FeatureSpec("model", "categorical", "calls", "model"),
-    FeatureSpec("prompt_version", "categorical", "calls", "prompt_version"),
-    FeatureSpec("finish_reasons", "categorical", "calls", "finish_reasons"),
+    FeatureSpec("model", "categorical", "calls", "model", _LLM),
+    FeatureSpec("prompt_version", "categorical", "calls", "prompt_version", _LLM),
+    FeatureSpec("finish_reasons", "categorical", "calls", "finish_reasons", _LLM),
     FeatureSpec("tool_name", "categorical", "spans", "tool_name", f"kind = '{sc.KIND_TOOL}'"),
     FeatureSpec(
         "guardrail_action",
@@ -89,20 +90,20 @@ class Selection:
 
     @classmethod
     def load(
-        cls, conn: duckdb.DuckDBPyConnection, label: str, roots: str, where: str | None
+        cls,
+        conn: duckdb.DuckDBPyConnection,
+        label: str,
+        roots: str,
+        where: str | None,
+        all_calls: str,
     ) -> Selection:
+        """Select the traces whose roots meet ``roots`` (and ``where``); ``all_calls`` is a
+        table of :func:`.trace_sql.calls_table_sql` that covers them."""
         suffix = next(_ids)
         traces, evaluations = f"_lt_drift_traces_{suffix}", f"_lt_drift_evals_{suffix}"
-        calls = f"_lt_drift_calls_{suffix}"
-        conn.execute(traces_table_sql(traces, roots, where))
+        calls = f"(SELECT c.* FROM {all_calls} c SEMI JOIN {traces} t ON t.trace_id = c.trace_id)"
+        conn.execute(traces_table_sql(traces, roots, where, all_calls))
         conn.execute(evaluations_table_sql(evaluations, traces))
-        conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {calls} AS SELECT c.input_tokens, c.output_tokens, "
-            f"c.model, c.prompt_version, "
-            f"c.attributes['{sc.GEN_AI_RESPONSE_FINISH_REASONS}']::VARCHAR AS finish_reasons "
-            f"FROM model_calls c SEMI JOIN {traces} t ON t.trace_id = c.trace_id "
-            f"WHERE c.kind = '{sc.KIND_LLM}' AND c.first_in_trace"
-        )
         spans = f"(SELECT s.* FROM spans s SEMI JOIN {traces} t ON t.trace_id = s.trace_id)"
         tables = {"traces": traces, "calls": calls, "spans": spans, "evaluations": evaluations}
         return cls(conn, label, tables)

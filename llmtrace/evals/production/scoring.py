@@ -32,7 +32,7 @@ from ...store.query import default_db_path, open_store_for_read
 from ..dataset import Example
 from ..scorers import Score, Scorer, code_version
 from .trace_gate import check_where
-from .trace_sql import traces_table_sql, window_roots
+from .trace_sql import calls_table_sql, traces_table_sql, window_roots
 from .windows import Window
 
 __all__ = ["ScoreReport", "ScoringError", "score_traces", "scorer_version"]
@@ -121,7 +121,12 @@ def _pending(db: Path, report: ScoreReport, where: str | None, sample: float) ->
     conn = open_store_for_read(db, sandboxed=True)
     try:
         check_where(conn, where)
-        conn.execute(traces_table_sql("_lt_score_traces", window_roots(report.window), where))
+        conn.execute(calls_table_sql("_lt_score_calls", report.window.start))
+        conn.execute(
+            traces_table_sql(
+                "_lt_score_traces", window_roots(report.window), where, "_lt_score_calls"
+            )
+        )
         rows = conn.execute(_candidates_sql("_lt_score_traces", sample)).fetchall()
     finally:
         conn.close()

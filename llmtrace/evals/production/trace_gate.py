@@ -28,6 +28,7 @@ from .config import TraceGateConfig, TraceGateRule, load_trace_config
 from .result import TraceGateResult
 from .store import store_trace_gate
 from .trace_metrics import TraceGateError, TraceMetric, WindowData, parse_metric
+from .trace_sql import calls_table_sql
 from .windows import Window, parse_window
 
 __all__ = ["TraceGateResult", "check_where", "gate_traces"]
@@ -233,10 +234,12 @@ def gate_traces(
     conn = open_store_for_read(path, sandboxed=True)
     try:
         check_where(conn, where)
-        cand = WindowData.load(conn, cand_window, where)
+        since = min(w.start for w in (cand_window, base_window) if w is not None)
+        conn.execute(calls_table_sql("_lt_calls", since))
+        cand = WindowData.load(conn, cand_window, where, "_lt_calls")
         if not cand.trace_count:
             raise TraceGateError(f"no traces in the window {cand_window}" + _where_text(where))
-        base = WindowData.load(conn, base_window, where) if base_window else None
+        base = WindowData.load(conn, base_window, where, "_lt_calls") if base_window else None
         if base is not None and not base.trace_count:
             raise TraceGateError(
                 f"no traces in the baseline window {base_window}" + _where_text(where)

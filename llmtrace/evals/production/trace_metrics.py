@@ -122,17 +122,23 @@ class WindowData:
     where: str | None
     traces: str = ""
     evaluations: str = ""
+    calls: str = ""
     _evaluations_ready: bool = False
     cluster_levels: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, _Clusters] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, conn: duckdb.DuckDBPyConnection, window: Window, where: str | None) -> WindowData:
-        """Select the window's traces into a temporary table (one pass over the spans)."""
-        data = cls(conn, window, where)
+    def load(
+        cls, conn: duckdb.DuckDBPyConnection, window: Window, where: str | None, calls: str
+    ) -> WindowData:
+        """Select the window's traces into a temporary table (one pass over the spans);
+        ``calls`` is a table of :func:`.trace_sql.calls_table_sql` covering the window."""
+        data = cls(conn, window, where, calls=calls)
         suffix = next(_table_ids)
         data.traces, data.evaluations = f"_lt_traces_{suffix}", f"_lt_evals_{suffix}"
-        conn.execute(traces_table_sql(data.traces, window_roots(window), where))
+        conn.execute(
+            traces_table_sql(data.traces, window_roots(window), where, calls, window.start)
+        )
         rows = conn.execute(
             f"SELECT cluster_level, count(*) FROM {data.traces} GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()
@@ -153,7 +159,7 @@ class WindowData:
         if metric.source in _FROM_EVALUATIONS and not self._evaluations_ready:
             self.conn.execute(evaluations_table_sql(self.evaluations, self.traces))
             self._evaluations_ready = True
-        sql = observations_sql(metric.source, self.traces, self.evaluations)
+        sql = observations_sql(metric.source, self.traces, self.evaluations, self.calls)
         return sql, [metric.parameter] if metric.parameter is not None else []
 
     def clusters(self, metric: TraceMetric) -> _Clusters:
@@ -207,6 +213,8 @@ class WindowData:
             return trace_stats.clustered_ratio_rate(
                 found.totals, found.sizes, confidence, binary=False
             )
+        if found.low == found.high:  # every observation the same: the mean is exact
+            return Interval(found.low, found.low, found.high, len(found.sizes))
         if metric.kind in ("score", "mean"):
             return trace_stats.mean_interval(found.totals, found.sizes, confidence)
         return self._percentile(metric, found, confidence)

@@ -5,19 +5,21 @@ A trace belongs to a window when its root span (no parent) started inside it. ``
 SQL condition on the ``spans`` columns: a trace is kept when at least one of its spans meets it
 (``service_name = 'bot'``, ``prompt_version = 'v3'``, ``attributes['tenant']::VARCHAR = 'acme'``).
 Each trace is put in a cluster: its conversation, else its session, else its user, else the
-trace alone, read from any of its spans (``llmtrace.context`` stamps them all).
+trace alone, read from its root span (``llmtrace.context`` stamps every span, the root too;
+reading every span's attributes cost 3x the time of the whole gate on a large store).
 Costs and tokens come from ``model_calls`` (one model call, one row), as in the ``traces`` view.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from ... import semconv as sc
 from .windows import Window
 
 __all__ = [
     "CLUSTER_LEVELS",
+    "calls_table_sql",
     "evaluations_table_sql",
     "observations_sql",
     "run_roots",
@@ -25,6 +27,8 @@ __all__ = [
     "window_roots",
 ]
 
+# How much earlier than its root a span of the same trace may start (clocks of services differ).
+SKEW = timedelta(minutes=5)
 # The order clusters are chosen in: the first attribute a trace carries wins.
 CLUSTER_LEVELS: tuple[tuple[str, str], ...] = (
     ("conversation", sc.GEN_AI_CONVERSATION_ID),
@@ -35,10 +39,6 @@ CLUSTER_LEVELS: tuple[tuple[str, str], ...] = (
 
 def _timestamp(moment: datetime) -> str:
     return f"TIMESTAMPTZ '{moment.astimezone(timezone.utc).isoformat()}'"
-
-
-def _attribute(name: str) -> str:
-    return f"s.attributes['{name}']::VARCHAR"
 
 
 def window_roots(window: Window) -> str:
@@ -58,41 +58,66 @@ def run_roots(run_id: str) -> str:
     )
 
 
-def traces_table_sql(table: str, roots: str, where: str | None) -> str:
+def calls_table_sql(table: str, since: datetime | None) -> str:
+    """``CREATE TEMP TABLE table``: the model calls (one call, one row, counted once per trace)
+    that started at or after ``since``. ``model_calls`` is the costly view of the store (its
+    rule walks the span tree), so one gate or drift evaluates it once, for every window."""
+    after = f"AND start_time >= {_timestamp(since)}" if since is not None else ""
+    return f"""
+CREATE OR REPLACE TEMP TABLE {table} AS
+SELECT trace_id, span_id, kind, start_time, duration_ms, cost_usd, input_tokens, output_tokens,
+       model, prompt_version,
+       attributes['{sc.GEN_AI_RESPONSE_FINISH_REASONS}']::VARCHAR AS finish_reasons
+FROM model_calls WHERE first_in_trace {after}
+"""
+
+
+def traces_table_sql(
+    table: str, roots: str, where: str | None, calls: str, since: datetime | None = None
+) -> str:
     """``CREATE TEMP TABLE table``: one row per trace whose root span meets ``roots`` (see
     :func:`window_roots`, :func:`run_roots`) and, when given, ``where``, with its cluster, root
-    latency, error flag, cost (NULL when no call was priced) and tokens."""
+    latency, error flag, cost (NULL when no call was priced) and tokens; ``calls`` is a table
+    from :func:`calls_table_sql` that covers these traces. ``since`` (a window's start) lets
+    DuckDB skip older row groups: a trace's spans start after its root, give or take
+    ``SKEW`` of clock difference between services."""
+    recent = f"AND s.start_time >= {_timestamp(since - SKEW)}" if since is not None else ""
     matched = ""
     if where:
         matched = (
             "matched AS (SELECT DISTINCT s.trace_id FROM spans s "
-            f"SEMI JOIN roots r ON r.trace_id = s.trace_id WHERE ({where})),"
+            f"SEMI JOIN roots r ON r.trace_id = s.trace_id WHERE ({where}) {recent}),"
         )
     keep = "SEMI JOIN matched m ON m.trace_id = s.trace_id" if where else ""
-    labels = ", ".join(f"max({_attribute(attr)}) AS {level}" for level, attr in CLUSTER_LEVELS)
-    level_case = " ".join(
-        f"WHEN p.{level} IS NOT NULL THEN '{level}'" for level, _ in CLUSTER_LEVELS
+    labels = ", ".join(
+        f"arg_min(attributes['{attr}']::VARCHAR, start_time) AS {level}"
+        for level, attr in CLUSTER_LEVELS
     )
-    cluster = ", ".join(f"'{level}:' || p.{level}" for level, _ in CLUSTER_LEVELS)
+    level_case = " ".join(
+        f"WHEN r.{level} IS NOT NULL THEN '{level}'" for level, _ in CLUSTER_LEVELS
+    )
+    cluster = ", ".join(f"'{level}:' || r.{level}" for level, _ in CLUSTER_LEVELS)
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
 WITH roots AS (
-    SELECT trace_id, min(start_time) AS start_time, arg_min(duration_ms, start_time) AS root_ms
+    SELECT trace_id, min(start_time) AS start_time, arg_min(duration_ms, start_time) AS root_ms,
+           {labels}
     FROM spans
     WHERE {roots}
     GROUP BY trace_id
 ),
 {matched}
 per_trace AS (
-    SELECT s.trace_id, bool_or(s.status = 'ERROR') AS has_error, {labels}
+    SELECT s.trace_id, bool_or(s.status = 'ERROR') AS has_error
     FROM spans s SEMI JOIN roots r ON r.trace_id = s.trace_id {keep}
+    WHERE TRUE {recent}
     GROUP BY s.trace_id
 ),
 calls AS (
     SELECT trace_id, sum(cost_usd) AS cost_usd,
            sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
-    FROM model_calls
-    WHERE first_in_trace AND trace_id IN (SELECT trace_id FROM per_trace)
+    FROM {calls}
+    WHERE trace_id IN (SELECT trace_id FROM per_trace)
     GROUP BY trace_id
 )
 SELECT r.trace_id, r.start_time, r.root_ms, p.has_error,
@@ -124,7 +149,7 @@ WHERE e.event.name = '{sc.GEN_AI_EVALUATION_RESULT_EVENT}'
 """
 
 
-def observations_sql(source: str, traces: str, evaluations: str) -> str:
+def observations_sql(source: str, traces: str, evaluations: str, calls: str) -> str:
     """A ``SELECT cluster, value`` of one metric's observations; ``?`` stands for the policy or
     evaluation name when the source has one.
 
@@ -142,9 +167,8 @@ def observations_sql(source: str, traces: str, evaluations: str) -> str:
         return f"SELECT cluster, {per_trace[source]} AS value FROM {traces}"
     if source == "llm_ms":
         return (
-            f"SELECT t.cluster, c.duration_ms AS value FROM model_calls c "
-            f"JOIN {traces} t ON t.trace_id = c.trace_id "
-            f"WHERE c.kind = '{sc.KIND_LLM}' AND c.first_in_trace"
+            f"SELECT t.cluster, c.duration_ms AS value FROM {calls} c "
+            f"JOIN {traces} t ON t.trace_id = c.trace_id WHERE c.kind = '{sc.KIND_LLM}'"
         )
     if source == "block":
         return (
