@@ -131,7 +131,11 @@ def _rule_notes(metric: TraceMetric, data: WindowData) -> list[str]:
         if unknown and unknown[0]:
             notes.append(f"{unknown[0]} trace(s) without a priced model call counted as 0")
     found = data.clusters(metric)
-    notes.append(f"{found.observations} {metric.unit}(s) in {len(found.sizes)} cluster(s)")
+    notes.append(
+        f"{found.observations} {metric.unit}(s) in {len(found.sizes)} cluster(s); the "
+        f"window's traces are clustered by {data.clustered_by()}"
+    )
+
     return notes
 
 
