@@ -202,3 +202,23 @@ def test_where_narrows_both_windows(traffic: TrafficWindows, config: Path) -> No
     blocks = next(g for g in narrowed.gates if g.metric == "guardrail.pii.block_rate")
     assert blocks.estimate == 0.0  # only traces whose check allowed are left
     assert narrowed.where == "guardrail_action = 'allow'"
+
+
+def test_the_same_gate_runs_over_the_parquet_export(
+    traffic: TrafficWindows, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "export"
+    code, _out, err = cli(capsys, "export", "--db", str(traffic.db), "--parquet", str(folder))
+    assert code == 0, err
+    from_store = evals.gate_traces(
+        config, window=window(traffic.regression), baseline=window(traffic.baseline),
+        db=traffic.db, store=False,
+    )  # fmt: skip
+    report = tmp_path / "parquet.json"
+    args = ["gate", "--db", str(folder), "--config", str(config), "--traces"]
+    code, _out, err = cli(capsys, *args, *window_args(traffic, "regression"), "--json", str(report))
+    assert code == 1, err
+    from_parquet = json.loads(report.read_text())["gates"]
+    assert [g["decision"] for g in from_parquet] == [g.decision for g in from_store.gates]
+    for ours, theirs in zip(from_parquet, from_store.gates, strict=True):
+        assert ours["estimate"] == pytest.approx(theirs.estimate, rel=1e-9, abs=1e-12)

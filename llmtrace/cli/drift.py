@@ -13,8 +13,8 @@ from ..evals.production import drift
 from ..evals.production.drift_report import drift_to_json, drift_to_junit, drift_to_markdown
 from ..evals.production.drift_result import DriftResult
 from ._common import DbOption
-from ._store import writable_store
 from ._table import Column, compact_number, render
+from .gate_traces import trace_source
 
 __all__ = ["drift_command"]
 
@@ -86,7 +86,7 @@ def drift_command(
     """Compare features (tokens, latency, cost, model, prompt version, tools, guardrail actions,
     finish reasons, scores) of a reference and a current run or window: PSI and JS per feature
     with bins fixed from the reference, recorded in drift_results."""
-    path = writable_store(db)
+    path = trace_source(db)
     result = drift(reference, current, where=where, features=feature, config=config, db=path)
     print_drift(result)
     for report, text in (

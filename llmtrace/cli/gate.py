@@ -16,7 +16,7 @@ from ..evals.reports import to_json, to_junit, to_markdown
 from ._common import DbOption, resolve_prefix
 from ._store import writable_store
 from ._table import Column, compact_number, render, terminal_width
-from .gate_traces import run_trace_gate
+from .gate_traces import run_trace_gate, trace_source
 
 _SINCE_HELP = "With --traces: the window, like 24h, 7d..1d or an ISO time (s, m, h, d, w)."
 
@@ -147,7 +147,7 @@ def gate_command(
 ) -> None:
     """Decide pass / warn / fail for a candidate run, optionally against a baseline, or with
     --traces for a window of stored traces (optionally against a baseline window)."""
-    path = writable_store(db)
+    path = trace_source(db) if traces or since is not None else writable_store(db)
     for option, report in (
         ("--junit", junit),
         ("--markdown", markdown),

@@ -13,9 +13,18 @@ import typer
 
 from ..errors import UserError
 from ..evals.production import TraceGateResult, gate_traces
+from ..evals.production.source import is_parquet_source
 from ..evals.production.windows import window_from_options
+from ._store import resolve_db, writable_store
 
-__all__ = ["run_trace_gate"]
+__all__ = ["run_trace_gate", "trace_source"]
+
+
+def trace_source(db: Path | None) -> Path:
+    """The store to gate and record in, or a folder of Parquet from ``llmtrace export`` (read
+    only: results are printed and written to report files, not stored)."""
+    path = resolve_db(db)
+    return path if is_parquet_source(path) else writable_store(db)
 
 
 def run_trace_gate(

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from ...store.query import default_db_path, open_store_for_read
+from ...store.query import default_db_path
 from .config import DriftConfig, TraceGateConfig, load_trace_config
 from .drift_features import (
     FEATURES,
@@ -34,6 +34,7 @@ from .drift_features import (
     score_feature,
 )
 from .drift_result import EPSILON, DriftResult, FeatureDrift
+from .source import is_parquet_source, open_source
 from .store import store_drift
 from .trace_gate import check_where
 from .trace_metrics import TraceGateError
@@ -157,7 +158,7 @@ def drift(
     rules = load_trace_config(config).drift if config is not None else None
     now = now or datetime.now(timezone.utc)
     path = default_db_path(db)
-    conn = open_store_for_read(path, sandboxed=True)
+    conn = open_source(path)
     try:
         check_where(conn, where)
         sides = [
@@ -179,6 +180,6 @@ def drift(
                 result.features.append(found)
     finally:
         conn.close()
-    if store:
+    if store and not is_parquet_source(path):  # a Parquet export is read-only
         store_drift(path, result)
     return result

@@ -19,13 +19,14 @@ from typing import Any, Literal
 
 import duckdb
 
-from ...store.query import default_db_path, open_store_for_read
+from ...store.query import default_db_path
 from .. import stats
 from ..gates import GateOutcome
 from ..stats import Interval
 from . import trace_stats
 from .config import TraceGateConfig, TraceGateRule, load_trace_config
 from .result import TraceGateResult
+from .source import is_parquet_source, open_source
 from .store import store_trace_gate
 from .trace_metrics import TraceGateError, TraceMetric, WindowData, parse_metric
 from .trace_sql import calls_table_sql
@@ -235,7 +236,7 @@ def gate_traces(
     base_window = _window(baseline, now, "--baseline-since")
     assert cand_window is not None
     path = default_db_path(db)
-    conn = open_store_for_read(path, sandboxed=True)
+    conn = open_source(path)
     try:
         check_where(conn, where)
         since = min(w.start for w in (cand_window, base_window) if w is not None)
@@ -255,7 +256,7 @@ def gate_traces(
     finally:
         conn.close()
     result = _result(parsed, outcomes, strict, cand, base, where)
-    if store:
+    if store and not is_parquet_source(path):  # a Parquet export is read-only
         store_trace_gate(path, result)
     return result
 
