@@ -168,7 +168,10 @@ def drift(
         starts = [side[2] for side in sides]
         since = None if None in starts else min(s for s in starts if s is not None)
         conn.execute(calls_table_sql("_lt_drift_calls", since))
-        ref, cur = (Selection.load(conn, *side[:2], where, "_lt_drift_calls") for side in sides)
+        ref, cur = (
+            Selection.load(conn, label, roots, where, "_lt_drift_calls", start)
+            for label, roots, start in sides
+        )
         for selection in (ref, cur):
             if not selection.trace_count:
                 raise TraceGateError(f"no traces in {selection.label}")

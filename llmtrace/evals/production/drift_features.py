@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import duckdb
@@ -96,15 +97,19 @@ class Selection:
         roots: str,
         where: str | None,
         all_calls: str,
+        since: datetime | None = None,
     ) -> Selection:
         """Select the traces whose roots meet ``roots`` (and ``where``); ``all_calls`` is a
         table of :func:`.trace_sql.calls_table_sql` that covers them."""
         suffix = next(_ids)
         traces, evaluations = f"_lt_drift_traces_{suffix}", f"_lt_drift_evals_{suffix}"
         calls = f"(SELECT c.* FROM {all_calls} c SEMI JOIN {traces} t ON t.trace_id = c.trace_id)"
-        conn.execute(traces_table_sql(traces, roots, where, all_calls))
+        conn.execute(traces_table_sql(traces, roots, where, all_calls, since))
         conn.execute(evaluations_table_sql(evaluations, traces))
-        spans = f"(SELECT s.* FROM spans s SEMI JOIN {traces} t ON t.trace_id = s.trace_id)"
+        spans = (
+            "(SELECT s.kind, s.tool_name, s.guardrail_policy, s.guardrail_action FROM spans s "
+            f"SEMI JOIN {traces} t ON t.trace_id = s.trace_id)"
+        )
         tables = {"traces": traces, "calls": calls, "spans": spans, "evaluations": evaluations}
         return cls(conn, label, tables)
 
