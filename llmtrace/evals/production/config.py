@@ -97,6 +97,10 @@ class TraceGateConfig(BaseModel):
 
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     family_wise: Literal["none", "holm"] = "none"
+    bootstrap_resamples: int = Field(
+        2000, ge=200, le=100_000, description="accepted so one gates file serves both gates"
+    )
+    seed: int = Field(0, description="accepted so one gates file serves both gates")
     gates: list[TraceGateRule] = Field(default_factory=list)
     drift: DriftConfig | None = None
 
