@@ -55,8 +55,9 @@ def check_where(conn: duckdb.DuckDBPyConnection, where: str | None) -> None:
     """Refuse a ``--where`` DuckDB cannot bind on ``spans``, with DuckDB's first line."""
     if not where:
         return
-    if ";" in where:
-        raise TraceGateError(f"--where {where!r}: one condition, without ';'")
+    if any(mark in where for mark in (";", "--", "/*")):
+        # the condition is placed inside our own SQL: a statement end or a comment would cut it
+        raise TraceGateError(f"--where {where!r}: one condition, without ';' or comments")
     try:
         conn.execute(f"EXPLAIN SELECT 1 FROM spans WHERE ({where})")
     except duckdb.Error as exc:
