@@ -86,7 +86,8 @@ def score_command(
     ],
     until: Annotated[str | None, typer.Option(help="End of the window.", metavar="WHEN")] = None,
     sample: Annotated[
-        float, typer.Option(help="Share of traces to score (the same ones every run).")
+        float,
+        typer.Option(help="Share of traces to score (the same ones every run).", metavar="SHARE"),
     ] = 1.0,
     where: Annotated[
         str | None, typer.Option(help="SQL on spans narrowing the traces.", metavar="SQL")
