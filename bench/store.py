@@ -15,7 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from llmtrace._processors import CountingBatchSpanProcessor
+from llmtrace._tracing.processors import CountingBatchSpanProcessor
 from llmtrace.cli.stats import stats_sql
 from llmtrace.exporters.duckdb import RECOMMENDED_BATCH, DuckDBSpanExporter, convert
 from llmtrace.store.writer import ROW_GROUP_ROWS, StoreWriter

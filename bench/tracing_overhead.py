@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import llmtrace
 from llmtrace import semconv as sc
-from llmtrace._runtime import runtime
+from llmtrace._tracing.runtime import runtime
 
 from .common import DroppingExporter, interleaved, line, per_call_us
 

@@ -9,10 +9,10 @@ Example:
 """
 
 from ._config import TracingHandle, configure
-from ._context import context
 from ._instrument import instrument
-from ._live import LiveSpan, current_span
-from ._spans import SpanSpec, guardrail, judge, llm, retrieval, tool, workflow
+from ._tracing.context import context
+from ._tracing.kinds import SpanSpec, guardrail, judge, llm, retrieval, tool, workflow
+from ._tracing.live import LiveSpan, current_span
 from .decision import Decision
 from .prompts import Prompt
 from .store.query import query

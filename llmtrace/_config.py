@@ -18,61 +18,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from ._context import ContextStampingProcessor, install_thread_pool_propagation
 from ._instrument import check_libraries, instrument_libraries
-from ._processors import CountingBatchSpanProcessor
-from ._runtime import TRACER_NAME, _version, runtime, sdk_disabled
 from ._settings import UNSET, OtlpProtocol, Settings, resolve
+from ._tracing.context import install_thread_pool_propagation
+from ._tracing.processors import ContextStampingProcessor, CountingBatchSpanProcessor, Pipeline
+from ._tracing.runtime import TRACER_NAME, _version, runtime, sdk_disabled
 from .pricing import PriceTable
 from .redaction import DEFAULT_MAX_CHARS, Redactor
 
-__all__ = ["Pipeline", "TracingHandle", "configure"]
-
-
-class Pipeline(SpanProcessor):
-    """The one processor llmtrace adds to a provider; its children can be swapped safely."""
-
-    def __init__(self) -> None:
-        self._children: tuple[SpanProcessor, ...] = ()
-        self._retired: tuple[SpanProcessor, ...] = ()  # shut down, still counted
-        self._lock = threading.Lock()
-
-    def replace(self, children: tuple[SpanProcessor, ...]) -> tuple[SpanProcessor, ...]:
-        with self._lock:
-            old, self._children = self._children, children
-        return old
-
-    @property
-    def children(self) -> tuple[SpanProcessor, ...]:
-        return self._children
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        for child in self._children:
-            child.on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        for child in self._children:
-            child.on_end(span)
-
-    @property
-    def counted(self) -> tuple[SpanProcessor, ...]:
-        """The children, and those shut down since: their drop counts still matter."""
-        return self._children + self._retired
-
-    def shutdown(self) -> None:
-        old = self.replace(())
-        self._retired = old
-        for child in old:
-            child.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return all(child.force_flush(timeout_millis) for child in self._children)
+__all__ = ["TracingHandle", "configure"]
 
 
 _pipeline = Pipeline()

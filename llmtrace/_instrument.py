@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from . import semconv as sc
 from ._internal import report_internal_error
-from ._spans import llm
+from ._tracing.kinds import llm
 
 __all__ = [
     "INSTRUMENTABLE",

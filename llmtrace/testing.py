@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from . import semconv as sc
-from ._context import ContextStampingProcessor
-from ._late import with_late_attributes
-from ._runtime import TRACER_NAME, runtime
+from ._tracing.late import with_late_attributes
+from ._tracing.processors import ContextStampingProcessor
+from ._tracing.runtime import TRACER_NAME, runtime
 
 __all__ = ["CapturedSpans", "IncrementalIdGenerator", "capture_spans", "make_spans"]
 

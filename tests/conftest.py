@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import llmtrace
-from llmtrace._context import ContextStampingProcessor
-from llmtrace._runtime import runtime
+from llmtrace._tracing.processors import ContextStampingProcessor
+from llmtrace._tracing.runtime import runtime
 from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.testing import CapturedSpans, capture_spans
 

@@ -443,7 +443,7 @@ def test_suite_run_without_configure_stores_spans_in_llmtrace_db(project, tmp_pa
 
 # --- CLI basics -------------------------------------------------------------------------------
 def test_version():
-    from llmtrace._runtime import _version
+    from llmtrace._tracing.runtime import _version
 
     done = llmtrace_cli("--version")
     assert (done.returncode, done.stdout, done.stderr) == (0, f"llmtrace {_version()}\n", "")

@@ -250,7 +250,7 @@ def test_the_wrapper_forwards_the_streams_own_attributes(spans):
 
 
 def test_texts_waiting_to_be_counted_are_bounded(spans, monkeypatch):
-    from llmtrace import _late
+    from llmtrace._tracing import late as _late
 
     monkeypatch.setattr(_late, "_MAX_WAITING_CHARS", 10_000)
 

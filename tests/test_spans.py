@@ -431,7 +431,7 @@ def test_internal_failure_never_reaches_the_application(spans, monkeypatch, capl
 
     # A hostile response object is read as "no usage" (test_instrument_return_values); a bug
     # of llmtrace's own is what this checks.
-    monkeypatch.setattr("llmtrace._live.read_response", broken_reader)
+    monkeypatch.setattr("llmtrace._tracing.live.read_response", broken_reader)
     result = object()
 
     @llmtrace.llm(model="gpt-4o-mini")
@@ -444,7 +444,7 @@ def test_internal_failure_never_reaches_the_application(spans, monkeypatch, capl
 
 
 def test_sdk_disabled_is_a_pass_through(spans):
-    from llmtrace._runtime import runtime
+    from llmtrace._tracing.runtime import runtime
 
     runtime.enabled = False
     try:

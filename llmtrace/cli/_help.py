@@ -48,7 +48,7 @@ class Group(TyperGroup):
 def version_callback(value: bool) -> None:
     """``llmtrace --version``: print the installed version and stop."""
     if value:
-        from .._runtime import _version
+        from .._tracing.runtime import _version
 
         typer.echo(f"llmtrace {_version()}")
         raise typer.Exit()

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from .._context import context
-from .._spans import workflow
+from .._tracing.context import context
+from .._tracing.kinds import workflow
 from ..prompts import Prompt
 from .dataset import Example
 from .results import TARGET_SCORER, ExampleResult, Run
@@ -93,7 +93,7 @@ class Execution:
                 value = 0.0 if scorer_obj.kind == "quality" else None
                 score = Score(value, False if value == 0.0 else None, "target failed")
             elif scorer_obj.is_judge:
-                from .._spans import judge as judge_span
+                from .._tracing.kinds import judge as judge_span
 
                 with judge_span(
                     model=scorer_obj.judge_model,

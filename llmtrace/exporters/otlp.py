@@ -14,7 +14,7 @@ from typing import Literal
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .._late import with_late_attributes
+from .._tracing.late import with_late_attributes
 
 __all__ = ["otlp_exporter"]
 

@@ -263,7 +263,7 @@ class NormalizedBatch:
 
 
 def _default_prices() -> PriceTable:
-    from .._runtime import runtime
+    from .._tracing.runtime import runtime
 
     return runtime.prices
 

@@ -21,7 +21,7 @@ class ReadOnlyQueryError(UserError):
 
 def default_db_path(db: str | os.PathLike[str] | None = None) -> Path:
     """``db``, else the store ``configure()`` chose, else LLMTRACE_DB, else ./llmtrace.duckdb."""
-    from .._runtime import runtime
+    from .._tracing.runtime import runtime
 
     return Path(db or runtime.db_path or os.environ.get("LLMTRACE_DB") or "llmtrace.duckdb")
 

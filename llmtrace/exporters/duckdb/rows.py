@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from ... import semconv as sc
 from ..._internal import report_internal_error
-from ..._late import with_late_attributes
+from ..._tracing.late import with_late_attributes
 from ...store.batch_sql import RESOURCE_KEY, SERVICE_KEY
 from ...store.normalize import DERIVED_COLUMNS, normalize_batch
 from .values import bytes_text, clean_text, dumps, strings

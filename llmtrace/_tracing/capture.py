@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from .redaction import Redactor
-from .tokens import messages_text
+from ..redaction import Redactor
+from ..tokens import messages_text
 
 __all__ = ["input_messages_json", "output_messages_json"]
 

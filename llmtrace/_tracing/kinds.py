@@ -3,8 +3,8 @@
 ``workflow``, ``llm``, ``tool``, ``retrieval``, ``guardrail`` and ``judge`` all return a
 :class:`SpanSpec`. Used as a decorator it wraps sync functions, coroutines, generators and async
 generators (streams keep the span open until they end); used with ``with`` / ``async with`` it
-yields the :class:`~llmtrace._live.LiveSpan` handle. Operation, provider and model are passed
-to the tracer when the span starts, so samplers can decide on them.
+yields the :class:`~llmtrace._tracing.live.LiveSpan` handle. Operation, provider and model
+are passed to the tracer when the span starts, so samplers can decide on them.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from . import semconv as sc
-from ._spec import SpanSpec
-from .prompts import Prompt
+from .. import semconv as sc
+from ..prompts import Prompt
+from .spec import SpanSpec
 
 __all__ = ["SpanSpec", "guardrail", "judge", "llm", "retrieval", "tool", "workflow"]
 

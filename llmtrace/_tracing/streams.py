@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
-from ._live import LiveSpan
+from .live import LiveSpan
 
 __all__ = ["TracedAsyncIterator", "TracedDualIterator", "TracedIterator", "finish_llm_call"]
 

@@ -1,10 +1,10 @@
 """``SpanSpec``: one span kind's recipe, used as a decorator or a (sync or async) context manager.
 
 Used as a decorator it wraps sync functions, coroutines, generators and async generators
-(streams keep the span open until they end; see ``_streams``); used with ``with`` /
-``async with`` it yields the :class:`~llmtrace._live.LiveSpan` handle. Operation, provider and
-model are passed to the tracer when the span starts, so samplers can decide on them. The six
-public kinds (``_spans``) each build one.
+(streams keep the span open until they end; see ``streams``); used with ``with`` /
+``async with`` it yields the :class:`~llmtrace._tracing.live.LiveSpan` handle. Operation,
+provider and model are passed to the tracer when the span starts, so samplers can decide on
+them. The six public kinds (``kinds``) each build one.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import Any, ParamSpec, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from . import semconv as sc
-from ._context import current_context_attributes
-from ._internal import report_internal_error
-from ._live import LiveSpan
-from ._runtime import runtime
-from ._streams import TracedAsyncIterator, TracedIterator, finish_llm_call
+from .. import semconv as sc
+from .._internal import report_internal_error
+from .context import current_context_attributes
+from .live import LiveSpan
+from .runtime import runtime
+from .streams import TracedAsyncIterator, TracedIterator, finish_llm_call
 
 __all__ = ["SpanSpec"]
 

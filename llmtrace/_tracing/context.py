@@ -17,13 +17,10 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from .. import semconv
+from .._internal import warn_once
 
-from . import semconv
-from ._internal import warn_once
-
-__all__ = ["ContextStampingProcessor", "context", "current_context_attributes"]
+__all__ = ["context", "current_context_attributes", "install_thread_pool_propagation"]
 
 _ATTRIBUTES: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "llmtrace_context_attributes", default=MappingProxyType({})
@@ -103,31 +100,6 @@ class context:
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
-
-
-class ContextStampingProcessor(SpanProcessor):
-    """Adds the active ``llmtrace.context`` attributes to each span as it starts."""
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        stamped = _ATTRIBUTES.get()
-        if not stamped:
-            return
-        # The SDK's own dict when it exposes one: membership tests at C speed.
-        own = getattr(getattr(span, "_attributes", None), "_dict", None)
-        if own is None:
-            own = span.attributes or {}
-        missing = {key: value for key, value in stamped.items() if key not in own}
-        if missing:
-            span.set_attributes(missing)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        pass
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
 
 _original_submit: Callable[..., Any] | None = None

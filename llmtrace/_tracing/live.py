@@ -15,14 +15,14 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from . import semconv as sc
-from ._capture import input_messages_json, output_messages_json
-from ._internal import guard, report_internal_error, warn_once
-from ._late import defer_estimate
-from ._runtime import runtime
-from .decision import Decision
-from .tokens import messages_text
-from .usage import ResponseInfo, StreamAccumulator, Usage, read_response
+from .. import semconv as sc
+from .._internal import guard, report_internal_error, warn_once
+from ..decision import Decision
+from ..tokens import messages_text
+from ..usage import ResponseInfo, StreamAccumulator, Usage, read_response
+from .capture import input_messages_json, output_messages_json
+from .late import defer_estimate
+from .runtime import runtime
 
 __all__ = ["LiveSpan", "current_span"]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from opentelemetry import trace
 
-from .pricing import PriceTable
-from .redaction import DEFAULT_MAX_CHARS, Redactor
+from ..pricing import PriceTable
+from ..redaction import DEFAULT_MAX_CHARS, Redactor
 
 __all__ = ["TRACER_NAME", "Runtime", "runtime"]
 

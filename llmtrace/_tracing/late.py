@@ -18,10 +18,10 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from . import semconv as sc
-from ._internal import report_internal_error
-from ._runtime import runtime
-from .usage import Usage
+from .. import semconv as sc
+from .._internal import report_internal_error
+from ..usage import Usage
+from .runtime import runtime
 
 __all__ = ["defer_estimate", "late_attributes", "with_late_attributes"]
 
@@ -73,7 +73,7 @@ def _estimated(key: tuple[int, int]) -> dict[str, Any]:
     ends; the texts stay until the count is kept, so an exporter that finds no texts waiting
     can trust that no estimate is on its way."""
     global _waiting_chars
-    from .tokens import count_tokens
+    from ..tokens import count_tokens
 
     with _lock:
         done = _estimates.get(key)

@@ -1,0 +1,123 @@
+"""The processors between a span and the exporters, all three:
+
+- :class:`Pipeline` is the one processor llmtrace adds to a provider; ``configure()`` swaps its
+  children, so calling it again never duplicates spans;
+- :class:`ContextStampingProcessor` stamps the active ``llmtrace.context`` on each span as it
+  starts;
+- :class:`CountingBatchSpanProcessor` batches for one exporter. The SDK's batch processor logs
+  a warning for every span it drops when its queue is full (a log line per span with a dead
+  collector); this one drops the same way (the queue stays bounded, the application never
+  waits) but counts the drops and warns once per exporter.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from .._internal import warn_once
+from .context import current_context_attributes
+
+__all__ = ["ContextStampingProcessor", "CountingBatchSpanProcessor", "Pipeline"]
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """A ``BatchSpanProcessor`` whose full queue drops new spans silently, counted."""
+
+    def __init__(self, exporter: SpanExporter, **settings: int) -> None:
+        super().__init__(exporter, **settings)  # type: ignore[arg-type]
+        self.dropped_spans = 0
+        self._label = type(exporter).__name__
+        inner = getattr(self, "_batch_processor", None)
+        self._queue = getattr(inner, "_queue", None)
+        self._max_queue_size = getattr(inner, "_max_queue_size", None)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        queue, limit = self._queue, self._max_queue_size
+        if queue is not None and limit is not None and len(queue) >= limit:
+            self.dropped_spans += 1
+            warn_once(
+                f"dropped:{self._label}:{id(self)}",
+                f"llmtrace: the {self._label} queue is full ({limit} spans): spans are being "
+                "dropped for this exporter only (other exporters are unaffected); "
+                "see .dropped_spans for the count",
+            )
+            return
+        super().on_end(span)
+
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Export the queue, then flush the exporter too (the SDK's processor stops at handing
+        batches over; the DuckDB exporter writes them on its own thread)."""
+        exported = super().force_flush(timeout_millis)
+        flush = getattr(self.span_exporter, "force_flush", None)
+        if flush is None:
+            return exported
+        return bool(flush(30_000 if timeout_millis is None else timeout_millis)) and exported
+
+
+class ContextStampingProcessor(SpanProcessor):
+    """Adds the active ``llmtrace.context`` attributes to each span as it starts."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        stamped = current_context_attributes()
+        if not stamped:
+            return
+        # The SDK's own dict when it exposes one: membership tests at C speed.
+        own = getattr(getattr(span, "_attributes", None), "_dict", None)
+        if own is None:
+            own = span.attributes or {}
+        missing = {key: value for key, value in stamped.items() if key not in own}
+        if missing:
+            span.set_attributes(missing)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class Pipeline(SpanProcessor):
+    """The one processor llmtrace adds to a provider; its children can be swapped safely."""
+
+    def __init__(self) -> None:
+        self._children: tuple[SpanProcessor, ...] = ()
+        self._retired: tuple[SpanProcessor, ...] = ()  # shut down, still counted
+        self._lock = threading.Lock()
+
+    def replace(self, children: tuple[SpanProcessor, ...]) -> tuple[SpanProcessor, ...]:
+        with self._lock:
+            old, self._children = self._children, children
+        return old
+
+    @property
+    def children(self) -> tuple[SpanProcessor, ...]:
+        return self._children
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        for child in self._children:
+            child.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for child in self._children:
+            child.on_end(span)
+
+    @property
+    def counted(self) -> tuple[SpanProcessor, ...]:
+        """The children, and those shut down since: their drop counts still matter."""
+        return self._children + self._retired
+
+    def shutdown(self) -> None:
+        old = self.replace(())
+        self._retired = old
+        for child in old:
+            child.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return all(child.force_flush(timeout_millis) for child in self._children)
