@@ -6,7 +6,17 @@ from __future__ import annotations
 import platform
 import sys
 
-from . import evals_bench, gate_calibration, releases, serve_ingest, store, tracing_overhead
+from . import (
+    evals_bench,
+    faults,
+    gate_calibration,
+    production,
+    releases,
+    report_html,
+    serve_ingest,
+    store,
+    tracing_overhead,
+)
 
 
 def main() -> None:
@@ -21,9 +31,15 @@ def main() -> None:
     print()
     store.run(with_ten_million=not quick)
     print()
+    faults.run()
+    print()
     evals_bench.run()
     print()
     releases.run()
+    print()
+    report_html.run()
+    print()
+    production.run(with_ten_million=not quick)
     print()
     gate_calibration.run(300 if quick else 1000)
 

@@ -166,3 +166,24 @@ def test_usage_errors_exit_2():
     assert "Traceback" not in done.stderr
     done = run_cli("sql")
     assert done.returncode == 2
+
+
+def test_stats_counts_a_wrapped_model_call_once(store, capsys):
+    """A decorated function around a client that traces itself leaves two llm spans for one
+    call; stats counts the call once, with the innermost span's usage."""
+
+    @llmtrace.llm(model="gpt-4o-mini", provider="openai")
+    def client_call(messages):  # the client's own span (an instrumentor's, say)
+        return {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 30, "completion_tokens": 5}}
+
+    @llmtrace.llm(model="gpt-4o-mini", provider="openai")
+    def answer(question):  # the user's decorator around it
+        return client_call([{"role": "user", "content": question}])
+
+    answer("hi")
+    answer("hello")
+    llmtrace.query("SELECT 1", db=store)  # flushes the fixture's exporter
+    code, out, _ = cli(capsys, "stats", "--by", "model", "--db", str(store), "-f", "json")
+    [row] = json.loads(out)
+    assert code == 0
+    assert (row["count"], row["input_tokens"], row["output_tokens"]) == (2, 60, 10)

@@ -232,3 +232,26 @@ def test_a_flawless_sample_is_told_the_exact_examples_it_needs():
     assert outcome.decision == "warn"
     # 0.95^72 <= 0.025 < 0.95^71: 72 flawless examples clear min 0.95
     assert "about 72 examples would decide it" in outcome.reason
+
+
+def test_a_ratio_with_no_variation_is_its_own_interval_not_infinite() -> None:
+    """Costs exactly proportional to successes (a fixed price per success) once gave +-1e77."""
+    from llmtrace.evals import stats
+
+    interval = stats.ratio_interval([0.3, 0.3, 0.2, 0.1], [3, 3, 2, 1], 0.95)
+    assert (interval.low, interval.estimate, interval.high) == pytest.approx((0.1, 0.1, 0.1))
+    assert "no variation" in interval.note
+
+
+def test_a_ratio_interval_is_finite_or_says_it_is_unbounded() -> None:
+    """Almost no variation but a skewed residual at n=4: the skew-corrected side cannot be
+    bounded; it is infinite and says so (once it was +-9e76 with no word)."""
+    import math
+
+    from llmtrace.evals import stats
+
+    interval = stats.ratio_interval([0.3, 0.31, 0.2, 0.1], [3, 3, 2, 1], 0.95)
+    for end in (interval.low, interval.high):
+        assert math.isinf(end) or abs(end) < 1.0
+    if math.isinf(interval.low) or math.isinf(interval.high):
+        assert "unbounded" in interval.note

@@ -82,10 +82,19 @@ def parse_by(by: str) -> list[str]:
     return [group_expression(n) for n in names]
 
 
+# Model calls are counted once (the store's one-call-one-row rule, store/calls.py): a wrapper
+# span around a provider's own span is not a second call.
+_SOURCES = {
+    "llm": "llm_calls",
+    "judge": "(SELECT * FROM model_calls WHERE kind = 'judge' AND first_in_store)",
+}
+
+
 def stats_sql(groups: list[str], kind: str, since: datetime | None) -> tuple[str, list[object]]:
     where: list[str] = []
     params: list[object] = []
-    if kind != "all":
+    source = _SOURCES.get(kind, "spans")
+    if kind != "all" and source == "spans":
         where.append("kind = ?")
         params.append(kind)
     if since is not None:
@@ -105,7 +114,7 @@ FROM (
            quantile_cont(duration_ms, [0.5, 0.95]) AS percentiles,
            sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
            sum(cost_usd) AS cost_usd
-    FROM spans {"WHERE " + " AND ".join(where) if where else ""}
+    FROM {source} {"WHERE " + " AND ".join(where) if where else ""}
     GROUP BY {group}
 ) ORDER BY count DESC
 """

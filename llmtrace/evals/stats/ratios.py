@@ -85,6 +85,13 @@ def ratio_interval(
         note = "the denominator is not clearly above 0, so the ratio is unbounded"
         return Interval(estimate, -math.inf, math.inf, n, note=note)
 
+    residual = x - estimate * y
+    if float(np.abs(residual).max()) <= 1e-12 * max(float(np.abs(x).max()), 1e-300):
+        # Every example has exactly the ratio of the whole (a fixed price per success, say):
+        # the sample shows no variation to build an interval from, as a mean of equal values.
+        note = "every example has the same ratio: the sample shows no variation around it"
+        return Interval(estimate, estimate, estimate, n, note=note)
+
     # moments of x - r * y as polynomials in r, so each trial r costs O(1)
     dx, dy = x - mx, y - my
     m20, m11, m02 = (float((a * b).sum()) / (n - 1) for a, b in ((dx, dx), (dx, dy), (dy, dy)))
@@ -106,8 +113,13 @@ def ratio_interval(
     high = max(fieller_high, _first_true(shown_below, estimate, scale))
     low = min(fieller_low, _first_true(shown_above, estimate, -scale))
     note = ""
-    if math.isinf(high) or math.isinf(low):
+    if math.isinf(fieller_high) or math.isinf(fieller_low):
         note = "the denominator is not clearly above 0, so the ratio is unbounded"
+    elif math.isinf(high) or math.isinf(low):
+        note = (
+            "the per-example values are too skewed for this many examples to bound the ratio "
+            "on one side, so it is unbounded there"
+        )
     return Interval(estimate, low, high, n, note=note)
 
 
@@ -134,7 +146,7 @@ def _first_true(holds: Callable[[float], bool], start: float, step: float) -> fl
     if holds(start):
         return start
     inner, outer = start, start + step
-    for _ in range(200):
+    for _ in range(60):  # 2**60 steps out: past that, a crossing is rounding, not evidence
         if holds(outer):
             break
         inner, outer = outer, outer + 2.0 * (outer - start)
