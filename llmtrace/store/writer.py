@@ -30,12 +30,33 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .._internal import logger, report_internal_error
+from .._internal import logger, report_internal_error, warn_once
 from .batch_sql import insert_sql
 from .connection import StoreBusyError, StoreUnusableError, connect_write, waiting_since
 from .spool import merge_file, merge_spool, release_handoffs, spool_files, write_spool
 
 __all__ = ["ROW_GROUP_ROWS", "StoreWriter"]
+
+
+# How DuckDB words a failed write inside another exception (a COMMIT that could not write
+# its log is a TransactionException).
+_DISK_MARKERS = ("No space left", "Could not write file", "Read-only file system", "quota")
+
+
+def _report(where: str, path: Path, exc: BaseException) -> None:
+    """A failure of the disk (full, read-only, gone) is the world's, not a bug: one line, and
+    the batches stay beside the store. Anything else is an internal error."""
+    if isinstance(exc, (OSError, duckdb.IOException)) or any(
+        marker in str(exc) for marker in _DISK_MARKERS
+    ):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        warn_once(
+            f"store-io:{path}",
+            f"llmtrace: {path} cannot be written ({first}); spans are kept beside it and stored "
+            "once it can be",
+        )
+        return
+    report_internal_error(where, exc)
 
 # The row group size the writer gives the store. A quarter of DuckDB's default (122,880) fills
 # four times as often, so it is reached at a quarter of the load, while staying above the
@@ -94,7 +115,7 @@ class StoreWriter:
             conn.unregister("span_batch")
             conn.execute("COMMIT")
         except Exception as exc:
-            report_internal_error("DuckDB store insert", exc)
+            _report("DuckDB store insert", self.path, exc)
             self._drop_connection()  # not trusted further; its transaction never committed
             self._spool(batch)
             return
@@ -110,7 +131,7 @@ class StoreWriter:
         try:
             self.committed_spans += merge_file(conn, path)
         except Exception as exc:
-            report_internal_error("DuckDB store merge", exc)
+            _report("DuckDB store merge", self.path, exc)
             self._drop_connection()
             release_handoffs([path])
         return True
@@ -141,7 +162,7 @@ class StoreWriter:
                 self.unusable = str(exc)
                 ok = False
             except Exception as exc:
-                report_internal_error("DuckDB store flush", exc)
+                _report("DuckDB store flush", self.path, exc)
                 ok = False
         self.release()
         return ok and not spool_files(self.path)
@@ -176,7 +197,7 @@ class StoreWriter:
             self.unusable = str(exc)
             return None
         except Exception as exc:
-            report_internal_error("DuckDB store connect", exc)
+            _report("DuckDB store connect", self.path, exc)
             return None
         self._merge_spool()
         return self._conn
@@ -188,7 +209,7 @@ class StoreWriter:
             if spool_files(self.path):
                 merge_spool(self._conn, self.path)
         except Exception as exc:
-            report_internal_error("DuckDB store spool merge", exc)
+            _report("DuckDB store spool merge", self.path, exc)
             self._drop_connection()
 
     def _drop_connection(self) -> None:
