@@ -365,3 +365,37 @@ def test_without_a_merger_the_spool_stays_bounded_and_everything_lands(tmp_path)
     assert result["ok"] is True and result["dropped"] == {"DuckDBSpanExporter": 0}
     assert result["most_files"] <= 12, result
     assert _counts(db) == (60_000, 60_000)
+
+
+def test_flush_says_false_after_the_queue_dropped_spans_and_true_after_a_clean_round() -> None:
+    """Spans the full queue dropped did not land: the next flush says so, once."""
+    import threading
+
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from llmtrace._tracing.processors import CountingBatchSpanProcessor
+    from llmtrace.testing import make_spans
+
+    release = threading.Event()
+
+    class Stuck:  # holds the first batch until released, so the queue fills for sure
+        def export(self, spans: object) -> SpanExportResult:
+            release.wait(10)
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            pass
+
+        def force_flush(self, timeout_millis: int = 30_000) -> bool:
+            return True
+
+    processor = CountingBatchSpanProcessor(
+        Stuck(), max_queue_size=10, max_export_batch_size=5, schedule_delay_millis=60_000
+    )
+    for span in make_spans(50):
+        processor.on_end(span)
+    release.set()
+    assert processor.dropped_spans >= 50 - 10 - 5
+    assert processor.force_flush() is False
+    assert processor.force_flush() is True
+    processor.shutdown()

@@ -30,6 +30,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, **settings: int) -> None:
         super().__init__(exporter, **settings)  # type: ignore[arg-type]
         self.dropped_spans = 0
+        self._dropped_at_flush = 0  # a flush reports the drops since the one before
         self._label = type(exporter).__name__
         inner = getattr(self, "_batch_processor", None)
         self._queue = getattr(inner, "_queue", None)
@@ -50,8 +51,12 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
 
     def force_flush(self, timeout_millis: int | None = None) -> bool:
         """Export the queue, then flush the exporter too (the SDK's processor stops at handing
-        batches over; the DuckDB exporter writes them on its own thread)."""
+        batches over; the DuckDB exporter writes them on its own thread). False when that did
+        not finish, or when the full queue dropped spans since the last flush: they did not
+        land."""
         exported = super().force_flush(timeout_millis)
+        before, self._dropped_at_flush = self._dropped_at_flush, self.dropped_spans
+        exported = exported and self.dropped_spans == before
         flush = getattr(self.span_exporter, "force_flush", None)
         if flush is None:
             return exported
