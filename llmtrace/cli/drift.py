@@ -70,7 +70,8 @@ def drift_command(
         str | None, typer.Option(help="SQL on spans narrowing both sides.", metavar="SQL")
     ] = None,
     feature: Annotated[
-        list[str] | None, typer.Option("--feature", help="Only this feature (repeatable).")
+        list[str] | None,
+        typer.Option("--feature", help="Only this feature (repeatable).", metavar="NAME"),
     ] = None,
     junit: Annotated[
         Path | None, typer.Option(help="Write a JUnit XML report.", metavar="FILE")
