@@ -10,17 +10,16 @@ and the exit codes are those of ``llmtrace gate``. Intervals are explained in
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 import duckdb
 
 from ...store.query import default_db_path
-from .. import stats
+from ..gate_bounds import _Bound
+from ..gate_decisions import _decide, _holm
 from ..gates import GateOutcome
 from ..stats import Interval
 from . import trace_stats
@@ -35,16 +34,6 @@ from .windows import Window, parse_window
 __all__ = ["TraceGateResult", "check_where", "gate_traces"]
 
 Direction = Literal["min", "max"]
-
-
-@dataclass
-class _Bound:
-    metric: str
-    rule: str
-    bound: float
-    direction: Direction
-    interval_at: Callable[[float], Interval]
-    notes: list[str] = field(default_factory=list)
 
 
 def _fmt(value: float) -> str:
@@ -158,52 +147,6 @@ def _bounds(config: TraceGateConfig, cand: WindowData, base: WindowData | None) 
             bound.notes = [*notes, *bound.notes]
         bounds += found
     return bounds
-
-
-def _decide(bound: _Bound, confidence: float) -> GateOutcome:
-    interval = bound.interval_at(confidence)
-    decision = stats.decide(interval, bound.bound, bound.direction)
-    reasons = []
-    if decision == "warn":
-        reasons.append(
-            f"inconclusive: the {confidence:.0%} interval [{_fmt(interval.low)}, "
-            f"{_fmt(interval.high)}] straddles {_fmt(bound.bound)}"
-        )
-        if bound.bound == 0 and bound.direction == "max" and interval.low == 0:
-            reasons.append("none observed; a sample cannot show a rate of exactly 0")
-    reasons += [interval.note, *bound.notes]
-    estimate = interval.estimate if math.isfinite(interval.estimate) else None
-    reason = "; ".join(r for r in reasons if r)
-    return GateOutcome(
-        bound.metric,
-        bound.rule,
-        decision,
-        estimate,
-        interval.low,
-        interval.high,
-        interval.n,
-        reason,
-    )
-
-
-def _holm(bounds: list[_Bound], outcomes: list[GateOutcome], confidence: float) -> None:
-    """Holm's step-down over the bounds that fail, as ``family_wise: holm`` asks."""
-    alpha = (1.0 - confidence) / 2.0
-    p_values = [
-        stats.one_sided_p_value(b.interval_at, b.bound, b.direction, "fail")
-        if o.decision == "fail"
-        else 1.0
-        for b, o in zip(bounds, outcomes, strict=True)
-    ]
-    rejected = set()
-    for rank, index in enumerate(sorted(range(len(bounds)), key=lambda i: p_values[i])):
-        if p_values[index] > alpha / (len(bounds) - rank):
-            break
-        rejected.add(index)
-    for i, outcome in enumerate(outcomes):
-        if outcome.decision == "fail" and i not in rejected:
-            note = f"fails alone (p={p_values[i]:.3g}) but not after Holm's correction"
-            outcomes[i] = replace(outcome, decision="warn", reason=f"{note}; {outcome.reason}")
 
 
 def _window(value: Window | str | None, now: datetime, origin: str) -> Window | None:
