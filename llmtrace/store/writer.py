@@ -58,6 +58,7 @@ def _report(where: str, path: Path, exc: BaseException) -> None:
         return
     report_internal_error(where, exc)
 
+
 # The row group size the writer gives the store. A quarter of DuckDB's default (122,880) fills
 # four times as often, so it is reached at a quarter of the load, while staying above the
 # 30,000 rows below which DuckDB does not shred VARIANT columns. Measured here, inserting row
