@@ -112,15 +112,21 @@ def ratio_interval(
     scale = max(abs(estimate), 1e-300)
     high = max(fieller_high, _first_true(shown_below, estimate, scale))
     low = min(fieller_low, _first_true(shown_above, estimate, -scale))
-    note = ""
+    return Interval(
+        estimate, low, high, n, note=_unbounded_note(fieller_low, fieller_high, low, high)
+    )
+
+
+def _unbounded_note(fieller_low: float, fieller_high: float, low: float, high: float) -> str:
+    """Why an end of the ratio's interval is infinite, if one is."""
     if math.isinf(fieller_high) or math.isinf(fieller_low):
-        note = "the denominator is not clearly above 0, so the ratio is unbounded"
-    elif math.isinf(high) or math.isinf(low):
-        note = (
+        return "the denominator is not clearly above 0, so the ratio is unbounded"
+    if math.isinf(high) or math.isinf(low):
+        return (
             "the per-example values are too skewed for this many examples to bound the ratio "
             "on one side, so it is unbounded there"
         )
-    return Interval(estimate, low, high, n, note=note)
+    return ""
 
 
 def _fieller(x: np.ndarray, y: np.ndarray, confidence: float) -> tuple[float, float]:
