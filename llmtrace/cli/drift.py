@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from ..errors import Refused, UserError
+from ..errors import Refused
 from ..evals.production import drift
 from ..evals.production.drift_report import drift_to_json, drift_to_junit, drift_to_markdown
 from ..evals.production.drift_result import DriftResult
 from ._common import DbOption
+from ._reports import JsonOption, JunitOption, MarkdownOption, check_report_path, write_reports
 from ._table import Column, compact_number, render
 from .gate_traces import trace_source
 
@@ -73,34 +74,26 @@ def drift_command(
         list[str] | None,
         typer.Option("--feature", help="Only this feature (repeatable).", metavar="NAME"),
     ] = None,
-    junit: Annotated[
-        Path | None, typer.Option(help="Write a JUnit XML report.", metavar="FILE")
-    ] = None,
-    markdown: Annotated[
-        Path | None, typer.Option(help="Write a Markdown report.", metavar="FILE")
-    ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write a JSON report.", metavar="FILE")
-    ] = None,
+    junit: JunitOption = None,
+    markdown: MarkdownOption = None,
+    json_path: JsonOption = None,
     db: DbOption = None,
 ) -> None:
     """Compare features (tokens, latency, cost, model, prompt version, tools, guardrail actions,
     finish reasons, scores) of a reference and a current run or window: PSI and JS per feature
     with bins fixed from the reference, recorded in drift_results."""
+    for option, report in (("--junit", junit), ("--markdown", markdown), ("--json", json_path)):
+        check_report_path(option, report)
     path = trace_source(db)
     result = drift(reference, current, where=where, features=feature, config=config, db=path)
     print_drift(result)
-    for report, text in (
-        (junit, drift_to_junit(result)),
-        (markdown, drift_to_markdown(result)),
-        (json_path, drift_to_json(result)),
-    ):
-        if report is not None:
-            try:
-                report.parent.mkdir(parents=True, exist_ok=True)
-                report.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise UserError(f"{report}: not written: {exc.strerror or exc}") from None
+    write_reports(
+        (
+            (junit, drift_to_junit(result)),
+            (markdown, drift_to_markdown(result)),
+            (json_path, drift_to_json(result)),
+        )
+    )
     if not result.passed:
         failed = sum(f.decision == "fail" for f in result.features)
         plural = "s" if failed != 1 else ""

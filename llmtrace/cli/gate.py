@@ -14,6 +14,7 @@ from ..evals.gate_report import report as write_report
 from ..evals.gates import GateResult, gate
 from ..evals.reports import to_json, to_junit, to_markdown
 from ._common import DbOption, resolve_prefix
+from ._reports import JsonOption, JunitOption, MarkdownOption, check_report_path, write_reports
 from ._store import writable_store
 from ._table import Column, compact_number, render, terminal_width
 from .gate_traces import run_trace_gate, trace_source
@@ -70,21 +71,6 @@ def print_result(result: GateResult) -> None:
     typer.echo(f"decision: {result.decision}")
 
 
-def _report_path(option: str, path: Path | None) -> None:
-    """Refuse a report path that cannot be written before the gate stores anything; create
-    missing folders (as pytest's --junitxml does)."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise UserError(f"{option} {path} is a folder; give a file path, like {path / 'gate.xml'}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(
-            f"{option} {path}: cannot create its folder: {exc.strerror or exc}"
-        ) from None
-
-
 def _append_step_summary(markdown: str) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if not summary:
@@ -116,15 +102,9 @@ def gate_command(
             "--allow-mismatch", help="Compare runs on different dataset or judge versions."
         ),
     ] = False,
-    junit: Annotated[
-        Path | None, typer.Option(help="Write a JUnit XML report.", metavar="FILE")
-    ] = None,
-    markdown: Annotated[
-        Path | None, typer.Option(help="Write a Markdown report.", metavar="FILE")
-    ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write a JSON report.", metavar="FILE")
-    ] = None,
+    junit: JunitOption = None,
+    markdown: MarkdownOption = None,
+    json_path: JsonOption = None,
     html: Annotated[
         Path | None,
         typer.Option(help="Write a self-contained HTML report (llmtrace report).", metavar="FILE"),
@@ -154,7 +134,7 @@ def gate_command(
         ("--json", json_path),
         ("--html", html),
     ):
-        _report_path(option, report)
+        check_report_path(option, report)
     if traces or since is not None:
         if candidate or baseline or html:
             raise UserError("--traces gates a window: drop --candidate, --baseline and --html")
@@ -174,16 +154,9 @@ def gate_command(
         )
     print_result(result)
     markdown_text = to_markdown(result)
-    for report, text in (
-        (junit, to_junit(result)),
-        (markdown, markdown_text),
-        (json_path, to_json(result)),
-    ):
-        if report is not None:
-            try:
-                report.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise UserError(f"{report}: not written: {exc.strerror or exc}") from None
+    write_reports(
+        ((junit, to_junit(result)), (markdown, markdown_text), (json_path, to_json(result)))
+    )
     if html is not None:
         write_report(result.candidate_run_id, result=result, out=html, db=path)
     _append_step_summary(markdown_text)
