@@ -42,7 +42,7 @@ from .gate_outcomes import GateError, GateOutcome, GateResult
 from .metrics import RunData, load_run_data
 from .results import Run
 
-__all__ = ["GateError", "GateOutcome", "GateResult", "decide_rules", "gate"]
+__all__ = ["GateError", "GateOutcome", "GateResult", "decide_rules", "gate", "store_gate_result"]
 
 
 def _mismatches(candidate: RunData, baseline: RunData) -> list[str]:
@@ -80,29 +80,32 @@ def _config(config: str | os.PathLike[str] | dict[str, Any] | GateConfig) -> Gat
     return load_gate_config(config)
 
 
-def _store(db: Path, result: GateResult) -> None:
+def store_gate_result(db: Path, result: GateResult, extra: dict[str, object] | None = None) -> None:
+    """One ``gate_results`` row per bound; ``extra`` adds columns with one value for every row
+    (a trace gate's windows, selection and clustering)."""
+    columns = ["run_id", "baseline_run_id", "metric", "rule", "estimate", "ci_low", "ci_high"]
+    columns += ["n", "decision", "reason", "overrides", *(extra or {})]
+    shared = [json.dumps(result.overrides), *(extra or {}).values()]
+    rows = [
+        [
+            result.candidate_run_id,
+            result.baseline_run_id,
+            g.metric,
+            g.rule,
+            _finite(g.estimate),
+            _finite(g.ci_low),
+            _finite(g.ci_high),
+            g.n,
+            g.decision,
+            g.reason,
+            *shared,
+        ]
+        for g in result.gates
+    ]
+    marks = ", ".join("?" for _ in columns)
     conn = connect_write(db, timeout_s=30.0)
     try:
-        conn.executemany(
-            "INSERT INTO gate_results (run_id, baseline_run_id, metric, rule, estimate, ci_low, "
-            "ci_high, n, decision, reason, overrides) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    result.candidate_run_id,
-                    result.baseline_run_id,
-                    g.metric,
-                    g.rule,
-                    _finite(g.estimate),
-                    _finite(g.ci_low),
-                    _finite(g.ci_high),
-                    g.n,
-                    g.decision,
-                    g.reason,
-                    json.dumps(result.overrides),
-                ]
-                for g in result.gates
-            ],
-        )
+        conn.executemany(f"INSERT INTO gate_results ({', '.join(columns)}) VALUES ({marks})", rows)
     finally:
         conn.close()
 
@@ -169,5 +172,5 @@ def gate(
         overrides,
         parsed.family_wise,
     )
-    _store(path, result)
+    store_gate_result(path, result)
     return result
