@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .calls import CALL_VIEWS_SQL, FASTER_CALL_VIEWS_SQL, NEW_SPAN_COLUMNS_SQL
+from .judge_tables import JUDGE_TABLES_SQL
 from .production_tables import PRODUCTION_TABLES_SQL
 from .release_tables import RELEASE_TABLES_SQL
 
@@ -185,6 +186,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "production gates and drift: the window a gate covered; drift_results with its bins",
         PRODUCTION_TABLES_SQL,
     ),
+    (9, "judge_calibrations: a judge version's agreement with human labels", JUDGE_TABLES_SQL),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
