@@ -9,6 +9,9 @@ its envelope (``envelope["data_checks"]``), and the ``data.*`` rules a release m
 - ``data.license``: ``allowed: [...]`` against the declared license.
 
 The values are exact counts, not estimates, so a data rule passes or fails; it never warns.
+The same rules are gate metrics: a ``data.*`` entry in a gates file's ``gates:`` list is decided
+by ``evals.gate`` / ``llmtrace gate`` against the candidate run's recorded checks
+(:func:`data_outcomes`) and stored with the other gate rows.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..redaction import DEFAULT_PATTERNS
 from ..store.connection import connect_write
 from .dataset import Dataset
+from .gate_outcomes import GateOutcome
 
-__all__ = ["DATA_METRICS", "DataRule", "evaluate_data_rules", "measure_dataset"]
+__all__ = ["DATA_METRICS", "DataRule", "data_outcomes", "evaluate_data_rules", "measure_dataset"]
 
 DATA_METRICS = ("data.rows", "data.schema_errors", "data.pii_rows", "data.age_days")
 _PII = [re.compile(pattern) for pattern in DEFAULT_PATTERNS.values()]
@@ -45,6 +48,8 @@ def measure_dataset(db: Path, dataset: Dataset) -> dict[str, Any]:
     """The data checks of ``dataset`` (recorded in ``db``'s ``datasets`` table already)."""
     schema_errors = None
     if dataset.schema is not None:
+        from jsonschema import Draft202012Validator  # only runs that declare a schema pay for it
+
         validator = Draft202012Validator(dict(dataset.schema))
         schema_errors = sum(
             1 for e in dataset.examples if next(validator.iter_errors(_row(e)), None)
@@ -134,3 +139,35 @@ def evaluate_data_rules(
         if why:
             reasons.append(f"data check {rule.text} failed: {why}")
     return outcomes, reasons
+
+
+def _passed_note(value: Any) -> str:
+    if isinstance(value, str):
+        return f"declared license {value!r} is allowed"
+    return f"exactly {value:g}, measured when the run started"
+
+
+def data_outcomes(
+    rules: list[DataRule], envelope: dict[str, Any] | str | None
+) -> list[GateOutcome]:
+    """Each ``data.*`` rule as a gate outcome (one row of the gate table): the measured value
+    is the estimate with a zero-width interval, since it is exact; a data rule never warns."""
+    recorded = json.loads(envelope or "{}") if isinstance(envelope, str) else envelope or {}
+    measured = recorded.get("data_checks") or {}
+    outcomes = []
+    for rule in rules:
+        value, why = _decide(rule, measured)
+        number = float(value) if isinstance(value, int | float) else None
+        outcomes.append(
+            GateOutcome(
+                rule.metric,
+                rule.text,
+                "fail" if why else "pass",
+                number,
+                number,
+                number,
+                int(measured.get("rows") or 0),
+                why or _passed_note(value),
+            )
+        )
+    return outcomes

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import UserError
+from .data_checks import DataRule
 
 __all__ = [
     "GateConfig",
@@ -127,7 +128,12 @@ class GateConfig(BaseModel):
         "every bound in the file, so the chance that any gate fails a candidate that meets "
         "them all stays at (1 - confidence) / 2",
     )
-    gates: list[GateRule] = Field(min_length=1)
+    gates: list[GateRule] = Field(default_factory=list)
+    data: list[DataRule] = Field(
+        default_factory=list,
+        description="the data.* entries of gates: (rows, schema errors, PII rows, age, license), "
+        "decided on the candidate run's recorded data checks",
+    )
     release: dict[str, Any] | None = Field(
         None, description="the promotion policy, read by evals.Registry (DESIGN section 8)"
     )
@@ -135,12 +141,43 @@ class GateConfig(BaseModel):
         None, description="drift rules (psi_max, js_max), read by llmtrace drift"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _data_rules_apart(cls, data: Any) -> Any:
+        """``data.*`` entries sit in ``gates:`` like any rule; they are kept apart because
+        they are exact counts on the dataset, not estimates. A bad one is blamed by its place
+        in ``gates:``."""
+        if not isinstance(data, dict) or not isinstance(data.get("gates"), list):
+            return data
+        gates, rules = [], list(data.get("data") or [])
+        for index, entry in enumerate(data["gates"]):
+            if not (isinstance(entry, dict) and str(entry.get("metric", "")).startswith("data.")):
+                gates.append(entry)
+                continue
+            try:
+                rules.append(DataRule.model_validate(entry))
+            except ValidationError as exc:
+                message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                raise _FieldError(f"gates[{index}]", message) from None
+        return {**data, "gates": gates, "data": rules}
+
+    @model_validator(mode="after")
+    def _has_a_rule(self) -> GateConfig:
+        if not self.gates and not self.data:
+            raise _FieldError("gates", "List should have at least 1 item")
+        return self
+
 
 def _field_path(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "(top level)"
+
+
+def _config_field(blamed: str) -> bool:
+    """``gates`` or ``gates[3]``: a place in the file a config-level check can blame."""
+    return blamed.partition("[")[0] in GateConfig.model_fields
 
 
 def parse_gate_config(data: Any, origin: str) -> GateConfig:
@@ -151,7 +188,7 @@ def parse_gate_config(data: Any, origin: str) -> GateConfig:
         message = first["msg"].removeprefix("Value error, ")
         loc = tuple(first["loc"])
         blamed, _, rest = message.partition(": ")
-        if rest and blamed in GateRule.model_fields:
+        if rest and (blamed in GateRule.model_fields or _config_field(blamed)):
             loc, message = (*loc, blamed), rest
         extra = f" ({len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
         raise GateConfigError(f"{origin}: {_field_path(loc)}: {message}{extra}") from None

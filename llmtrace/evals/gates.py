@@ -22,6 +22,8 @@ Which interval each metric gets, and the rules for awkward data:
 - relative bounds on a baseline of 0 are decided as ``max: 0`` on the candidate.
 - a baseline bound is computed on the examples both runs share; the examples left out are
   listed, and a bound that left out candidate examples can at best warn.
+- ``data.*`` rules (rows, schema errors, PII rows, dataset age, license) are exact counts the
+  candidate run recorded when it started: they pass or fail, never warn, and Holm leaves them be.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 from ..store.connection import connect_write
 from ..store.query import default_db_path
+from .data_checks import data_outcomes
 from .gate_bounds import _bounds
 from .gate_config import GateConfig, load_gate_config, parse_gate_config
 from .gate_decisions import _decide, _holm
@@ -155,6 +158,7 @@ def gate(
             )
         overrides = [f"allowed mismatch: {p}" for p in problems]
     outcomes = decide_rules(parsed, cand, base)
+    outcomes += data_outcomes(parsed.data, cand.run.get("envelope"))
     if strict:
         outcomes = [
             replace(o, decision="fail", reason="strict: " + o.reason) if o.decision == "warn" else o
