@@ -13,37 +13,21 @@ judge may use). A judge error is left out and counted, never scored.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
+from ..store.query import default_db_path
 from . import stats
+from .calibration_store import JudgeCalibration, store_calibration
 from .dataset import Dataset
 from .scorers import Scorer
 
 __all__ = ["JudgeCalibration", "calibrate", "cohen_kappa", "krippendorff_alpha_interval"]
 
 LabelKind = Literal["binary", "categorical", "interval"]
-
-
-@dataclass(frozen=True)
-class JudgeCalibration:
-    """A judge version's agreement with human labels on one labelled dataset version."""
-
-    judge: str
-    judge_model: str | None
-    judge_version: str | None
-    dataset_version: str
-    measure: str
-    agreement: float
-    ci_low: float
-    ci_high: float
-    n: int
-    judge_errors: int
-    confidence: float
-    note: str = ""
 
 
 def cohen_kappa(first: Sequence[Hashable], second: Sequence[Hashable]) -> float:
@@ -102,6 +86,24 @@ def _judged(judge: Scorer, labelled: Dataset) -> tuple[list[Any], list[Any], int
     return human, machine, errors
 
 
+def _measure(
+    kind: LabelKind, human: list[Any], machine: list[Any]
+) -> Callable[[Sequence[str]], float]:
+    """The agreement of the examples whose positions are given (as strings, for the bootstrap)."""
+    if kind == "binary":
+        human = [bool(v) for v in human]
+        machine = [v >= 0.5 for v in machine]
+
+    def measure(chosen: Sequence[str]) -> float:
+        first = [human[int(k)] for k in chosen]
+        second = [machine[int(k)] for k in chosen]
+        if kind == "interval":
+            return krippendorff_alpha_interval(first, second)
+        return cohen_kappa(first, second)
+
+    return measure
+
+
 def calibrate(
     judge: Scorer,
     labelled: Dataset,
@@ -110,6 +112,7 @@ def calibrate(
     confidence: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
+    db: str | os.PathLike[str] | None = None,
 ) -> JudgeCalibration:
     """Grade every labelled example with ``judge`` and measure its agreement with the labels.
 
@@ -118,6 +121,10 @@ def calibrate(
     with the judge's value as is). The interval is a seeded percentile bootstrap over examples;
     resamples where the measure is undefined widen it (see
     :func:`llmtrace.evals.stats.interval_from_distribution`).
+
+    With ``db`` the result is also stored there (table ``judge_calibrations``), where the
+    ``judge.<name>.agreement`` gate metric and the reports find it for the judge version that
+    scored a run.
 
     Example:
         >>> result = evals.calibrate(helpful_judge, evals.Dataset.from_jsonl("labels.jsonl"))
@@ -130,22 +137,12 @@ def calibrate(
             "error(s)); calibration needs at least 2"
         )
     kind = labels or _label_kind(human)
-    if kind == "binary":
-        human = [bool(v) for v in human]
-        machine = [v >= 0.5 for v in machine]
     keys = [str(i) for i in range(len(human))]
-
-    def measure(chosen: Sequence[str]) -> float:
-        first = [human[int(k)] for k in chosen]
-        second = [machine[int(k)] for k in chosen]
-        if kind == "interval":
-            return krippendorff_alpha_interval(first, second)
-        return cohen_kappa(first, second)
-
+    measure = _measure(kind, human, machine)
     values = stats.bootstrap_distribution(measure, keys, resamples=resamples, seed=seed)
     interval = stats.interval_from_distribution(measure(keys), values, len(keys), confidence)
     note = f"{errors} judge error(s) left out" if errors else ""
-    return JudgeCalibration(
+    result = JudgeCalibration(
         judge.name,
         judge.judge_model,
         judge.judge_version,
@@ -158,4 +155,8 @@ def calibrate(
         errors,
         confidence,
         "; ".join(n for n in (note, interval.note) if n),
+        labelled.name,
     )
+    if db is not None:
+        store_calibration(default_db_path(db), result)
+    return result

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import stats
-from .gate_config import GateConfig, GateRule
+from .gate_config import JUDGE_AGREEMENT, GateConfig, GateRule
+from .gate_judges import agreement_interval_at
 from .gate_metrics import (
     PERCENTILES,
     Direction,
@@ -198,16 +199,18 @@ def _rule_notes(rule: GateRule, candidate: RunData) -> list[str]:
 
 def _absolute_bounds(rule: GateRule, candidate: RunData, config: GateConfig) -> list[_Bound]:
     metric = rule.metric
-    interval_at, notes = _absolute_interval_at(metric, candidate, config)
+    cap = ""
+    if JUDGE_AGREEMENT.match(metric):
+        interval_at, notes, cap = agreement_interval_at(metric, candidate)
+    else:
+        interval_at, notes = _absolute_interval_at(metric, candidate, config)
     bounds = []
     if rule.min is not None:
-        bounds.append(
-            _Bound(metric, f"{metric} >= {_fmt(rule.min)}", rule.min, "min", interval_at, notes)
-        )
+        text = f"{metric} >= {_fmt(rule.min)}"
+        bounds.append(_Bound(metric, text, rule.min, "min", interval_at, notes, (), cap))
     if rule.max is not None:
-        bounds.append(
-            _Bound(metric, f"{metric} <= {_fmt(rule.max)}", rule.max, "max", interval_at, notes)
-        )
+        text = f"{metric} <= {_fmt(rule.max)}"
+        bounds.append(_Bound(metric, text, rule.max, "max", interval_at, notes, (), cap))
     return bounds
 
 

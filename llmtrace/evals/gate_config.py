@@ -34,12 +34,13 @@ STATIC_METRICS = (
     "errors.rate",
 )
 _SCORER_METRIC = re.compile(r"^(quality|safety)\.[A-Za-z0-9_\-]+$")
+JUDGE_AGREEMENT = re.compile(r"^judge\.(?P<judge>[A-Za-z0-9_\-]+)\.agreement$")
 
 
 def higher_is_better(metric: str) -> bool:
-    """Quality scores are better high; everything else a gate names (violations, latency,
-    cost, tokens, errors) is better low."""
-    return metric.startswith("quality.")
+    """Quality scores and a judge's agreement with human labels are better high; everything
+    else a gate names (violations, latency, cost, tokens, errors) is better low."""
+    return metric.startswith("quality.") or JUDGE_AGREEMENT.match(metric) is not None
 
 
 class GateConfigError(UserError):
@@ -74,10 +75,15 @@ class GateRule(BaseModel):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, metric: str) -> str:
-        if metric in STATIC_METRICS or _SCORER_METRIC.match(metric):
+        if (
+            metric in STATIC_METRICS
+            or _SCORER_METRIC.match(metric)
+            or JUDGE_AGREEMENT.match(metric)
+        ):
             return metric
         raise ValueError(
-            f"unknown metric {metric!r}; use quality.<scorer>, safety.<scorer> or one of "
+            f"unknown metric {metric!r}; use quality.<scorer>, safety.<scorer>, "
+            "judge.<scorer>.agreement or one of "
             f"{', '.join(STATIC_METRICS)}"
         )
 
@@ -86,6 +92,19 @@ class GateRule(BaseModel):
         bounds = ("min", "max", "max_drop", "max_rise", "max_increase_pct")
         if all(getattr(self, b) is None for b in bounds):
             raise ValueError(f"a gate needs at least one of {', '.join(bounds)}")
+        return self
+
+    @model_validator(mode="after")
+    def _agreement_is_absolute(self) -> GateRule:
+        if JUDGE_AGREEMENT.match(self.metric):
+            relative = ("max_drop", "max_rise", "max_increase_pct")
+            given = [f for f in relative if getattr(self, f) is not None]
+            if given:
+                raise _FieldError(
+                    given[0],
+                    f"{self.metric} is read from the judge's stored calibration, not from the "
+                    "runs, so it has no baseline bound; use min (e.g. min: 0.7)",
+                )
         return self
 
     @model_validator(mode="after")

@@ -41,6 +41,7 @@ from .data_checks import data_outcomes
 from .gate_bounds import _bounds
 from .gate_config import GateConfig, load_gate_config, parse_gate_config
 from .gate_decisions import _decide, _holm
+from .gate_judges import hold_unproven_judges
 from .gate_outcomes import GateError, GateOutcome, GateResult
 from .metrics import RunData, load_run_data
 from .results import Run
@@ -120,11 +121,13 @@ def _finite(value: float | None) -> float | None:
 def decide_rules(
     config: GateConfig, candidate: RunData, baseline: RunData | None
 ) -> list[GateOutcome]:
-    """Every bound of every rule decided, with Holm's correction when the config asks."""
+    """Every bound of every rule decided, with Holm's correction when the config asks; a
+    judge's score bounds at best warn until its ``judge.<name>.agreement`` bound passes."""
     bounds = [b for rule in config.gates for b in _bounds(rule, candidate, baseline, config)]
     outcomes = [_decide(b, config.confidence) for b in bounds]
     if config.family_wise == "holm":
         _holm(bounds, outcomes, config.confidence)
+    hold_unproven_judges(outcomes)
     return outcomes
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .calibration_store import JudgeCalibration, load_calibrations
 from .records import load_results, load_run
 from .results import TARGET_SCORER
 
@@ -39,6 +40,7 @@ class RunData:
     judge_versions: dict[str, str | None] = field(default_factory=dict)
     scorer_errors: dict[str, int] = field(default_factory=dict)
     unknown_cost: int = 0
+    calibrations: list[JudgeCalibration] = field(default_factory=list)
 
     @property
     def example_epochs(self) -> int:
@@ -50,7 +52,7 @@ def load_run_data(db: Path, run_id: str) -> RunData | None:
     run = load_run(db, run_id)
     if run is None:
         return None
-    data = RunData(run)
+    data = RunData(run, calibrations=load_calibrations(db))
     per_epoch: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for row in load_results(db, run_id):
         per_epoch[(row["example_id"], row["epoch"])].append(row)
