@@ -43,7 +43,12 @@ def test_ci_gate_example_runs_end_to_end(tmp_path):
     """The exact script the example GitHub workflow runs: two evals, then the gate."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
     env.update(
-        {"LLMTRACE_DB": str(tmp_path / "ci.duckdb"), "PYTHON": sys.executable, "COLUMNS": "200"}
+        {
+            "LLMTRACE_DB": str(tmp_path / "ci.duckdb"),
+            "PYTHON": sys.executable,
+            "COLUMNS": "200",
+            "PRODUCTION_BUNDLE": str(tmp_path / "no-release-yet.bundle"),
+        }
     )
     reports = ROOT / "examples" / "ci_gate" / "reports"
     done = subprocess.run(
@@ -59,9 +64,11 @@ def test_ci_gate_example_runs_end_to_end(tmp_path):
     import xml.etree.ElementTree as ET
 
     report = json.loads((reports / "gate.json").read_text())
-    assert report["decision"] in ("pass", "warn") and len(report["gates"]) == 8
+    assert report["decision"] in ("pass", "warn") and len(report["gates"]) == 10
+    assert {"data.rows", "data.pii_rows"} <= {g["metric"] for g in report["gates"]}
     suite = ET.parse(reports / "gate.xml").getroot().find("testsuite")
-    assert suite.get("tests") == "8" and suite.get("failures") == "0"
+    assert suite.get("tests") == "10" and suite.get("failures") == "0"
+    assert "no production bundle" in done.stdout and (reports / "report.html").exists()
     assert (reports / "gate.md").read_text().startswith("## llmtrace gate")
     runs = subprocess.run(
         [sys.executable, "-m", "llmtrace", "runs", "-f", "json"],

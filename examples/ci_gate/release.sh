@@ -24,4 +24,5 @@ release=$(llmtrace register "$candidate" --name "$NAME" --by ci | tail -n 1)
 llmtrace promote "$release" --to production --config release.yaml --by ci \
   --reason "prompt $CANDIDATE_PROMPT (${GITHUB_SHA:-local})"
 llmtrace releases "$NAME"
+mkdir -p "$(dirname "$BUNDLE")"
 llmtrace bundle export "$release" --out "$BUNDLE"
