@@ -168,21 +168,18 @@ class MergerClient:
                 f"no Python interpreter to run the merger with ({sys.executable!r} is not one); "
                 "set LLMTRACE_MERGER_PYTHON, or batches are merged when flushed"
             )
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        # A script of its own, not ``-m``: the package's __init__ modules (the tracing API, the
+        # OpenTelemetry SDK) stay out of the merger (see merger_boot).
         return subprocess.Popen(
             [
                 python,
-                "-m",
-                "llmtrace.exporters.duckdb.merger",
+                str(Path(__file__).with_name("merger_boot.py")),
                 str(self.db_path),
                 f"--parent={os.getpid()}",
                 *self._arguments,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
             start_new_session=True,  # a terminal's Ctrl-C is for the application
         )
 

@@ -1,0 +1,44 @@
+"""The merger process's entry point, run as a script (``python <this file> <db> ...``).
+
+``python -m llmtrace.exporters.duckdb.merger`` would first run the package's ``__init__``
+modules: ``llmtrace`` (the tracing API), ``llmtrace.exporters`` and ``llmtrace.exporters.duckdb``
+(the exporter, the OpenTelemetry SDK). The merger needs none of it: only DuckDB, pyarrow and
+``llmtrace.store``. So this script puts empty package modules in their place, with the right
+``__path__`` so their submodules import as usual, and then runs ``merger.main``. Nothing else
+ever runs in this process, so nobody else sees the empty packages.
+
+The merger also keeps numpy out: pyarrow imports it when it is installed (10 MiB of the
+merger's memory) but works without it, and nothing here converts to or from numpy.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+__all__ = ["bare_packages"]
+
+_PACKAGES = ("llmtrace", "llmtrace.exporters", "llmtrace.exporters.duckdb")
+
+
+def bare_packages(root: Path) -> None:
+    """Register llmtrace's outer packages, found under ``root``, without running their
+    ``__init__`` modules; and keep numpy from being imported."""
+    for name in _PACKAGES:
+        module = types.ModuleType(name)
+        module.__path__ = [str(root.joinpath(*name.split(".")))]
+        module.__package__ = name
+        sys.modules.setdefault(name, module)
+    sys.modules.setdefault("numpy", None)  # type: ignore[arg-type]  # import numpy -> ImportError
+
+
+if __name__ == "__main__":
+    package_root = Path(__file__).resolve().parents[3]
+    # Run as a script, Python put this script's folder first on the path: its modules are not
+    # top-level modules. The folder that holds the llmtrace package goes there instead.
+    sys.path[0] = str(package_root)
+    bare_packages(package_root)
+    from llmtrace.exporters.duckdb.merger import main
+
+    sys.exit(main())
