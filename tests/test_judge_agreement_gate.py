@@ -4,6 +4,7 @@ warn without one, and a judge's score bounds cannot pass until its agreement bou
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -12,6 +13,7 @@ import llmtrace
 from llmtrace import evals
 from llmtrace.evals import GateConfigError
 from llmtrace.evals.calibration_store import calibration_for, load_calibrations
+from llmtrace.evals.reports import to_json, to_markdown
 
 N = 40
 
@@ -138,3 +140,26 @@ def test_an_agreement_rule_naming_no_scorer_of_the_run_is_a_user_error(store):
     config = {"gates": [{"metric": "judge.nobody.agreement", "min": 0.7}]}
     with pytest.raises(evals.GateError, match="has no scorer 'nobody'"):
         evals.gate(candidate=ids["good"], config=config, db=db)
+
+
+def test_reports_show_stored_calibrations_and_flag_judge_versions_without_one(store):
+    db, ids, made = store
+    calibrated = evals.gate(candidate=ids["good"], config=RULES, db=db)
+    [entry] = calibrated.judges
+    assert entry["calibrated"] and entry["version"] == "good-v1"
+    assert entry["agreement"] == pytest.approx(made["good"].agreement)
+    assert json.loads(to_json(calibrated))["judges"][0]["labels"].startswith("helpful-labels@")
+    assert "judge `helpful` version `good-v1`: cohen_kappa" in to_markdown(calibrated)
+
+    uncalibrated = evals.gate(candidate=ids["never"], config=RULES, db=db)
+    assert json.loads(to_json(uncalibrated))["judges"] == [
+        {"judge": "helpful", "version": "new-v2", "calibrated": False}
+    ]
+    assert "⚠️ judge `helpful` version `new-v2` has no stored calibration" in to_markdown(
+        uncalibrated
+    )
+
+    page = evals.report(ids["good"], db=db)  # no calibrations= given: read from the store
+    assert "cohen_kappa" in page and "none stored" not in page
+    page = evals.report(ids["never"], db=db)
+    assert "<strong>none stored</strong>" in page and "1 judge version(s) have no" in page

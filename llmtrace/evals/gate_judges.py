@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from . import stats
 from .calibration_store import JudgeCalibration, calibration_for
@@ -110,3 +111,34 @@ def hold_unproven_judges(outcomes: list[GateOutcome]) -> None:
         )
         reason = "; ".join(r for r in (note, outcome.reason) if r)
         outcomes[i] = replace(outcome, decision="warn", reason=reason)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def judge_calibrations(data: RunData) -> list[dict[str, Any]]:
+    """Each judge that scored the run (a scorer with a judge version), with the stored
+    calibration of that version, or ``calibrated: False`` when there is none (reports flag it)."""
+    judges = []
+    for judge, version in sorted(data.judge_versions.items()):
+        if version is None:
+            continue  # not a judge: a deterministic scorer
+        found = calibration_for(data.calibrations, judge, version)
+        entry: dict[str, Any] = {
+            "judge": judge,
+            "version": version,
+            "calibrated": found is not None,
+        }
+        if found is not None:
+            entry |= {
+                "measure": found.measure,
+                "agreement": _finite(found.agreement),
+                "ci_low": _finite(found.ci_low),
+                "ci_high": _finite(found.ci_high),
+                "n": found.n,
+                "confidence": found.confidence,
+                "labels": f"{found.dataset_name}@{found.dataset_version}".lstrip("@"),
+            }
+        judges.append(entry)
+    return judges

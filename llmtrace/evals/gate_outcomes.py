@@ -42,6 +42,7 @@ class GateResult:
     gates: list[GateOutcome] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
     family_wise: str = "none"
+    judges: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -58,4 +59,5 @@ class GateResult:
             "family_wise": self.family_wise,
             "overrides": self.overrides,
             "gates": [{**vars(g), "excluded": list(g.excluded)} for g in self.gates],
+            "judges": self.judges,
         }

@@ -41,7 +41,7 @@ from .data_checks import data_outcomes
 from .gate_bounds import _bounds
 from .gate_config import GateConfig, load_gate_config, parse_gate_config
 from .gate_decisions import _decide, _holm
-from .gate_judges import hold_unproven_judges
+from .gate_judges import hold_unproven_judges, judge_calibrations
 from .gate_outcomes import GateError, GateOutcome, GateResult
 from .metrics import RunData, load_run_data
 from .results import Run
@@ -178,6 +178,7 @@ def gate(
         outcomes,
         overrides,
         parsed.family_wise,
+        judge_calibrations(cand),
     )
     store_gate_result(path, result)
     return result

@@ -40,8 +40,29 @@ def to_markdown(result: GateResult) -> str:
         )
     for override in result.overrides:
         lines.append(f"\n> {override}")
+    lines += _judge_lines(result)
     lines += ["", error_rates(result)]
     return "\n".join(lines) + "\n"
+
+
+def _judge_lines(result: GateResult) -> list[str]:
+    """Each judge version that scored the candidate with its stored agreement with human
+    labels; a version without one is flagged."""
+    lines = []
+    for j in result.judges:
+        name = f"`{j['judge']}` version `{j['version']}`"
+        if j["calibrated"]:
+            lines.append(
+                f"- judge {name}: {j['measure']} {_num(j['agreement'])} "
+                f"[{_num(j['ci_low'])}, {_num(j['ci_high'])}], n={j['n']} human labels "
+                f"({j['labels']})"
+            )
+        else:
+            lines.append(
+                f"- ⚠️ judge {name} has no stored calibration: its scores are not shown to "
+                "agree with human labels (`llmtrace calibrate`)"
+            )
+    return ["", "Judges:", "", *lines] if lines else []
 
 
 def error_rates(result: GateResult) -> str:

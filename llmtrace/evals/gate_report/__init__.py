@@ -16,6 +16,7 @@ from typing import Any
 from ...errors import UserError
 from ...store.query import default_db_path
 from ..calibrate import JudgeCalibration
+from ..calibration_store import load_calibrations
 from ..gate_config import GateConfig
 from ..gates import GateResult
 from ..gates import gate as decide_gate
@@ -95,7 +96,8 @@ def report(
         max_examples: how many changed examples to show in full; the rest are counted.
         trace_link: a URL template with ``{trace_id}`` for your tracing UI (default: ids as text).
         calibrations: judges' agreement with human labels (:func:`evals.calibrate`), shown
-            beside the judge versions they measured.
+            beside the judge versions they measured; calibrations stored in ``db`` are shown
+            too (after the given ones), and a judge version with neither is flagged.
         sections: more sections to append (lineage, ...).
 
     Example:
@@ -116,7 +118,8 @@ def report(
     elif result is None:
         result = stored_gate(path, cand.run_id, base.run_id if base else None)
     options = {"limit": max_examples, "trace_link": trace_link}
-    parts = [*_sections(path, (cand, base), result, options, calibrations), *sections]
+    known = [*calibrations, *load_calibrations(path)]
+    parts = [*_sections(path, (cand, base), result, options, known), *sections]
     against = f" against baseline <code>{escape(base.run_id)}</code>" if base else ""
     header = verdict_banner(result) + (
         f"<p>Candidate <code>{escape(cand.run_id)}</code>{against}: suite "

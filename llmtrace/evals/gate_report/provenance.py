@@ -14,11 +14,11 @@ __all__ = ["dataset_section", "envelope_section", "judges_section"]
 
 def _calibration_text(
     calibrations: Sequence[JudgeCalibration], scorer: str, version: str | None
-) -> str:
+) -> object:
     found = [c for c in calibrations if c.judge == scorer and c.judge_version == version]
     if not found:
-        return "–"
-    c = found[-1]
+        return Cell("<strong>none stored</strong>: scores not shown to agree with humans")
+    c = found[0]  # given first, then stored newest first
     return (
         f"{c.measure} {format_number(c.agreement)} [{format_number(c.ci_low)}, "
         f"{format_number(c.ci_high)}], n={c.n} on labels {c.dataset_version}"
@@ -29,9 +29,11 @@ def judges_section(
     candidate: RunView, baseline: RunView | None, calibrations: Sequence[JudgeCalibration] = ()
 ) -> str:
     """Every scorer with its kind; judges with model and version in both runs (a version that
-    differs is what makes two runs incomparable), and their agreement with human labels when
-    a calibration (:func:`llmtrace.evals.calibrate`) is given."""
+    differs is what makes two runs incomparable), and each judge version's agreement with human
+    labels (:func:`llmtrace.evals.calibrate`, given or stored); a judge version without one is
+    flagged."""
     rows = []
+    uncalibrated = 0
     for scorer, (kind, model, version) in sorted(candidate.scorers.items()):
         row: list[object] = [scorer, kind, model or "–", version or "–"]
         if baseline is not None:
@@ -39,20 +41,23 @@ def judges_section(
             base_version = (base[2] or "–") if base else "not in baseline"
             same = base is not None and base[2] == version
             row.append(Cell(escape(base_version) + ("" if same else " <strong>(differs)</strong>")))
-        if calibrations:
-            row.append(_calibration_text(calibrations, scorer, version))
+        if model is None:
+            row.append("–")  # not a judge
+        else:
+            text = _calibration_text(calibrations, scorer, version)
+            uncalibrated += isinstance(text, Cell)
+            row.append(text)
         rows.append(row)
     headers = ["scorer", "kind", "judge model", "candidate version"]
     if baseline is not None:
         headers.append("baseline version")
+    headers.append("agreement with human labels")
     note = ""
-    if calibrations:
-        headers.append("agreement with human labels")
-    else:
+    if uncalibrated:
         note = (
-            '<p class="muted">No judge calibration was given: measure a judge with '
-            "<code>evals.calibrate(judge, labelled)</code> and pass it to "
-            "<code>evals.report(..., calibrations=[...])</code>.</p>"
+            f'<p class="muted">{uncalibrated} judge version(s) have no stored calibration: '
+            "measure one with <code>llmtrace calibrate MODULE:JUDGE --labels FILE</code> or "
+            "<code>evals.calibrate(judge, labelled, db=...)</code>.</p>"
         )
     return table(headers, rows, caption="Scorers and judges.") + note
 
