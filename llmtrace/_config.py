@@ -190,7 +190,8 @@ def _apply_to_runtime(settings: Settings, instrument: tuple[str, ...] | list[str
     runtime.prices = PriceTable(settings.user_prices)
     runtime.db_path = None if settings.db is None else str(settings.db)
     install_thread_pool_propagation()
-    _warm_token_encoding()
+    # Nothing is warmed here: the token encoding loads when a call first has to be estimated
+    # and the price table when a span is first priced, both on an exporter thread (late.py).
 
 
 def _build_exporters(
@@ -232,9 +233,7 @@ def _install(exporters: tuple[SpanExporter, ...], instrument: tuple[str, ...] | 
         old.shutdown()
     if not _atexit_registered:
         atexit.register(_pipeline.shutdown)
-        os.register_at_fork(
-            before=_finish_warm_up_before_fork, after_in_child=_flush_at_worker_exit
-        )
+        os.register_at_fork(after_in_child=_flush_at_worker_exit)
         _atexit_registered = True
     _configured = True
     instrument_libraries(instrument)
@@ -260,32 +259,14 @@ def _flush_when_worker_exits(pipeline: Pipeline) -> None:
 
 
 def warm_up() -> None:
-    """Load the token encoding (~0.5 s) and the price table (~0.2 s) now, so the first traced
-    call does not pay for them inside its parent's span."""
+    """Load the token encoding (~0.5 s) and the price table (~0.2 s) now, on this thread, for
+    a caller that times what follows (an eval run's first example)."""
     from genai_prices import data_snapshot
 
     from .tokens import DEFAULT_ENCODING, get_encoding
 
     get_encoding(DEFAULT_ENCODING)
     data_snapshot.get_snapshot()
-
-
-_warm_thread: threading.Thread | None = None
-
-
-def _warm_token_encoding() -> None:
-    global _warm_thread
-    _warm_thread = threading.Thread(target=warm_up, name="llmtrace-warm", daemon=True)
-    _warm_thread.start()
-
-
-def _finish_warm_up_before_fork() -> None:
-    """A fork while the warm-up thread imports leaves the child a module lock that no thread
-    of its own will ever release, and the child's flush at exit then hangs on it: let the
-    warm-up finish first (once, well under a second)."""
-    thread = _warm_thread
-    if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-        thread.join(timeout=10)
 
 
 def _batch_processor(exporter: SpanExporter) -> CountingBatchSpanProcessor:
