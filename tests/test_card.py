@@ -7,7 +7,9 @@ import pytest
 from llmtrace import evals
 from llmtrace.cli import main
 from llmtrace.errors import UserError
+from llmtrace.evals.html._style import STYLESHEET
 from tests.registry_fixtures import make_reproducible_run
+from tests.test_report_html import external_references, parse
 
 GATES = {"gates": [{"metric": "quality.exact_match", "min": 0.5}]}
 
@@ -62,8 +64,30 @@ def test_card_with_card_yaml_uses_what_people_wrote(release, tmp_path):
     assert "## Limitations\n\nEnglish only." in text
     assert "Missing: nobody has written this section (out_of_scope_uses" in text
     html = evals.card(v1, format="html", card_yaml=written, db=db)
-    assert html.startswith("<!doctype html>") and "<h1>Model card: bot v1</h1>" in html
+    assert html.lower().startswith("<!doctype html>") and "<h1>Model card: bot v1</h1>" in html
     assert "<li>support-team</li>" in html and 'class="missing"' in html
+
+
+def test_card_html_is_the_shared_renderers_page(release, tmp_path):
+    """The card's HTML has the gate report's shell and styles, real tables, decisions in colour
+    and words, the lineage as SVG with its tables, and no external reference."""
+    db, v1 = release
+    page = evals.card(v1, format="html", card_yaml=tmp_path / "none.yaml", db=db)
+    assert external_references(page) == []
+    parser = parse(page)
+    assert STYLESHEET in page and '<nav class="toc" aria-label="Contents">' in page
+    assert parser.tags.count("h1") == 1 and parser.tags.count("main") == 1
+    scopes = {v for t, k, v in parser.attributes if t == "th" and k == "scope"}
+    assert scopes == {"col", "row"}
+    gate_rows = [r for r in parser.rows if r.startswith("quality.exact_match >= 0.5")]
+    assert gate_rows and all("✓ pass" in r for r in gate_rows)
+    assert '<span class="badge d-pass">✓ pass</span>' in page  # colour class, symbol and word
+    assert any(r.startswith("dataset ✓ pass") for r in parser.rows)  # reproducibility: ok
+    assert page.count('<span class="badge d-warn">! missing</span>') == 5
+    assert 'aria-label="lineage of release: ' in page and "```mermaid" not in page
+    assert any(r.startswith("from relation to") for r in parser.rows)  # the edges, tabled
+    sections = [v for t, k, v in parser.attributes if t == "section" and k == "id"]
+    assert sections[:2] == ["intended-use", "out-of-scope-uses"] and "lineage" in sections
 
 
 def test_card_errors(release, tmp_path):
@@ -95,7 +119,7 @@ def test_cli_card_to_a_file(release, tmp_path, capsys):
             ]
         )
     assert done.value.code == 0 and capsys.readouterr().out == f"wrote {out}\n"
-    assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     with pytest.raises(SystemExit) as bad:
         main(["card", "nope", "--db", str(db)])
     assert bad.value.code == 2

@@ -287,7 +287,7 @@ def _card(
         _gates(path, target.id),
         *_people(path, target),
         _rollback(path, target),
-        Section("Lineage", [Part("mermaid", lineage(target, db=path).to_mermaid())]),
+        Section("Lineage", [Part("lineage", lineage(target, db=path))]),
         _reproducibility(path, target.run_id),
         *written[3:],
     ]

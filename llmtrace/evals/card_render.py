@@ -1,19 +1,26 @@
-"""The model card's sections, rendered as Markdown or as one standalone HTML page."""
+"""The model card's sections, rendered as Markdown or as one standalone HTML page on the
+shared renderer (:mod:`llmtrace.evals.html`, the gate report's page shell and styles)."""
 
 from __future__ import annotations
 
-import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .gate_report.lineage_section import lineage_body
+from .html import Cell, decision_badge, escape, render_page, table
+from .html import Section as HtmlSection
+from .html.page import DECISION_LABELS
 
 __all__ = ["Part", "Section", "to_html", "to_markdown"]
 
 
 @dataclass(frozen=True)
 class Part:
-    """``p`` (text), ``list`` (items), ``table`` (headers, rows), ``mermaid`` (a diagram) or
-    ``missing`` (a written section nobody wrote)."""
+    """``p`` (text), ``list`` (items), ``table`` (headers, rows), ``lineage`` (a
+    :class:`~llmtrace.evals.lineage_graph.Lineage`: Mermaid in Markdown, SVG and tables in
+    HTML) or ``missing`` (a written section nobody wrote)."""
 
     kind: str
     content: Any
@@ -37,8 +44,8 @@ def _markdown_part(part: Part) -> list[str]:
         return lines
     if part.kind == "list":
         return [f"- {item}" for item in part.content]
-    if part.kind == "mermaid":
-        return ["```mermaid", part.content, "```"]
+    if part.kind == "lineage":
+        return ["```mermaid", part.content.to_mermaid(), "```"]
     if part.kind == "missing":
         return [f"> **{part.content}**"]
     return [str(part.content)]
@@ -53,44 +60,56 @@ def to_markdown(title: str, sections: Sequence[Section]) -> str:
     return "\n".join(lines)
 
 
-def _bold(text: str) -> str:
-    pieces = html.escape(text).split("**")
-    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(pieces))
+_BADGES = {"pass": "pass", "warn": "warn", "fail": "fail", "ok": "pass", "fails": "fail"}
+_DECISION_COLUMNS = ("decision", "result", "outcome")
+_MISSING = '<span class="badge d-warn">! missing</span>'  # colour, symbol and word
+
+
+def _inline(text: str) -> str:
+    """Text with ``**bold**``; a bold decision word becomes its badge (colour, symbol, word)."""
+    pieces = text.split("**")
+    return "".join(
+        (decision_badge(p) if p in DECISION_LABELS else f"<strong>{escape(p)}</strong>")
+        if i % 2
+        else escape(p)
+        for i, p in enumerate(pieces)
+    )
+
+
+def _html_table(part: Part) -> str:
+    headers = [str(h) for h in part.content]
+    badged = {i for i, h in enumerate(headers) if h in _DECISION_COLUMNS}
+    rows = [
+        [
+            Cell(decision_badge(_BADGES[v])) if i in badged and v in _BADGES else v
+            for i, v in enumerate(row)
+        ]
+        for row in part.rows
+    ]
+    return table(headers, rows)
 
 
 def _html_part(part: Part) -> str:
     if part.kind == "table":
-        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in part.content)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-            for row in part.rows
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return _html_table(part)
     if part.kind == "list":
-        return "<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in part.content) + "</ul>"
-    if part.kind == "mermaid":
-        return f'<pre class="mermaid">{html.escape(part.content)}</pre>'
+        return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in part.content) + "</ul>"
+    if part.kind == "lineage":
+        return lineage_body(part.content, "release")
     if part.kind == "missing":
-        return f'<p class="missing">{html.escape(part.content)}</p>'
-    return f"<p>{_bold(str(part.content))}</p>"
+        return f'<p class="missing">{_MISSING} {escape(part.content)}</p>'
+    return f"<p>{_inline(str(part.content))}</p>"
 
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
-    "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem"
-    ";text-align:left}.missing{color:#a40;font-weight:bold}pre{background:#f6f6f6;padding:.5rem}"
-)
+def _anchor(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def to_html(title: str, sections: Sequence[Section]) -> str:
-    """A page with no external resources (the lineage shows as Mermaid source)."""
-    body = "".join(
-        f"<section><h2>{html.escape(s.title)}</h2>{''.join(_html_part(p) for p in s.parts)}"
-        "</section>"
+def to_html(title: str, sections: Sequence[Section], header: str = "") -> str:
+    """The card as one self-contained page on the shared renderer (the gate report's shell,
+    styles and tables); the lineage is drawn as inline SVG, with its tables."""
+    parts = [
+        HtmlSection(s.title, "".join(_html_part(p) for p in s.parts), _anchor(s.title))
         for s in sections
-    )
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
-        f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}"
-        "</body></html>\n"
-    )
+    ]
+    return render_page(title, parts, header=header, generator="llmtrace card")

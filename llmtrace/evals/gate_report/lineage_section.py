@@ -10,8 +10,9 @@ from typing import Any
 from ...errors import UserError
 from ..html import escape, table
 from ..html.dag import DagEdge, DagNode, dag_plot
+from ..lineage_graph import Lineage
 
-__all__ = ["lineage_section"]
+__all__ = ["lineage_body", "lineage_section"]
 
 _MAX_DETAIL = 240
 
@@ -33,16 +34,22 @@ def lineage_section(db: Path, run_id: str) -> str | None:
         graph = lineage(run_id, db=db)
     except UserError:
         return None
+    return lineage_body(graph, f"run {run_id}")
+
+
+def lineage_body(graph: Lineage, subject: str) -> str:
+    """A lineage graph as a figure, then its nodes and edges as tables (a gate report's run,
+    a model card's release)."""
     labels = {n.id: n.label for n in graph.nodes}
     svg = dag_plot(
         [DagNode(n.id, n.kind, n.label) for n in graph.nodes],
         [DagEdge(e.source, e.target, e.relation) for e in graph.edges],
-        f"lineage of run {run_id}",
+        f"lineage of {subject}",
     )
     nodes = table(
         ["kind", "node", "details"],
         [[n.kind, n.label, _details(n.attributes)] for n in graph.nodes],
-        caption="What the run rests on, by content hash.",
+        caption=f"What the {subject.split()[0]} rests on, by content hash.",
     )
     edges = table(
         ["from", "relation", "to"],
