@@ -27,19 +27,10 @@ CELLS = [
 ]
 
 
-def _limit(kind: str, n: int) -> float:
-    # No interval bounds the mean of an unbounded, skewed quantity without assumptions: the
-    # skew-corrected t interval reaches the target for lognormal latency from n=50 (5.4% at
-    # n=10, 4.4% at n=20, printed by the bench). Percentiles are the distribution-free gate.
-    if kind == "unbounded mean" and n < 50:
-        return 0.06
-    return TARGET
-
-
 @pytest.mark.parametrize(("kind", "n", "epochs"), CELLS)
 def test_truth_on_the_bound_passes_and_fails_rarely(kind, n, epochs):
     cell = calibrate_kind(kind, n, epochs, replications=REPLICATIONS, seed=13)
-    limit = _limit(kind, n)
+    limit = TARGET
     assert cell.p_pass <= limit, f"{kind} n={n} epochs={epochs}: P(pass) {cell.p_pass:.1%}"
     assert cell.p_fail <= limit, f"{kind} n={n} epochs={epochs}: P(fail) {cell.p_fail:.1%}"
 

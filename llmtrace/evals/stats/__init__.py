@@ -39,7 +39,7 @@ from .intervals import (
     zero_count_upper_bound,
 )
 from .percentiles import clustered_percentile, percentile_interval, percentile_min_clusters
-from .ratios import johnson_limits, ratio_interval
+from .ratios import cox_limits, johnson_limits, ratio_interval
 
 __all__ = [
     "Decision",
@@ -53,6 +53,7 @@ __all__ = [
     "clustered_mean",
     "clustered_percentile",
     "clustered_rate",
+    "cox_limits",
     "decide",
     "effective_n",
     "interval_from_distribution",
