@@ -9,7 +9,7 @@ PHOENIX_VERSION := 20.26.1
 PHOENIX_VENV := .venv-phoenix
 PHOENIX_STAMP := $(PHOENIX_VENV)/.installed-$(PHOENIX_VERSION)
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,25 @@ $(PHOENIX_STAMP):
 demo: $(STAMP)
 	$(BIN)/python -m examples.support_bot.demo
 
-test: $(STAMP) $(PHOENIX_STAMP)
+# The browser test (tests/test_report_html_browser.py) opens the HTML report in Debian's
+# headless chromium. Install it when it is missing and we are root with apt-get; otherwise say
+# so, and the test skips with its reason. This never fails `make test`, and costs one
+# `command -v` when chromium is there.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser test (apt-get)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+	      >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        chromium >/dev/null 2>&1; } || \
+	      echo "chromium could not be installed: the browser test will skip"; \
+	  else \
+	    echo "chromium is missing (install it as root: apt-get install chromium): the browser test will skip"; \
+	  fi; \
+	}
+
+test: $(STAMP) $(PHOENIX_STAMP) browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
