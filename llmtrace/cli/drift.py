@@ -10,6 +10,7 @@ import typer
 
 from ..errors import Refused
 from ..evals.production import drift
+from ..evals.production.drift_html import drift_to_html
 from ..evals.production.drift_report import drift_to_json, drift_to_junit, drift_to_markdown
 from ..evals.production.drift_result import DriftResult
 from ._common import DbOption
@@ -77,12 +78,21 @@ def drift_command(
     junit: JunitOption = None,
     markdown: MarkdownOption = None,
     json_path: JsonOption = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report.", metavar="FILE"),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Compare features (tokens, latency, cost, model, prompt version, tools, guardrail actions,
     finish reasons, scores) of a reference and a current run or window: PSI and JS per feature
     with bins fixed from the reference, recorded in drift_results."""
-    for option, report in (("--junit", junit), ("--markdown", markdown), ("--json", json_path)):
+    for option, report in (
+        ("--junit", junit),
+        ("--markdown", markdown),
+        ("--json", json_path),
+        ("--html", html),
+    ):
         check_report_path(option, report)
     path = trace_source(db)
     result = drift(reference, current, where=where, features=feature, config=config, db=path)
@@ -92,6 +102,7 @@ def drift_command(
             (junit, drift_to_junit(result)),
             (markdown, drift_to_markdown(result)),
             (json_path, drift_to_json(result)),
+            (html, drift_to_html(result) if html else ""),
         )
     )
     if not result.passed:
