@@ -184,11 +184,12 @@ def gate_traces(
     try:
         check_where(conn, where)
         since = min(w.start for w in (cand_window, base_window) if w is not None)
-        conn.execute(calls_table_sql("_lt_calls", since))
-        cand = WindowData.load(conn, cand_window, where, "_lt_calls")
+        conn.execute(calls_table_sql("_lt_calls", since, finish_reasons=False))
+        windows = [w for w in (cand_window, base_window) if w is not None]
+        cand, *rest = WindowData.load(conn, windows, where, "_lt_calls")
         if not cand.trace_count:
             raise TraceGateError(f"no traces in the window {cand_window}" + _where_text(where))
-        base = WindowData.load(conn, base_window, where, "_lt_calls") if base_window else None
+        base = rest[0] if rest else None
         if base is not None and not base.trace_count:
             raise TraceGateError(
                 f"no traces in the baseline window {base_window}" + _where_text(where)

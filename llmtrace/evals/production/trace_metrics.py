@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,9 +24,11 @@ from ...errors import UserError
 from ..stats import Interval
 from . import trace_stats
 from .trace_sql import (
+    PER_TRACE_VALUES,
     evaluations_table_sql,
     observations_sql,
-    traces_table_sql,
+    selection_view_sql,
+    selections_table_sql,
     window_roots,
 )
 from .windows import Window
@@ -125,25 +128,38 @@ class WindowData:
     calls: str = ""
     _evaluations_ready: bool = False
     cluster_levels: dict[str, int] = field(default_factory=dict)
-    _cache: dict[str, _Clusters] = field(default_factory=dict)
+    _cache: dict[str, _Clusters | None] = field(default_factory=dict)
+    _estimates: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def load(
-        cls, conn: duckdb.DuckDBPyConnection, window: Window, where: str | None, calls: str
-    ) -> WindowData:
-        """Select the window's traces into a temporary table (one pass over the spans);
-        ``calls`` is a table of :func:`.trace_sql.calls_table_sql` covering the window."""
-        data = cls(conn, window, where, calls=calls)
+        cls,
+        conn: duckdb.DuckDBPyConnection,
+        windows: Sequence[Window],
+        where: str | None,
+        calls: str,
+    ) -> list[WindowData]:
+        """Select every window's traces into one temporary table (one pass over the spans for
+        all windows) and a view per window; ``calls`` is a table of
+        :func:`.trace_sql.calls_table_sql` covering the windows."""
         suffix = next(_table_ids)
-        data.traces, data.evaluations = f"_lt_traces_{suffix}", f"_lt_evals_{suffix}"
+        table = f"_lt_traces_{suffix}"
         conn.execute(
-            traces_table_sql(data.traces, window_roots(window), where, calls, window.start)
+            selections_table_sql(table, [(window_roots(w), w.start) for w in windows], where, calls)
         )
+        levels: dict[int, dict[str, int]] = {k: {} for k in range(len(windows))}
         rows = conn.execute(
-            f"SELECT cluster_level, count(*) FROM {data.traces} GROUP BY 1 ORDER BY 2 DESC"
+            f"SELECT sel, cluster_level, count(*) FROM {table} GROUP BY 1, 2 ORDER BY 3 DESC, 2"
         ).fetchall()
-        data.cluster_levels = {str(level): int(count) for level, count in rows}
-        return data
+        for sel, level, count in rows:
+            levels[int(sel)][str(level)] = int(count)
+        found = []
+        for k, window in enumerate(windows):
+            data = cls(conn, window, where, calls=calls, cluster_levels=levels[k])
+            data.traces, data.evaluations = f"{table}_{k}", f"_lt_evals_{suffix}_{k}"
+            conn.execute(selection_view_sql(data.traces, table, k))
+            found.append(data)
+        return found
 
     @property
     def trace_count(self) -> int:
@@ -163,25 +179,58 @@ class WindowData:
         return sql, [metric.parameter] if metric.parameter is not None else []
 
     def clusters(self, metric: TraceMetric) -> _Clusters:
-        """Per-cluster sums and counts of the metric's observations (cached)."""
-        if metric.name in self._cache:
-            return self._cache[metric.name]
-        sql, params = self._observations(metric)
-        rows = self.conn.execute(
-            f"WITH obs AS ({sql}) SELECT sum(value)::DOUBLE AS total, count(value)::DOUBLE "
-            "AS size, min(min(value)) OVER () AS low, max(max(value)) OVER () AS high "
-            "FROM obs WHERE value IS NOT NULL GROUP BY cluster",
-            params,
-        ).fetchnumpy()
-        if not len(rows["total"]):
+        """Per-cluster sums and counts of the metric's observations (cached; the metrics
+        with one value per trace are summed together, in one pass over the traces)."""
+        key = f"{metric.source}:{metric.parameter}"
+        if key not in self._cache:
+            if metric.source in PER_TRACE_VALUES:
+                self._per_trace_clusters()
+            else:
+                sql, params = self._observations(metric)
+                self._cache[key] = self._clusters_of(
+                    f"SELECT cluster, value AS v0 FROM ({sql}) WHERE value IS NOT NULL",
+                    params,
+                    ["v0"],
+                )[0]
+        found = self._cache[key]
+        if found is None:
             raise TraceGateError(self._nothing_observed(metric))
-        found = _Clusters(
-            np.asarray(rows["total"], dtype=float),
-            np.asarray(rows["size"], dtype=float),
-            float(rows["low"][0]),
-            float(rows["high"][0]),
+        return found
+
+    def _per_trace_clusters(self) -> None:
+        names = list(PER_TRACE_VALUES)
+        values = ", ".join(f"{PER_TRACE_VALUES[n]} AS v{i}" for i, n in enumerate(names))
+        found = self._clusters_of(
+            f"SELECT cluster, {values} FROM {self.traces}",
+            [],
+            [f"v{i}" for i in range(len(names))],
         )
-        self._cache[metric.name] = found
+        for name, clusters in zip(names, found, strict=True):
+            self._cache[f"{name}:None"] = clusters
+
+    def _clusters_of(
+        self, sql: str, params: list[str], columns: list[str]
+    ) -> list[_Clusters | None]:
+        """For each value column of ``sql`` (``cluster``, then ``columns``): its sum and count
+        per cluster that has one, with the lowest and highest value; None when it has none."""
+        aggregates = ", ".join(
+            f"sum({c})::DOUBLE AS total_{c}, count({c})::DOUBLE AS size_{c}, "
+            f"min(min({c})) OVER () AS low_{c}, max(max({c})) OVER () AS high_{c}"
+            for c in columns
+        )
+        rows = self.conn.execute(
+            f"SELECT {aggregates} FROM ({sql}) GROUP BY cluster", params
+        ).fetchnumpy()
+        found: list[_Clusters | None] = []
+        for c in columns:
+            sizes = np.asarray(rows[f"size_{c}"], dtype=float)
+            seen = sizes > 0  # a cluster whose values are all NULL has none of them
+            if not seen.any():
+                found.append(None)
+                continue
+            totals = np.asarray(rows[f"total_{c}"], dtype=float)[seen]
+            low, high = float(rows[f"low_{c}"][0]), float(rows[f"high_{c}"][0])
+            found.append(_Clusters(totals, sizes[seen], low, high))
         return found
 
     def _nothing_observed(self, metric: TraceMetric) -> str:
@@ -232,8 +281,13 @@ class WindowData:
     def _percentile(self, metric: TraceMetric, found: _Clusters, confidence: float) -> Interval:
         assert metric.quantile is not None
         q = metric.quantile
-        (estimate,) = self._quantiles(metric, [q])
-        n_eff = self._cdf_effective_n(metric, found, estimate)
+        if metric.name not in self._estimates:  # neither depends on the confidence
+            (estimate,) = self._quantiles(metric, [q])
+            self._estimates[metric.name] = (
+                estimate,
+                self._cdf_effective_n(metric, found, estimate),
+            )
+        estimate, n_eff = self._estimates[metric.name]
         trials = max(1, math.floor(n_eff))
         low_rank, high_rank = trace_stats.order_ranks(trials, q, confidence)
         # quantile_disc is the inverted empirical CDF: fraction r / trials, nudged below so

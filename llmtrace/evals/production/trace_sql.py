@@ -12,6 +12,7 @@ Costs and tokens come from ``model_calls`` (one model call, one row), as in the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from ... import semconv as sc
@@ -19,16 +20,26 @@ from .windows import Window
 
 __all__ = [
     "CLUSTER_LEVELS",
+    "PER_TRACE_VALUES",
     "calls_table_sql",
     "evaluations_table_sql",
     "observations_sql",
     "run_roots",
+    "selection_view_sql",
+    "selections_table_sql",
     "traces_table_sql",
     "window_roots",
 ]
 
 # How much earlier than its root a span of the same trace may start (clocks of services differ).
 SKEW = timedelta(minutes=5)
+# The observation sources with one value per trace, and that value (a column of the traces).
+PER_TRACE_VALUES: dict[str, str] = {
+    "root_ms": "root_ms",
+    "error": "has_error::DOUBLE",
+    "cost": "coalesce(cost_usd, 0.0)",
+    "tokens": "tokens::DOUBLE",
+}
 # The order clusters are chosen in: the first attribute a trace carries wins.
 CLUSTER_LEVELS: tuple[tuple[str, str], ...] = (
     ("conversation", sc.GEN_AI_CONVERSATION_ID),
@@ -58,37 +69,74 @@ def run_roots(run_id: str) -> str:
     )
 
 
-def calls_table_sql(table: str, since: datetime | None) -> str:
+def calls_table_sql(table: str, since: datetime | None, *, finish_reasons: bool = True) -> str:
     """``CREATE TEMP TABLE table``: the model calls (one call, one row, counted once per trace)
     that started at or after ``since``. ``model_calls`` is the costly view of the store (its
-    rule walks the span tree), so one gate or drift evaluates it once, for every window."""
+    rule walks the span tree), so one gate or drift evaluates it once, for every window.
+    ``finish_reasons`` (drift's only) is read from the attributes, which costs as much again
+    as the rest of the row: a gate leaves it out."""
     after = f"AND start_time >= {_timestamp(since)}" if since is not None else ""
+    reasons = (
+        f",\n       attributes['{sc.GEN_AI_RESPONSE_FINISH_REASONS}']::VARCHAR AS finish_reasons"
+        if finish_reasons
+        else ""
+    )
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
 SELECT trace_id, span_id, kind, start_time, duration_ms, cost_usd, input_tokens, output_tokens,
-       model, prompt_version,
-       attributes['{sc.GEN_AI_RESPONSE_FINISH_REASONS}']::VARCHAR AS finish_reasons
+       model, prompt_version{reasons}
 FROM model_calls WHERE first_in_trace {after}
 """
 
 
-def traces_table_sql(
-    table: str, roots: str, where: str | None, calls: str, since: datetime | None = None
+def _matched_sql(where: str | None, selections: Sequence[tuple[str, datetime | None]]) -> str:
+    if not where:
+        return ""
+    return (
+        f"matched AS (SELECT trace_id, max(start_time) AS last_at FROM spans "
+        f"WHERE ({where}) {_recent(selections)} GROUP BY trace_id),"
+    )
+
+
+def _recent(selections: Sequence[tuple[str, datetime | None]]) -> str:
+    """A condition on ``spans`` that skips row groups older than every selection's start."""
+    starts = [since for _, since in selections]
+    if any(since is None for since in starts):
+        return ""
+    earliest = min(since for since in starts if since is not None)
+    return f"AND start_time >= {_timestamp(earliest - SKEW)}"
+
+
+def _since_case(selections: Sequence[tuple[str, datetime | None]], column: str) -> str:
+    """``column`` is late enough for the row's selection: at or after its start less ``SKEW``
+    (a run has no start: any time is)."""
+    arms = " ".join(
+        f"WHEN {k} THEN {column} >= {_timestamp(since - SKEW)}"
+        if since is not None
+        else f"WHEN {k} THEN {column} IS NOT NULL"
+        for k, (_, since) in enumerate(selections)
+    )
+    return f"coalesce(CASE r.sel {arms} END, FALSE)"
+
+
+def selections_table_sql(
+    table: str, selections: Sequence[tuple[str, datetime | None]], where: str | None, calls: str
 ) -> str:
-    """``CREATE TEMP TABLE table``: one row per trace whose root span meets ``roots`` (see
+    """``CREATE TEMP TABLE table``: one row per selection ``sel`` (its place in
+    ``selections``) and trace whose root span meets that selection's condition (see
     :func:`window_roots`, :func:`run_roots`) and, when given, ``where``, with its cluster, root
     latency, error flag, cost (NULL when no call was priced) and tokens; ``calls`` is a table
-    from :func:`calls_table_sql` that covers these traces. ``since`` (a window's start) lets
-    DuckDB skip older row groups: a trace's spans start after its root, give or take
-    ``SKEW`` of clock difference between services."""
-    recent = f"AND s.start_time >= {_timestamp(since - SKEW)}" if since is not None else ""
-    matched = ""
-    if where:
-        matched = (
-            "matched AS (SELECT DISTINCT s.trace_id FROM spans s "
-            f"SEMI JOIN roots r ON r.trace_id = s.trace_id WHERE ({where}) {recent}),"
-        )
-    keep = "SEMI JOIN matched m ON m.trace_id = s.trace_id" if where else ""
+    from :func:`calls_table_sql` that covers these traces.
+
+    Every selection (a gate's window and baseline, drift's reference and current) comes from
+    one scan of the root spans, and the error and ``where`` flags from one scan of the spans
+    that carry them: a trace has an error (or matches) when one of its spans does and started
+    no earlier than its selection's start (``since``, None for a run) less ``SKEW`` of clock
+    difference between services, which also lets DuckDB skip older row groups."""
+    member = ", ".join(
+        f"CASE WHEN ({roots}) THEN {k} END" for k, (roots, _) in enumerate(selections)
+    )
+    anywhere = " OR ".join(f"({roots})" for roots, _ in selections)
     labels = ", ".join(
         f"arg_min(attributes['{attr}']::VARCHAR, start_time) AS {level}"
         for level, attr in CLUSTER_LEVELS
@@ -97,36 +145,57 @@ def traces_table_sql(
         f"WHEN r.{level} IS NOT NULL THEN '{level}'" for level, _ in CLUSTER_LEVELS
     )
     cluster = ", ".join(f"'{level}:' || r.{level}" for level, _ in CLUSTER_LEVELS)
+    keep = f"AND {_since_case(selections, 'm.last_at')}" if where else ""
+    join_matched = "LEFT JOIN matched m ON m.trace_id = r.trace_id" if where else ""
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
 WITH roots AS (
-    SELECT trace_id, min(start_time) AS start_time, arg_min(duration_ms, start_time) AS root_ms,
-           {labels}
-    FROM spans
-    WHERE {roots}
-    GROUP BY trace_id
+    SELECT sel, trace_id, min(start_time) AS start_time,
+           arg_min(duration_ms, start_time) AS root_ms, {labels}
+    FROM (
+        SELECT *, unnest(list_filter([{member}], lambda k: k IS NOT NULL)) AS sel
+        FROM spans WHERE {anywhere}
+    )
+    GROUP BY sel, trace_id
 ),
-{matched}
-per_trace AS (
-    SELECT s.trace_id, bool_or(s.status = 'ERROR') AS has_error
-    FROM spans s SEMI JOIN roots r ON r.trace_id = s.trace_id {keep}
-    WHERE TRUE {recent}
-    GROUP BY s.trace_id
+errors AS (
+    SELECT trace_id, max(start_time) AS last_at FROM spans
+    WHERE status = 'ERROR' {_recent(selections)} GROUP BY trace_id
 ),
+{_matched_sql(where, selections)}
 calls AS (
     SELECT trace_id, sum(cost_usd) AS cost_usd,
            sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
     FROM {calls}
-    WHERE trace_id IN (SELECT trace_id FROM per_trace)
     GROUP BY trace_id
 )
-SELECT r.trace_id, r.start_time, r.root_ms, p.has_error,
+SELECT r.sel, r.trace_id, r.start_time, r.root_ms,
+       {_since_case(selections, "e.last_at")} AS has_error,
        CASE {level_case} ELSE 'trace' END AS cluster_level,
        coalesce({cluster}, 'trace:' || r.trace_id) AS cluster,
        c.cost_usd, coalesce(c.tokens, 0) AS tokens
-FROM roots r JOIN per_trace p ON p.trace_id = r.trace_id
+FROM roots r LEFT JOIN errors e ON e.trace_id = r.trace_id
+{join_matched}
 LEFT JOIN calls c ON c.trace_id = r.trace_id
+WHERE TRUE {keep}
 """
+
+
+def selection_view_sql(view: str, table: str, sel: int) -> str:
+    """``CREATE TEMP VIEW view``: the traces of one selection of a
+    :func:`selections_table_sql` table, as :func:`traces_table_sql` would have made them."""
+    return (
+        f"CREATE OR REPLACE TEMP VIEW {view} AS "
+        f"SELECT * EXCLUDE (sel) FROM {table} WHERE sel = {sel}"
+    )
+
+
+def traces_table_sql(
+    table: str, roots: str, where: str | None, calls: str, since: datetime | None = None
+) -> str:
+    """``CREATE TEMP TABLE table`` of one selection (see :func:`selections_table_sql`):
+    the traces whose root span meets ``roots``; ``since`` is the selection's start."""
+    return selections_table_sql(table, [(roots, since)], where, calls)
 
 
 def evaluations_table_sql(table: str, traces: str) -> str:
@@ -157,14 +226,8 @@ def observations_sql(source: str, traces: str, evaluations: str, calls: str) -> 
     check of one policy), ``score`` and ``violation`` (evaluations of one name) and
     ``any_violation`` (per trace with any safety evaluation).
     """
-    per_trace = {
-        "root_ms": "root_ms",
-        "error": "has_error::DOUBLE",
-        "cost": "coalesce(cost_usd, 0.0)",
-        "tokens": "tokens::DOUBLE",
-    }
-    if source in per_trace:
-        return f"SELECT cluster, {per_trace[source]} AS value FROM {traces}"
+    if source in PER_TRACE_VALUES:
+        return f"SELECT cluster, {PER_TRACE_VALUES[source]} AS value FROM {traces}"
     if source == "llm_ms":
         return (
             f"SELECT t.cluster, c.duration_ms AS value FROM {calls} c "
