@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CALL_VIEWS_SQL", "FASTER_CALL_VIEWS_SQL", "NEW_SPAN_COLUMNS_SQL"]
+__all__ = ["CALL_VIEWS_SQL", "FASTER_CALL_VIEWS_SQL", "NEW_SPAN_COLUMNS_SQL", "ROW_CALL_VIEWS_SQL"]
 
 NEW_SPAN_COLUMNS_SQL: Final = """
 ALTER TABLE spans ADD COLUMN response_id VARCHAR;
@@ -220,4 +220,97 @@ ranked AS (
 SELECT f.*, coalesce(r.first_in_store, TRUE) AS first_in_store,
        coalesce(r.first_in_trace, TRUE) AS first_in_trace
 FROM filled f LEFT JOIN ranked r ON r.trace_id = f.trace_id AND r.span_id = f.span_id;
+"""
+
+# Every span kind a climb from a call can pass through or stop on as a wrapper.
+_CLIMBED_KINDS = "('llm', 'judge', 'internal', 'client', 'server', 'producer', 'consumer')"
+
+# Migration 10: the same rule again, at the cost of a plain scan when no call is nested. What
+# costs is reading the trace and span ids (48 bytes a span) of every call to join on them; so
+# only the traces where a call has a parent are climbed, the calls are joined to their wrappers
+# by DuckDB's row id (free to read), and a call that no rule touches (not wrapped, not a
+# wrapper, its response id not repeated) is read as it is. A join whose other side is empty
+# reads next to nothing. Parquet has no row ids: evals/production/source.py keeps migration 7's.
+ROW_CALL_VIEWS_SQL: Final = f"""
+CREATE OR REPLACE VIEW model_calls AS
+WITH RECURSIVE
+nested AS MATERIALIZED (  -- traces where a call has a parent: the only ones to climb
+    SELECT DISTINCT trace_id FROM spans
+    WHERE kind IN {_INFERENCE_KINDS} AND parent_span_id IS NOT NULL
+),
+links AS MATERIALIZED (
+    SELECT s.trace_id, s.span_id, s.parent_span_id, s.kind, s.rowid AS row_id,
+           coalesce(s.response_id, s.span_id) AS call_key
+    FROM spans s SEMI JOIN nested n ON n.trace_id = s.trace_id
+    WHERE s.kind IN {_CLIMBED_KINDS}
+),
+climb(trace_id, span_id, call_row, call_key, node_kind, node_row, node_id, next_id, hops) AS (
+    SELECT trace_id, span_id, row_id, call_key, kind, row_id, span_id, parent_span_id, 0
+    FROM links WHERE kind IN {_INFERENCE_KINDS} AND parent_span_id IS NOT NULL
+    UNION ALL
+    SELECT c.trace_id, c.span_id, c.call_row, c.call_key, s.kind, s.row_id, s.span_id,
+           s.parent_span_id, c.hops + 1
+    FROM climb c JOIN links s ON s.trace_id = c.trace_id AND s.span_id = c.next_id
+    WHERE (c.hops = 0 OR c.node_kind IN {_PLAIN_KINDS}) AND c.hops < 16
+      AND c.next_id IS NOT NULL
+),
+wrapped AS (  -- a call and the nearest call around it
+    SELECT call_row, call_key, node_id AS wrapper_id, node_row AS wrapper_row
+    FROM climb WHERE hops > 0 AND node_kind IN {_INFERENCE_KINDS}
+),
+sole AS (  -- wrappers of one call (spans inside that share a response id are one call)
+    SELECT wrapper_row FROM wrapped GROUP BY wrapper_row HAVING count(DISTINCT call_key) = 1
+),
+wrappers AS (
+    SELECT i.rowid AS row_id, i.* FROM spans i SEMI JOIN sole ON sole.wrapper_row = i.rowid
+),
+repeated AS (  -- response ids that more than one span reports
+    SELECT provider, response_id FROM spans
+    WHERE kind IN {_INFERENCE_KINDS} AND response_id IS NOT NULL
+    GROUP BY ALL HAVING count(*) > 1
+),
+ranked AS (
+    SELECT s.rowid AS row_id,
+        row_number() OVER (
+            PARTITION BY s.provider, s.response_id
+            ORDER BY s.start_time DESC, s.duration_ms, s.span_id
+        ) = 1 AS first_in_store,
+        row_number() OVER (
+            PARTITION BY s.trace_id, s.provider, s.response_id
+            ORDER BY s.start_time DESC, s.duration_ms, s.span_id
+        ) = 1 AS first_in_trace
+    FROM spans s
+    SEMI JOIN repeated r
+        ON r.provider IS NOT DISTINCT FROM s.provider AND r.response_id = s.response_id
+    ANTI JOIN wrapped w ON w.wrapper_row = s.rowid
+    WHERE s.kind IN {_INFERENCE_KINDS}
+),
+touched AS (SELECT call_row AS row_id FROM wrapped UNION SELECT row_id FROM ranked),
+filled AS (
+    SELECT c.* EXCLUDE (call_row) REPLACE (
+        {_inherited()}
+    ),
+    w1.span_id AS wrapper_span_id, c.call_row
+    FROM (SELECT rowid AS call_row, * FROM spans WHERE rowid IN (SELECT row_id FROM touched)) c
+    LEFT JOIN wrapped x1 ON x1.call_row = c.call_row
+    LEFT JOIN wrappers w1 ON w1.row_id = x1.wrapper_row
+    LEFT JOIN wrapped x2 ON x2.call_row = w1.row_id
+    LEFT JOIN wrappers w2 ON w2.row_id = x2.wrapper_row
+    ANTI JOIN wrapped w ON w.wrapper_row = c.call_row
+    WHERE c.kind IN {_INFERENCE_KINDS}
+)
+SELECT s.* REPLACE (  -- as migration 7's: no input tokens, no cost (nothing to take it from)
+        CASE WHEN s.input_tokens IS NOT NULL THEN s.cost_usd END AS cost_usd,
+        CASE WHEN s.input_tokens IS NOT NULL THEN s.price_table_version END
+            AS price_table_version
+    ),
+    NULL::VARCHAR AS wrapper_span_id, TRUE AS first_in_store, TRUE AS first_in_trace
+FROM spans s
+ANTI JOIN (SELECT row_id FROM touched UNION ALL SELECT wrapper_row FROM wrapped) t
+    ON t.row_id = s.rowid
+WHERE s.kind IN {_INFERENCE_KINDS}
+UNION ALL
+SELECT f.* EXCLUDE (call_row), coalesce(r.first_in_store, TRUE) AS first_in_store,
+       coalesce(r.first_in_trace, TRUE) AS first_in_trace
+FROM filled f LEFT JOIN ranked r ON r.row_id = f.call_row;
 """

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .calls import CALL_VIEWS_SQL, FASTER_CALL_VIEWS_SQL, NEW_SPAN_COLUMNS_SQL
+from .calls import (
+    CALL_VIEWS_SQL,
+    FASTER_CALL_VIEWS_SQL,
+    NEW_SPAN_COLUMNS_SQL,
+    ROW_CALL_VIEWS_SQL,
+)
 from .judge_tables import JUDGE_TABLES_SQL
 from .production_tables import PRODUCTION_TABLES_SQL
 from .release_tables import RELEASE_TABLES_SQL
@@ -187,6 +192,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         PRODUCTION_TABLES_SQL,
     ),
     (9, "judge_calibrations: a judge version's agreement with human labels", JUDGE_TABLES_SQL),
+    (
+        10,
+        "model_calls reads only the calls a rule touches (nested traces, repeated response "
+        "ids): as fast as spans when nothing is nested, the same rows",
+        ROW_CALL_VIEWS_SQL,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
