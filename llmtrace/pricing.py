@@ -14,6 +14,7 @@ rows an installed table would change.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,25 @@ from .usage import Usage
 __all__ = ["Cost", "PriceTable", "TokenRates"]
 
 _PER_MTOK = 1_000_000
+
+
+_snapshot_lock = threading.Lock()
+# The table loads on an exporter thread. A fork in the middle would leave the child an import
+# lock held by a thread it does not have: a fork waits for the load instead (well under 1 s).
+os.register_at_fork(
+    before=_snapshot_lock.acquire,
+    after_in_parent=_snapshot_lock.release,
+    after_in_child=_snapshot_lock.release,
+)
+
+
+def genai_prices_snapshot() -> Any:
+    """genai-prices' table, loaded once per process (~16 MiB with pydantic, ~0.3 s) when a span
+    is first priced."""
+    with _snapshot_lock:
+        from genai_prices import data_snapshot
+
+        return data_snapshot.get_snapshot()
 
 
 def _genai_prices_version() -> str:
@@ -190,9 +210,7 @@ class PriceTable:
 
     @staticmethod
     def _lookup(model: str, provider: str | None) -> TokenRates | None:
-        from genai_prices import data_snapshot
-
-        snapshot = data_snapshot.get_snapshot()
+        snapshot = genai_prices_snapshot()
         provider_ids = [provider, None] if provider else [None]
         for provider_id in provider_ids:
             try:

@@ -9,6 +9,7 @@ so counts are identical to tiktoken's and nothing is ever fetched.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,11 @@ _MODEL_PREFIX_ENCODINGS: dict[str, str] = {
 DEFAULT_ENCODING = "o200k_base"
 
 _lock = threading.Lock()
+# The encoding is built on an exporter thread. A fork in the middle would leave the child
+# tiktoken's import lock held by a thread it does not have: a fork waits for the build instead.
+os.register_at_fork(
+    before=_lock.acquire, after_in_parent=_lock.release, after_in_child=_lock.release
+)
 
 
 class EncodingFileError(RuntimeError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import run_python
 
 HEAVY = ("pyarrow", "numpy", "duckdb", "tiktoken")
@@ -95,3 +97,43 @@ out["rows"] = llmtrace.query(
     assert isinstance(rows, list) and len(rows) == 2 and rows[0]["input_tokens"] == 12
     assert rows[1]["usage_source"] == "estimate" and rows[1]["input_tokens"] > 0
     assert all(r["cost_usd"] > 0 for r in rows)
+
+
+_FORK_WHILE_LOADING = """
+import os, sys, threading, time
+from llmtrace import pricing, tokens
+load, lock, use = {case}
+threading.Thread(target=load).start()
+while not lock.locked():
+    time.sleep(0.0005)
+pid = os.fork()
+if pid == 0:
+    use()
+    os._exit(0)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    finished, status = os.waitpid(pid, os.WNOHANG)
+    if finished:
+        print("child exit", os.waitstatus_to_exitcode(status))
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, 9)
+    print("child hung")
+"""
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        '(lambda: tokens.get_encoding("o200k_base"), tokens._lock,'
+        ' lambda: tokens.count_tokens("hello"))',
+        "(pricing.genai_prices_snapshot, pricing._snapshot_lock,"
+        ' lambda: pricing.PriceTable().rates("gpt-4o-mini", "openai"))',
+    ],
+    ids=["tokenizer", "prices"],
+)
+def test_a_fork_while_an_exporter_thread_loads_the_tokenizer_or_prices_waits_for_it(case):
+    """Without the fork guard the child inherits the loading thread's lock, held forever."""
+    done = run_python(_FORK_WHILE_LOADING.format(case=case), timeout=120)
+    assert done.stdout.strip() == "child exit 0", done.stdout + done.stderr
