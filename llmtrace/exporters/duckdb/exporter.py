@@ -156,14 +156,16 @@ class DuckDBSpanExporter(SpanExporter):
 
     # --- SpanExporter -------------------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self._shutdown:
-            return SpanExportResult.FAILURE
-        if not spans:
-            return SpanExportResult.SUCCESS
+        if self._shutdown or not spans:
+            return SpanExportResult.FAILURE if self._shutdown else SpanExportResult.SUCCESS
         with arrow_work():
             batch, unconvertible = convert_salvaging(spans)
         self._lose(unconvertible, "a span could not be converted")
-        if batch is None:
+        return self.export_batch(batch)
+
+    def export_batch(self, batch: pa.Table | None) -> SpanExportResult:
+        """``export()`` after conversion: a batch in ``rows.BATCH_SCHEMA`` (``llmtrace serve``)."""
+        if batch is None or self._shutdown:
             return SpanExportResult.FAILURE
         if not batch.num_rows:
             return SpanExportResult.SUCCESS
@@ -205,8 +207,7 @@ class DuckDBSpanExporter(SpanExporter):
         return request.done.is_set() and request.ok and not self._lost_since(request)
 
     def _lost_since(self, request: _Flush) -> bool:
-        lost = self.lost_spans
-        self._flushed_lost = lost
+        self._flushed_lost = lost = self.lost_spans
         return lost > request.lost_before
 
     def shutdown(self) -> None:

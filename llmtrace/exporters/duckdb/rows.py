@@ -37,9 +37,11 @@ __all__ = [
     "BATCH_SCHEMA",
     "RESOURCE_KEY",
     "SERVICE_KEY",
+    "SpanFields",
     "batch_resource",
     "bytes_text",
     "clean_text",
+    "fields_to_batch",
     "spans_to_batch",
 ]
 
@@ -165,6 +167,7 @@ class _Fields:
         self.resources: list[Any] = []
 
 
+SpanFields = _Fields
 _ATTRIBUTES_DICT = operator.attrgetter("_dict")
 
 
@@ -338,7 +341,11 @@ def batch_resource(batch: pa.Table) -> bytes | None:
 
 def spans_to_batch(spans: Sequence[ReadableSpan]) -> pa.Table:
     """A batch in :data:`BATCH_SCHEMA` order (see ``batch_sql`` for how it is inserted)."""
-    fields = _read_fields(with_late_attributes(spans, price=False))  # tokens left to count
+    return fields_to_batch(_read_fields(with_late_attributes(spans, price=False)))
+
+
+def fields_to_batch(fields: SpanFields) -> pa.Table:
+    """The batch of spans already read into fields (``llmtrace serve`` reads OTLP into them)."""
     n = len(fields.names)
     attributes = fields.attributes
     keys: set[str] = set().union(*attributes) if attributes else set()
