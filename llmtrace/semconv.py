@@ -84,6 +84,11 @@ JUDGE_VERSION: Final = "llmtrace.judge.version"
 EVAL_RUN_ID: Final = "llmtrace.eval.run_id"
 EVAL_EXAMPLE_ID: Final = "llmtrace.eval.example_id"
 EVAL_EPOCH: Final = "llmtrace.eval.epoch"
+# On an example-epoch's root span, only when content capture is on (redacted, truncated): the
+# example's input and expected answer and what the target returned, for reports.
+EVAL_INPUT: Final = "llmtrace.eval.input"
+EVAL_EXPECTED: Final = "llmtrace.eval.expected"
+EVAL_OUTPUT: Final = "llmtrace.eval.output"
 DATASET_VERSION: Final = "llmtrace.dataset.version"
 STREAM_TTFT_MS: Final = "llmtrace.stream.ttft_ms"
 STREAM_CHUNKS: Final = "llmtrace.stream.chunks"

@@ -17,6 +17,7 @@ from .._tracing.context import context
 from .._tracing.kinds import workflow
 from ..prompts import Prompt
 from .dataset import Example
+from .example_content import record_example
 from .results import TARGET_SCORER, ExampleResult, Run
 from .scorers import Score, Scorer
 
@@ -83,6 +84,7 @@ class Execution:
         )
 
     def _score(self, result: ExampleResult, example: Example, root: Any) -> None:
+        record_example(root, example, result.output)  # only when content capture is on
         for scorer_obj in self.suite.scorers:
             result.scorer_meta[scorer_obj.name] = (
                 scorer_obj.kind,

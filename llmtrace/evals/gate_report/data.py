@@ -20,7 +20,14 @@ from ..gates import GateOutcome, GateResult
 from ..records import load_results, load_run
 from ..results import TARGET_SCORER
 
-__all__ = ["ExampleOutcome", "RunView", "load_content", "load_run_view", "stored_gate"]
+__all__ = [
+    "Captured",
+    "ExampleOutcome",
+    "RunView",
+    "load_content",
+    "load_run_view",
+    "stored_gate",
+]
 
 
 @dataclass
@@ -203,27 +210,53 @@ def _message_text(raw: object) -> str | None:
     return "\n".join(texts)
 
 
-def load_content(db: Path, trace_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    """Captured model input and output per trace: the first LLM call's prompt and the last
-    one's completion, when content capture was on (else nothing for that trace)."""
+@dataclass(frozen=True)
+class Captured:
+    """Content captured in one example-epoch's trace: the example as the runner recorded it on
+    the root span (input, expected, the target's output) and the model's first prompt and last
+    completion. Each is None when it was not captured."""
+
+    input: str | None = None
+    expected: str | None = None
+    output: str | None = None
+    model_input: str | None = None
+    model_output: str | None = None
+
+
+_EXAMPLE_SQL = f"""SELECT trace_id,
+       attributes['{sc.EVAL_INPUT}']::VARCHAR AS input,
+       attributes['{sc.EVAL_EXPECTED}']::VARCHAR AS expected,
+       attributes['{sc.EVAL_OUTPUT}']::VARCHAR AS output
+FROM spans WHERE parent_span_id IS NULL AND trace_id IN (SELECT unnest(?))
+  AND attributes['{sc.EVAL_INPUT}'] IS NOT NULL"""
+_MODEL_SQL = f"""SELECT trace_id,
+       attributes['{sc.GEN_AI_INPUT_MESSAGES}']::VARCHAR AS input_messages,
+       attributes['{sc.GEN_AI_OUTPUT_MESSAGES}']::VARCHAR AS output_messages
+FROM spans WHERE kind = '{sc.KIND_LLM}' AND trace_id IN (SELECT unnest(?))
+ORDER BY trace_id, start_time"""
+
+
+def load_content(db: Path, trace_ids: list[str]) -> dict[str, Captured]:
+    """Captured content per trace, when content capture was on (else nothing for that
+    trace): what the runner recorded of the example, and the model calls' messages."""
     if not trace_ids:
         return {}
-    rows = _records(
-        db,
-        f"""SELECT trace_id,
-                   attributes['{sc.GEN_AI_INPUT_MESSAGES}']::VARCHAR AS input_messages,
-                   attributes['{sc.GEN_AI_OUTPUT_MESSAGES}']::VARCHAR AS output_messages
-            FROM spans WHERE kind = '{sc.KIND_LLM}' AND trace_id IN (SELECT unnest(?))
-            ORDER BY trace_id, start_time""",
-        [trace_ids],
-    )
-    content: dict[str, tuple[str | None, str | None]] = {}
-    for row in rows:
-        first_in, last_out = content.get(row["trace_id"], (None, None))
+    models: dict[str, tuple[str | None, str | None]] = {}
+    for row in _records(db, _MODEL_SQL, [trace_ids]):
+        first_in, last_out = models.get(row["trace_id"], (None, None))
         first_in = first_in or _message_text(row["input_messages"])
         last_out = _message_text(row["output_messages"]) or last_out
-        if first_in or last_out:
-            content[row["trace_id"]] = (first_in, last_out)
+        models[row["trace_id"]] = (first_in, last_out)
+    examples = {row["trace_id"]: row for row in _records(db, _EXAMPLE_SQL, [trace_ids])}
+    content = {}
+    for trace_id in set(models) | set(examples):
+        row = examples.get(trace_id, {})
+        model_in, model_out = models.get(trace_id, (None, None))
+        captured = Captured(
+            row.get("input"), row.get("expected"), row.get("output"), model_in, model_out
+        )
+        if any(vars(captured).values()):
+            content[trace_id] = captured
     return content
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..html import escape, format_number
 from .changes import Change, changed_examples, verdict_text
-from .data import RunView, load_content, load_dataset_examples
+from .data import Captured, RunView, load_content, load_dataset_examples
 
 __all__ = ["MAX_EXAMPLES", "examples_section"]
 
@@ -27,7 +27,7 @@ class _Sources:
     """Where the text shown comes from: the dataset file, and captured LLM content by trace."""
 
     dataset: dict[str, tuple[object, object]]
-    content: dict[str, tuple[str | None, str | None]]
+    content: dict[str, Captured]
     trace_link: str | None
 
 
@@ -56,24 +56,40 @@ def _scores_line(change: Change) -> str:
     return "; ".join(parts)
 
 
-def _output(sources: _Sources, trace_ids: list[str]) -> str | None:
+def _captured(sources: _Sources, trace_ids: list[str], field: str) -> str | None:
+    """The first of ``trace_ids`` (epochs) whose capture holds ``field``."""
     for trace_id in trace_ids:
         captured = sources.content.get(trace_id)
-        if captured and captured[1] is not None:
-            return captured[1]
+        value = getattr(captured, field) if captured else None
+        if value is not None:
+            return str(value)
     return None
 
 
-def _rows(change: Change, sources: _Sources) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    cand, base = change.candidate, change.baseline
+def _output(sources: _Sources, trace_ids: list[str]) -> str | None:
+    """What the target returned, as the runner recorded it; else the model's last completion
+    (runs made before the runner recorded outputs)."""
+    return _captured(sources, trace_ids, "output") or _captured(sources, trace_ids, "model_output")
+
+
+def _given(change: Change, sources: _Sources) -> list[tuple[str, str]]:
+    """Input and expected: from the dataset file when it still holds the run's version, else
+    as the runner recorded them, else the model's first prompt."""
     if change.example_id in sources.dataset:
         given, expected = sources.dataset[change.example_id]
-        rows += [("input", _text(given)), ("expected", _text(expected))]
-    else:
-        prompt = next((sources.content[t][0] for t in cand.trace_ids if t in sources.content), None)
-        if prompt is not None:
-            rows.append(("model input", _text(prompt)))
+        return [("input", _text(given)), ("expected", _text(expected))]
+    ids = change.candidate.trace_ids
+    recorded = _captured(sources, ids, "input")
+    if recorded is not None:
+        expected = _captured(sources, ids, "expected")
+        return [("input", recorded)] + ([("expected", expected)] if expected is not None else [])
+    prompt = _captured(sources, ids, "model_input")
+    return [("model input", _text(prompt))] if prompt is not None else []
+
+
+def _rows(change: Change, sources: _Sources) -> list[tuple[str, str]]:
+    cand, base = change.candidate, change.baseline
+    rows = _given(change, sources)
     cand_out = _output(sources, cand.trace_ids)
     if cand_out is not None:
         rows.append(("candidate output", _text(cand_out)))
@@ -119,8 +135,9 @@ def _intro(changes: list[Change], shown: int, has_baseline: bool, sources: _Sour
     notes = [f"<p>{escape(text)}</p>"]
     if sources.content:
         notes.append(
-            '<p class="muted">Outputs are the completion of the last model call in the '
-            "example's first traced epoch, as captured (redacted).</p>"
+            '<p class="muted">Outputs are what the target returned in the example\'s first '
+            "epoch, as captured (redacted); for runs made before outputs were recorded, the "
+            "last model call's completion.</p>"
         )
     else:
         notes.append(
