@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from llmtrace import evals
@@ -165,3 +166,30 @@ def test_gate_over_overlapping_windows_matches_each_window_gated_alone(store: Pa
     alone = evals.gate_traces({"gates": [latency]}, window=CAND, db=store, store=False)
     assert together.gates[0].estimate == alone.gates[0].estimate
     assert together.gates[0].n == alone.gates[0].n
+
+
+def test_drift_between_overlapping_windows_counts_each_side_in_one_pass(store: Path) -> None:
+    """A trace in both windows is counted on both sides; numbers and categories in the same
+    pass give the counts of a direct computation over each window's own values."""
+    result = evals.drift(BASE, CAND, db=store, store=False)
+    found = {f.feature: f for f in result.features}
+    ref = np.array([v[0] for v in _expected(BASE, False).values()])
+    cur = np.array([v[0] for v in _expected(CAND, False).values()])
+    edges = sorted(set(np.quantile(ref, [i / 10 for i in range(1, 10)]).tolist()))
+    latency = found["latency_ms"]
+    assert list(latency.bins.edges) == pytest.approx(edges, abs=1e-9)
+    for values, counts in ((ref, latency.reference_counts), (cur, latency.current_counts)):
+        assert counts == np.bincount(np.searchsorted(edges, values), minlength=10).tolist()
+    tools = found["tool_name"]
+    assert tools.bins.labels() == ["lookup", "search", "(other)"]
+
+    def tool_counts(window: Window) -> list[int]:
+        names = [
+            s[7] for s in _spans()
+            if s[3] == "tool" and s[0] in _expected(window, False)
+        ]  # fmt: skip
+        return [names.count("lookup"), names.count("search"), 0]
+
+    assert tools.reference_counts == tool_counts(BASE)
+    assert tools.current_counts == tool_counts(CAND)
+    assert found["input_tokens"].psi == pytest.approx(0.0, abs=1e-12)

@@ -90,8 +90,8 @@ def _resolve(
     return f"traces {window}", window_roots(window), window.start
 
 
-def _features(reference: Selection, wanted: Sequence[str] | None) -> list[FeatureSpec]:
-    specs = [*FEATURES, *(score_feature(n) for n in reference.evaluation_names())]
+def _features(data: Selection, wanted: Sequence[str] | None) -> list[FeatureSpec]:
+    specs = [*FEATURES, *(score_feature(n) for n in data.evaluation_names())]
     if wanted is None:
         return specs
     known = {spec.name: spec for spec in specs}
@@ -116,26 +116,37 @@ def _decide(found: FeatureDrift, rules: DriftConfig | None) -> None:
         found.decision, found.reason = "fail", "; ".join(broken)
 
 
-def _compare(reference: Selection, current: Selection, spec: FeatureSpec) -> FeatureDrift | None:
-    bins = reference_bins(reference, spec)
-    if bins is None:
-        return None
-    ref_counts = count_bins(reference, spec, bins)
-    cur_counts = count_bins(current, spec, bins)
-    if not sum(cur_counts):
-        reason = f"no {spec.name} values in {current.label}"
-        return FeatureDrift(
-            spec.name, spec.kind, bins, ref_counts, cur_counts, None, None, "warn", reason
+def _compare(data: Selection, specs: list[FeatureSpec]) -> list[FeatureDrift]:
+    """Every feature's drift: bins fixed from the reference, then one pass over each table
+    that counts both sides' values in every feature's bins."""
+    found_bins = reference_bins(data, specs)
+    bins = {name: b for name, b in found_bins.items() if b is not None}
+    binned = [spec for spec in specs if spec.name in bins]
+    counts = count_bins(data, binned, bins)
+    found = []
+    for spec in binned:
+        ref_counts, cur_counts = counts[(0, spec.name)], counts[(1, spec.name)]
+        if not sum(cur_counts):
+            reason = f"no {spec.name} values in {data.labels[1]}"
+            found.append(
+                FeatureDrift(
+                    spec.name, spec.kind, bins[spec.name], ref_counts, cur_counts, None, None,
+                    "warn", reason,
+                )
+            )  # fmt: skip
+            continue
+        found.append(
+            FeatureDrift(
+                spec.name,
+                spec.kind,
+                bins[spec.name],
+                ref_counts,
+                cur_counts,
+                psi(ref_counts, cur_counts),
+                js_divergence(ref_counts, cur_counts),
+            )
         )
-    return FeatureDrift(
-        spec.name,
-        spec.kind,
-        bins,
-        ref_counts,
-        cur_counts,
-        psi(ref_counts, cur_counts),
-        js_divergence(ref_counts, cur_counts),
-    )
+    return found
 
 
 def drift(
@@ -168,19 +179,14 @@ def drift(
         starts = [side[2] for side in sides]
         since = None if None in starts else min(s for s in starts if s is not None)
         conn.execute(calls_table_sql("_lt_drift_calls", since))
-        ref, cur = (
-            Selection.load(conn, label, roots, where, "_lt_drift_calls", start)
-            for label, roots, start in sides
-        )
-        for selection in (ref, cur):
-            if not selection.trace_count:
-                raise TraceGateError(f"no traces in {selection.label}")
-        result = DriftResult(ref.label, cur.label, where)
-        for spec in _features(ref, features):
-            found = _compare(ref, cur, spec)
-            if found is not None:
-                _decide(found, rules)
-                result.features.append(found)
+        data = Selection.load(conn, sides, where, "_lt_drift_calls")
+        for sel, label in enumerate(data.labels):
+            if not data.trace_count(sel):
+                raise TraceGateError(f"no traces in {label}")
+        result = DriftResult(data.labels[0], data.labels[1], where)
+        for found in _compare(data, _features(data, features)):
+            _decide(found, rules)
+            result.features.append(found)
     finally:
         conn.close()
     if store and not is_parquet_source(path):  # a Parquet export is read-only

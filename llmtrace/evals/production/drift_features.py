@@ -11,6 +11,7 @@ names, guardrail ``policy:action``, finish reasons) take the reference's most co
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -18,9 +19,17 @@ from typing import Any, Literal
 import duckdb
 
 from ... import semconv as sc
-from .trace_sql import evaluations_table_sql, traces_table_sql
+from .trace_sql import evaluations_table_sql, selections_table_sql
 
-__all__ = ["OTHER", "Bins", "FeatureSpec", "Selection", "count_bins", "reference_bins"]
+__all__ = [
+    "OTHER",
+    "Bins",
+    "FeatureSpec",
+    "Selection",
+    "count_bins",
+    "reference_bins",
+    "score_feature",
+]
 
 OTHER = "(other)"
 NONE = "(none)"
@@ -82,58 +91,66 @@ class Bins:
 
 @dataclass
 class Selection:
-    """The traces of a run or a window in temporary tables, with their LLM calls, spans and
-    evaluation events, so each feature is one small query."""
+    """Drift's two sides (reference ``sel`` 0, current ``sel`` 1) in temporary tables: their
+    traces, and their LLM calls, spans and evaluation events each tagged with the side, so
+    every feature of a table is binned and counted in one pass over it."""
 
     conn: duckdb.DuckDBPyConnection
-    label: str
+    labels: list[str]
     tables: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(
         cls,
         conn: duckdb.DuckDBPyConnection,
-        label: str,
-        roots: str,
+        sides: Sequence[tuple[str, str, datetime | None]],
         where: str | None,
         all_calls: str,
-        since: datetime | None = None,
     ) -> Selection:
-        """Select the traces whose roots meet ``roots`` (and ``where``); ``all_calls`` is a
-        table of :func:`.trace_sql.calls_table_sql` that covers them."""
+        """Select each side's traces (``(label, roots, since)``: see
+        :func:`.trace_sql.selections_table_sql`) in one scan; ``all_calls`` is a table of
+        :func:`.trace_sql.calls_table_sql` that covers them."""
         suffix = next(_ids)
         traces, evaluations = f"_lt_drift_traces_{suffix}", f"_lt_drift_evals_{suffix}"
-        calls = f"(SELECT c.* FROM {all_calls} c SEMI JOIN {traces} t ON t.trace_id = c.trace_id)"
-        conn.execute(traces_table_sql(traces, roots, where, all_calls, since))
-        conn.execute(evaluations_table_sql(evaluations, traces))
-        spans = (
-            "(SELECT s.kind, s.tool_name, s.guardrail_policy, s.guardrail_action FROM spans s "
-            f"SEMI JOIN {traces} t ON t.trace_id = s.trace_id)"
-        )
-        tables = {"traces": traces, "calls": calls, "spans": spans, "evaluations": evaluations}
-        return cls(conn, label, tables)
+        selections = [(roots, since) for _, roots, since in sides]
+        conn.execute(selections_table_sql(traces, selections, where, all_calls))
+        conn.execute(evaluations_table_sql(evaluations, traces, with_sel=True))
+        tables = {
+            "traces": traces,
+            "calls": f"(SELECT t.sel, c.* FROM {all_calls} c JOIN {traces} t USING (trace_id))",
+            "spans": (
+                "(SELECT t.sel, s.kind, s.tool_name, s.guardrail_policy, s.guardrail_action "
+                f"FROM spans s JOIN {traces} t USING (trace_id) WHERE s.kind IN "
+                f"('{sc.KIND_TOOL}', '{sc.KIND_GUARDRAIL}'))"
+            ),
+            "evaluations": evaluations,
+        }
+        return cls(conn, [label for label, _, _ in sides], tables)
 
-    @property
-    def trace_count(self) -> int:
-        row = self.conn.execute(f"SELECT count(*) FROM {self.tables['traces']}").fetchone()
+    def trace_count(self, sel: int) -> int:
+        row = self.conn.execute(
+            f"SELECT count(*) FROM {self.tables['traces']} WHERE sel = {sel}"
+        ).fetchone()
         return int(row[0]) if row else 0
 
     def evaluation_names(self) -> list[str]:
+        """The names of the reference's scored evaluations."""
         rows = self.conn.execute(
             f"SELECT DISTINCT name FROM {self.tables['evaluations']} "
-            "WHERE name IS NOT NULL AND score IS NOT NULL ORDER BY 1"
+            "WHERE sel = 0 AND name IS NOT NULL AND score IS NOT NULL ORDER BY 1"
         ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def values_sql(self, feature: FeatureSpec) -> tuple[str, list[Any]]:
-        """``SELECT value`` of the feature (NULLs left in: categorical features count them)."""
-        if feature.table == "evaluations":
-            return (
-                f"SELECT score AS value FROM {self.tables['evaluations']} WHERE name = ?",
-                [feature.column],
-            )
-        source = self.tables[feature.table]
-        return f"SELECT {feature.column} AS value FROM {source} WHERE {feature.condition}", []
+
+def _value(feature: FeatureSpec) -> str:
+    """The feature's value on a row of its table; NULL when the row is not one of its rows
+    (a categorical feature's missing value is ``(none)``, a number's is NULL: not counted)."""
+    if feature.table == "evaluations":
+        quoted = feature.column.replace("'", "''")
+        return f"CASE WHEN name = '{quoted}' THEN score END"
+    if feature.kind == "numeric":
+        return f"CASE WHEN {feature.condition} THEN ({feature.column})::DOUBLE END"
+    return f"CASE WHEN {feature.condition} THEN coalesce(({feature.column})::VARCHAR, '{NONE}') END"
 
 
 def score_feature(name: str) -> FeatureSpec:
@@ -141,47 +158,101 @@ def score_feature(name: str) -> FeatureSpec:
     return FeatureSpec(f"score.{name}", "numeric", "evaluations", name)
 
 
-def reference_bins(reference: Selection, feature: FeatureSpec) -> Bins | None:
-    """Bins fixed from the reference's values; None when the reference has none."""
-    sql, params = reference.values_sql(feature)
-    if feature.kind == "numeric":
-        row = reference.conn.execute(
-            f"SELECT quantile_cont(value, ?::DOUBLE[]), count(value) FROM ({sql})",
-            [_DECILES, *params],
-        ).fetchone()
-        if row is None or not row[1]:
-            return None
-        return Bins("numeric", edges=tuple(sorted({float(e) for e in row[0]})))
-    rows = reference.conn.execute(
-        f"SELECT coalesce(value::VARCHAR, '{NONE}') AS category, count(*) AS n FROM ({sql}) "
-        f"GROUP BY 1 ORDER BY n DESC, category LIMIT {MAX_CATEGORIES}",
-        params,
+def _by_table(features: Sequence[FeatureSpec]) -> dict[str, list[FeatureSpec]]:
+    found: dict[str, list[FeatureSpec]] = {}
+    for feature in features:
+        found.setdefault(feature.table, []).append(feature)
+    return found
+
+
+def _numeric_edges(
+    data: Selection, table: str, features: list[FeatureSpec]
+) -> dict[str, Bins | None]:
+    columns = ", ".join(
+        f"quantile_cont({_value(f)}, ?::DOUBLE[]), count({_value(f)})" for f in features
+    )
+    row = data.conn.execute(
+        f"SELECT {columns} FROM {data.tables[table]} WHERE sel = 0", [_DECILES] * len(features)
+    ).fetchone()
+    assert row is not None
+    found: dict[str, Bins | None] = {}
+    for k, feature in enumerate(features):
+        edges, count = row[2 * k], row[2 * k + 1]
+        found[feature.name] = (
+            Bins("numeric", edges=tuple(sorted({float(e) for e in edges}))) if count else None
+        )
+    return found
+
+
+def _top_categories(
+    data: Selection, table: str, features: list[FeatureSpec]
+) -> dict[str, Bins | None]:
+    columns = ", ".join(f"{_value(f)} AS f{k}" for k, f in enumerate(features))
+    names = ", ".join(f"f{k}" for k in range(len(features)))
+    rows = data.conn.execute(
+        f"SELECT feature, category FROM (UNPIVOT (SELECT {columns} FROM {data.tables[table]} "
+        f"WHERE sel = 0) ON {names} INTO NAME feature VALUE category) GROUP BY feature, category "
+        "QUALIFY row_number() OVER (PARTITION BY feature ORDER BY count(*) DESC, category) "
+        f"<= {MAX_CATEGORIES}"
     ).fetchall()
-    if not rows:
-        return None
-    return Bins("categorical", categories=tuple(sorted(str(r[0]) for r in rows)))
+    seen: dict[str, list[str]] = {}
+    for feature, category in rows:
+        seen.setdefault(str(feature), []).append(str(category))
+    return {
+        f.name: Bins("categorical", categories=tuple(sorted(seen[f"f{k}"])))
+        if f"f{k}" in seen
+        else None
+        for k, f in enumerate(features)
+    }
 
 
-def count_bins(selection: Selection, feature: FeatureSpec, bins: Bins) -> list[int]:
-    """How many of the selection's values fall in each bin (in :meth:`Bins.labels` order)."""
-    sql, params = selection.values_sql(feature)
+def reference_bins(data: Selection, features: Sequence[FeatureSpec]) -> dict[str, Bins | None]:
+    """Each feature's bins, fixed from the reference's values (None when it has none): one
+    query per table for the numbers' deciles, one for the categoricals' most common values."""
+    found: dict[str, Bins | None] = {}
+    for table, specs in _by_table(features).items():
+        numeric = [f for f in specs if f.kind == "numeric"]
+        categorical = [f for f in specs if f.kind == "categorical"]
+        if numeric:
+            found |= _numeric_edges(data, table, numeric)
+        if categorical:
+            found |= _top_categories(data, table, categorical)
+    return found
+
+
+def _bin_index(column: str, bins: Bins) -> tuple[str, list[Any]]:
+    """SQL of the bin (its place in :meth:`Bins.labels`) of a value ``column``, NULL for none."""
     if bins.kind == "numeric":
-        index = " + ".join("(value > ?)::INTEGER" for _ in bins.edges) or "0"
-        rows = selection.conn.execute(
-            f"SELECT {index} AS bin, count(*) FROM ({sql}) WHERE value IS NOT NULL GROUP BY 1",
-            [*bins.edges, *params],
+        index = " + ".join(f"({column} > ?)::INTEGER" for _ in bins.edges) or "0"
+        return f"CASE WHEN {column} IS NOT NULL THEN {index} END", [*bins.edges]
+    return (
+        f"coalesce(list_position(?::VARCHAR[], {column}) - 1, "
+        f"CASE WHEN {column} IS NOT NULL THEN {len(bins.categories)} END)",
+        [list(bins.categories)],
+    )
+
+
+def count_bins(
+    data: Selection, features: Sequence[FeatureSpec], bins: dict[str, Bins]
+) -> dict[tuple[int, str], list[int]]:
+    """How many of each side's values fall in each bin of each feature (in
+    :meth:`Bins.labels` order), keyed by (side, feature): one pass over each table."""
+    counts = {(sel, f.name): [0] * len(bins[f.name].labels()) for sel in (0, 1) for f in features}
+    for table, specs in _by_table(features).items():
+        values = ", ".join(f"{_value(f)} AS v{k}" for k, f in enumerate(specs))
+        columns, params = [], []
+        for k, feature in enumerate(specs):
+            sql, found = _bin_index(f"v{k}", bins[feature.name])
+            columns.append(f"{sql} AS f{k}")
+            params += found
+        names = ", ".join(f"f{k}" for k in range(len(specs)))
+        rows = data.conn.execute(
+            f"SELECT sel, feature, bin, count(*) FROM (UNPIVOT (SELECT sel, {', '.join(columns)} "
+            f"FROM (SELECT sel, {values} FROM {data.tables[table]})) ON {names} "
+            "INTO NAME feature VALUE bin) GROUP BY ALL",
+            params,
         ).fetchall()
-        counts = [0] * (len(bins.edges) + 1)
-        for position, count in rows:
-            counts[int(position)] = int(count)
-        return counts
-    rows = selection.conn.execute(
-        f"SELECT coalesce(value::VARCHAR, '{NONE}') AS category, count(*) FROM ({sql}) GROUP BY 1",
-        params,
-    ).fetchall()
-    labels = bins.labels()
-    counts = [0] * len(labels)
-    for category, count in rows:
-        position = labels.index(category) if category in bins.categories else len(labels) - 1
-        counts[position] += int(count)
+        for sel, feature, position, count in rows:
+            name = specs[int(str(feature)[1:])].name
+            counts[(int(sel), name)][int(position)] += int(count)
     return counts

@@ -198,9 +198,12 @@ def traces_table_sql(
     return selections_table_sql(table, [(roots, since)], where, calls)
 
 
-def evaluations_table_sql(table: str, traces: str) -> str:
+def evaluations_table_sql(table: str, traces: str, *, with_sel: bool = False) -> str:
     """``CREATE TEMP TABLE table``: every ``gen_ai.evaluation.result`` event on a span of the
-    window's traces, with its name, score, kind (``llmtrace.evaluation.kind``) and cluster."""
+    window's traces, with its name, score, kind (``llmtrace.evaluation.kind``) and cluster;
+    ``with_sel``: ``traces`` is a :func:`selections_table_sql` table, and each event is
+    listed once per selection its trace is in, with that ``sel``."""
+    sel = "t.sel, " if with_sel else ""
     shape = '[{"name": "VARCHAR", "attributes": "JSON"}]'
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
@@ -209,7 +212,7 @@ WITH events AS (
     FROM spans s SEMI JOIN {traces} t ON t.trace_id = s.trace_id
     WHERE s.events LIKE '%{sc.GEN_AI_EVALUATION_RESULT_EVENT}%'
 )
-SELECT e.trace_id, e.span_id, t.cluster,
+SELECT {sel}e.trace_id, e.span_id, t.cluster,
        e.event.attributes->>'{sc.GEN_AI_EVALUATION_NAME}' AS name,
        TRY_CAST(e.event.attributes->>'{sc.GEN_AI_EVALUATION_SCORE_VALUE}' AS DOUBLE) AS score,
        e.event.attributes->>'{sc.EVALUATION_KIND}' AS kind
