@@ -10,7 +10,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from .._tracing.context import context
@@ -121,20 +122,24 @@ class Execution:
         ok = result.error is None
         result.scores[TARGET_SCORER] = Score(1.0 if ok else 0.0, ok, result.error)
 
-    def one_sync(self, example: Example, epoch: int) -> ExampleResult:
+    @contextmanager
+    def _attempt(self, example: Example, epoch: int, awaited: bool) -> Iterator[ExampleResult]:
+        """One example-epoch, sync or async alike: its context and root span, the target's span
+        around the block (which sets ``output``), its latency and error, then the scores."""
         result = ExampleResult(example.id, epoch)
         with self._context(example, epoch), self.root_spec as root:
             result.trace_id = root.trace_id
             start = time.perf_counter()
             try:
                 with self.target_spec:
-                    result.output = self.suite.target(example, **self._kwargs(epoch))
+                    yield result
             except Exception as exc:
-                result.error = f"{type(exc).__name__}: {exc}"
+                result.error = self._describe(exc, awaited)
             result.latency_ms = (time.perf_counter() - start) * 1000
             timeout_s = self.suite.timeout_s
             if (
-                result.error is None
+                not awaited
+                and result.error is None
                 and timeout_s is not None
                 and result.latency_ms > timeout_s * 1e3
             ):
@@ -142,23 +147,21 @@ class Execution:
                 result.output = None
                 result.error = f"TimeoutError: answered after {result.latency_ms:.0f} ms"
             self._score(result, example, root)
+
+    def _describe(self, exc: Exception, awaited: bool) -> str:
+        if awaited and isinstance(exc, asyncio.TimeoutError):  # wait_for gave up on it
+            return f"TimeoutError: no answer within {self.suite.timeout_s:g}s"
+        return f"{type(exc).__name__}: {exc}"
+
+    def one_sync(self, example: Example, epoch: int) -> ExampleResult:
+        with self._attempt(example, epoch, awaited=False) as result:
+            result.output = self.suite.target(example, **self._kwargs(epoch))
         return result
 
     async def one_async(self, example: Example, epoch: int) -> ExampleResult:
-        result = ExampleResult(example.id, epoch)
-        async with self._context(example, epoch), self.root_spec as root:
-            result.trace_id = root.trace_id
-            start = time.perf_counter()
-            try:
-                async with self.target_spec:
-                    call = self.suite.target(example, **self._kwargs(epoch))
-                    result.output = await asyncio.wait_for(call, self.suite.timeout_s)
-            except asyncio.TimeoutError:
-                result.error = f"TimeoutError: no answer within {self.suite.timeout_s:g}s"
-            except Exception as exc:
-                result.error = f"{type(exc).__name__}: {exc}"
-            result.latency_ms = (time.perf_counter() - start) * 1000
-            self._score(result, example, root)
+        with self._attempt(example, epoch, awaited=True) as result:
+            call = self.suite.target(example, **self._kwargs(epoch))
+            result.output = await asyncio.wait_for(call, self.suite.timeout_s)
         return result
 
     def run_threads(self, work: list[tuple[Example, int]], show: bool) -> None:
