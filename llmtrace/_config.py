@@ -28,7 +28,6 @@ from ._settings import UNSET, OtlpProtocol, Settings, resolve
 from ._tracing.context import install_thread_pool_propagation
 from ._tracing.processors import ContextStampingProcessor, CountingBatchSpanProcessor, Pipeline
 from ._tracing.runtime import TRACER_NAME, _version, runtime, sdk_disabled
-from .pricing import PriceTable
 from .redaction import DEFAULT_MAX_CHARS, Redactor
 
 __all__ = ["TracingHandle", "configure"]
@@ -187,6 +186,8 @@ def _apply_to_runtime(settings: Settings, instrument: tuple[str, ...] | list[str
     check_libraries(instrument, "configure(instrument=...)")  # the last check: nothing changed yet
     runtime.capture_content = settings.capture_content
     runtime.redactor = Redactor.with_extra(settings.redact_patterns, settings.max_content_chars)
+    from .pricing import PriceTable  # loaded by configure(), not by import
+
     runtime.prices = PriceTable(settings.user_prices)
     runtime.db_path = None if settings.db is None else str(settings.db)
     install_thread_pool_propagation()

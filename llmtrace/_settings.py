@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .pricing import load_user_prices
 from .redaction import DEFAULT_MAX_CHARS
 
 __all__ = ["DEFAULT_DB", "SETTINGS", "UNSET", "OtlpProtocol", "Settings", "resolve"]
@@ -105,6 +104,8 @@ def resolve(
         raise ValueError(f"sample_ratio must be a number, got {raw_ratio!r}") from None
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"sample_ratio must be between 0 and 1, got {ratio!r}")
+    from .pricing import load_user_prices  # pricing's module loads with configure(), not import
+
     resolved_db = _setting("db", db)
     endpoint = _setting("otlp_endpoint", otlp_endpoint)
     service = _setting("service_name", service_name)

@@ -7,12 +7,16 @@ whatever TracerProvider the application installed globally (none: they are no-op
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import trace
 
-from ..pricing import PriceTable
 from ..redaction import DEFAULT_MAX_CHARS, Redactor
+
+if TYPE_CHECKING:
+    from ..pricing import PriceTable
 
 __all__ = ["TRACER_NAME", "Runtime", "runtime"]
 
@@ -43,13 +47,39 @@ def _version() -> str:
         return "0"
 
 
+class _OnFirstUse:
+    """Stands in for a field of :data:`runtime` until something uses it, then puts the real
+    value in its place. ``configure()`` sets both such fields itself; without it, a process
+    that traces into its own provider pays for them at its first span, not at import: the
+    tracer's version is read with importlib.metadata, and prices load on an exporter thread."""
+
+    def __init__(self, field_name: str, make: Callable[[], Any]) -> None:
+        self._field_name = field_name
+        self._make = make
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._make()
+        setattr(runtime, self._field_name, value)
+        return getattr(value, name)
+
+
+def _tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME, _version())
+
+
+def _prices() -> PriceTable:
+    from ..pricing import PriceTable
+
+    return PriceTable()
+
+
 @dataclass
 class Runtime:
-    tracer: trace.Tracer = field(default_factory=lambda: trace.get_tracer(TRACER_NAME, _version()))
+    tracer: trace.Tracer = field(default_factory=lambda: cast(Any, _OnFirstUse("tracer", _tracer)))
     enabled: bool = field(default_factory=lambda: not sdk_disabled())
     capture_content: bool = field(default_factory=capture_from_env)
     redactor: Redactor = field(default_factory=lambda: Redactor(max_chars=DEFAULT_MAX_CHARS))
-    prices: PriceTable = field(default_factory=PriceTable)
+    prices: PriceTable = field(default_factory=lambda: cast(Any, _OnFirstUse("prices", _prices)))
     db_path: str | None = None  # the store configure() writes to, for query() to read
 
 
