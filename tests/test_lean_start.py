@@ -137,3 +137,33 @@ def test_a_fork_while_an_exporter_thread_loads_the_tokenizer_or_prices_waits_for
     """Without the fork guard the child inherits the loading thread's lock, held forever."""
     done = run_python(_FORK_WHILE_LOADING.format(case=case), timeout=120)
     assert done.stdout.strip() == "child exit 0", done.stdout + done.stderr
+
+
+def test_without_configure_the_tracer_and_prices_load_at_the_first_span():
+    found = _loaded(
+        """
+from llmtrace import llm
+out["before"] = [m for m in ("llmtrace.pricing", "importlib.metadata") if m in sys.modules]
+from importlib.metadata import version
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from llmtrace._tracing.late import with_late_attributes
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+@llm(model="gpt-4o-mini", provider="openai")
+def call(messages):
+    return {"usage": {"prompt_tokens": 1000, "completion_tokens": 100}}
+call("hi")
+[span] = with_late_attributes(exporter.get_finished_spans())
+out["scope"] = [span.instrumentation_scope.name, span.instrumentation_scope.version]
+out["version"] = version("llmtrace")
+out["cost"] = span.attributes.get("llmtrace.cost.usd")
+"""
+    )
+    assert found["before"] == []
+    assert found["scope"] == ["llmtrace", found["version"]]
+    assert isinstance(found["cost"], float) and found["cost"] > 0
