@@ -1,15 +1,20 @@
-"""Traced streams: the span stays open until the stream is exhausted, closed or collected.
+"""Traced calls and streams: one ending for a call, one scope for each step of a stream.
 
-Each step of the wrapped iterator runs with the span attached to the context, and the context
-is detached again before the chunk is handed back: no context is ever held across a ``yield``,
-so a stream abandoned half-way cannot leak its span into the next request ("Failed to detach
-context" in other SDKs).
+A decorated call, sync or async alike, makes its span current, runs, and then either fails
+the span (``fail_call``) or finishes it with what it returned (``finish_call``), which for an
+llm call may keep it open over a returned stream or coroutine. The span of a stream stays open
+until the stream is exhausted, closed or collected. Each step of the wrapped iterator runs
+inside a :class:`_Step` scope, sync or async alike, that attaches the span to the context and
+detaches it again before the chunk is handed back: no context is ever held across a
+``yield``, so a stream abandoned half-way cannot leak its span into the next request ("Failed
+to detach context" in other SDKs).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Coroutine, Iterator
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as otel_context
@@ -17,20 +22,79 @@ from opentelemetry.context import Context
 
 from .live import LiveSpan
 
-__all__ = ["TracedAsyncIterator", "TracedDualIterator", "TracedIterator", "finish_llm_call"]
+__all__ = [
+    "TracedAsyncIterator",
+    "TracedDualIterator",
+    "TracedIterator",
+    "fail_call",
+    "finish_call",
+]
 
 T = TypeVar("T")
 
 
-class TracedIterator(Generic[T]):
-    """Wraps a (generator) iterator; every chunk is recorded on the open span."""
+class _Step:
+    """One step of a traced stream, sync or async: the span is current while the inner
+    iterator produces the chunk; its end (``done``: StopIteration / StopAsyncIteration) ends
+    the span, any other exception fails it."""
+
+    __slots__ = ("ctx", "done", "live", "token")
+
+    def __init__(self, stream: _TracedStream, done: type[BaseException]) -> None:
+        self.live = stream._live
+        self.ctx = stream._ctx
+        self.done = done
+        self.token: object = None
+
+    def __enter__(self) -> None:
+        self.token = otel_context.attach(self.ctx)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is None:
+                return
+            if isinstance(exc, self.done):
+                self.live.end()
+            else:
+                self.live.fail(exc)
+        finally:
+            otel_context.detach(self.token)  # type: ignore[arg-type]
+
+
+class _TracedStream:
+    """What every traced stream holds and forwards; subclasses add one protocol each."""
 
     __slots__ = ("__weakref__", "_ctx", "_inner", "_live")
 
-    def __init__(self, inner: Iterator[T], live: LiveSpan, ctx: Context) -> None:
+    def __init__(self, inner: Any, live: LiveSpan, ctx: Context) -> None:
         self._inner = inner
         self._live = live
         self._ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        # Provider stream objects carry more than iteration (``.response``, ``.get_final_...``).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    def __del__(self) -> None:
+        live = getattr(self, "_live", None)
+        if live is not None:
+            live.end()
+
+
+class TracedIterator(_TracedStream, Generic[T]):
+    """Wraps a (generator) iterator; every chunk is recorded on the open span."""
+
+    __slots__ = ()
+
+    def __init__(self, inner: Iterator[T], live: LiveSpan, ctx: Context) -> None:
+        super().__init__(inner, live, ctx)
 
     def __iter__(self) -> TracedIterator[T]:
         return self
@@ -39,23 +103,14 @@ class TracedIterator(Generic[T]):
         return self._step(next, self._inner)
 
     def send(self, value: Any) -> T:
-        return self._step(self._inner.send, value)  # type: ignore[attr-defined]
+        return self._step(self._inner.send, value)
 
     def throw(self, *args: Any) -> T:
-        return self._step(self._inner.throw, *args)  # type: ignore[attr-defined]
+        return self._step(self._inner.throw, *args)
 
     def _step(self, fn: Any, *args: Any) -> T:
-        token = otel_context.attach(self._ctx)
-        try:
+        with _Step(self, StopIteration):
             chunk = fn(*args)
-        except StopIteration:
-            self._live.end()
-            raise
-        except BaseException as exc:
-            self._live.fail(exc)
-            raise
-        finally:
-            otel_context.detach(token)
         self._live.record_chunk(chunk)
         return chunk  # type: ignore[no-any-return]
 
@@ -74,52 +129,30 @@ class TracedIterator(Generic[T]):
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> Any:
-        # Provider stream objects carry more than iteration (``.response``, ``.get_final_...``).
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._inner, name)
 
-    def __del__(self) -> None:
-        live = getattr(self, "_live", None)
-        if live is not None:
-            live.end()
-
-
-class TracedAsyncIterator(Generic[T]):
+class TracedAsyncIterator(_TracedStream, Generic[T]):
     """Wraps an async (generator) iterator; every chunk is recorded on the open span."""
 
-    __slots__ = ("__weakref__", "_ctx", "_inner", "_live")
+    __slots__ = ()
 
     def __init__(self, inner: AsyncIterator[T], live: LiveSpan, ctx: Context) -> None:
-        self._inner = inner
-        self._live = live
-        self._ctx = ctx
+        super().__init__(inner, live, ctx)
 
     def __aiter__(self) -> TracedAsyncIterator[T]:
         return self
 
     async def __anext__(self) -> T:
-        return await self._step(self._inner.__anext__)
+        return await self._astep(self._inner.__anext__)
 
     async def asend(self, value: Any) -> T:
-        return await self._step(self._inner.asend, value)  # type: ignore[attr-defined]
+        return await self._astep(self._inner.asend, value)
 
     async def athrow(self, *args: Any) -> T:
-        return await self._step(self._inner.athrow, *args)  # type: ignore[attr-defined]
+        return await self._astep(self._inner.athrow, *args)
 
-    async def _step(self, fn: Any, *args: Any) -> T:
-        token = otel_context.attach(self._ctx)
-        try:
+    async def _astep(self, fn: Any, *args: Any) -> T:
+        with _Step(self, StopAsyncIteration):
             chunk = await fn(*args)
-        except StopAsyncIteration:
-            self._live.end()
-            raise
-        except BaseException as exc:
-            self._live.fail(exc)
-            raise
-        finally:
-            otel_context.detach(token)
         self._live.record_chunk(chunk)
         return chunk  # type: ignore[no-any-return]
 
@@ -140,58 +173,16 @@ class TracedAsyncIterator(Generic[T]):
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._inner, name)
 
-    def __del__(self) -> None:
-        live = getattr(self, "_live", None)
-        if live is not None:
-            live.end()
-
-
-class TracedDualIterator(TracedIterator[T]):
+class TracedDualIterator(TracedIterator[T], TracedAsyncIterator[T]):
     """Wraps an object that is both an iterator and an async iterator (openai-v2's
     ``TracedAsyncIterator`` is one): the application may use either protocol, and whichever
     it uses is recorded on the open span."""
 
     __slots__ = ()
 
-    def __aiter__(self) -> TracedDualIterator[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        token = otel_context.attach(self._ctx)
-        try:
-            chunk = await self._inner.__anext__()  # type: ignore[attr-defined]
-        except StopAsyncIteration:
-            self._live.end()
-            raise
-        except BaseException as exc:
-            self._live.fail(exc)
-            raise
-        finally:
-            otel_context.detach(token)
-        self._live.record_chunk(chunk)
-        return chunk  # type: ignore[no-any-return]
-
-    async def aclose(self) -> None:
-        """Close the underlying stream and end the span (an early stop is not an error)."""
-        try:
-            aclose = getattr(self._inner, "aclose", None) or getattr(self._inner, "close", None)
-            if aclose is not None:
-                result = aclose()
-                if hasattr(result, "__await__"):
-                    await result
-        finally:
-            self._live.end()
-
-    async def __aenter__(self) -> TracedDualIterator[T]:
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.aclose()
+    def __init__(self, inner: Any, live: LiveSpan, ctx: Context) -> None:
+        _TracedStream.__init__(self, inner, live, ctx)
 
 
 # --- what an llm function returned: a value, a stream, a coroutine -------------------------------
@@ -219,14 +210,27 @@ def _protocol_method(kind: type, name: str) -> bool:
     return callable(method) and type(method).__module__ != "unittest.mock"
 
 
-def finish_llm_call(result: Any, live: LiveSpan, ctx: Context) -> Any:
-    """End an llm span with the function's result, or keep it open over a returned stream.
+def fail_call(live: LiveSpan, token: object, exc: BaseException) -> None:
+    """A decorated call raised: detach its span from the context and fail it (the caller
+    re-raises ``exc`` unchanged)."""
+    otel_context.detach(token)  # type: ignore[arg-type]
+    live.fail(exc)
+
+
+def finish_call(result: Any, live: LiveSpan, ctx: Context, token: object, llm: bool) -> Any:
+    """A decorated call returned: detach its span, then end it with the result, or, for an llm
+    call, keep it open over what it returned.
 
     A provider stream (``create(stream=True)``) is wrapped so the span ends when it does. An
     object with both protocols (openai-v2's ``TracedAsyncIterator``, some SDK proxies) keeps
-    both: the application may use either, whatever kind of function returned it.
+    both: the application may use either, whatever kind of function returned it. A coroutine
+    (``def f(): return async_client.create(...)``) keeps it open until it is awaited.
     """
-    if inspect.iscoroutine(result):  # ``def f(): return async_client.create(...)``
+    otel_context.detach(token)  # type: ignore[arg-type]
+    if not llm:
+        live.finish_with_result(result)
+        return result
+    if inspect.iscoroutine(result):
         return _awaited_then_finished(result, live, ctx)
     is_iterator, is_async_iterator = _stream_protocols(result)
     if is_iterator and is_async_iterator:
@@ -248,8 +252,6 @@ async def _awaited_then_finished(
     try:
         result = await coroutine
     except BaseException as exc:
-        otel_context.detach(token)
-        live.fail(exc)
+        fail_call(live, token, exc)
         raise
-    otel_context.detach(token)
-    return finish_llm_call(result, live, ctx)
+    return finish_call(result, live, ctx, token, llm=True)
