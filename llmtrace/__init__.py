@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._config import TracingHandle, configure
     from ._instrument import instrument
+    from ._query import query
     from ._tracing.context import context
     from ._tracing.kinds import SpanSpec, guardrail, judge, llm, retrieval, tool, workflow
     from ._tracing.live import LiveSpan, current_span
     from .decision import Decision
     from .prompts import Prompt
-    from .store.query import query
 
 __all__ = [
     "Decision",
@@ -59,7 +59,7 @@ _HOMES = {
     "instrument": "._instrument",
     "judge": "._tracing.kinds",
     "llm": "._tracing.kinds",
-    "query": ".store.query",
+    "query": "._query",
     "retrieval": "._tracing.kinds",
     "tool": "._tracing.kinds",
     "workflow": "._tracing.kinds",

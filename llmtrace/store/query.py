@@ -1,4 +1,8 @@
-"""``llmtrace.query()``: read-only SQL over the store, as a list of dicts (or Arrow/pandas)."""
+"""Read-only SQL over the store, as a list of dicts (or Arrow/pandas): ``read_query``.
+
+This module reads files and knows nothing of tracing: ``llmtrace.query()`` (``llmtrace._query``)
+flushes the spans this process traced and then calls ``read_query``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from ..errors import UserError
 from .connection import StoreBusyError, connect_read, connect_write
 from .spool import merge_spool, spool_files
 
-__all__ = ["ReadOnlyQueryError", "default_db_path", "open_store_for_read", "query"]
+__all__ = ["ReadOnlyQueryError", "default_db_path", "open_store_for_read", "read_query"]
 
 
 class ReadOnlyQueryError(UserError):
@@ -24,12 +28,6 @@ def default_db_path(db: str | os.PathLike[str] | None = None) -> Path:
     from .._tracing.runtime import runtime
 
     return Path(db or runtime.db_path or os.environ.get("LLMTRACE_DB") or "llmtrace.duckdb")
-
-
-def _flush_own_spans() -> None:
-    from .._config import flush_store
-
-    flush_store()
 
 
 def open_store_for_read(
@@ -53,24 +51,15 @@ def open_store_for_read(
     return connect_read(path, timeout_s=timeout_s, sandboxed=sandboxed)
 
 
-def query(
+def read_query(
     sql: str,
-    params: list[Any] | dict[str, Any] | None = None,
-    db: str | os.PathLike[str] | None = None,
-    *,
+    params: list[Any] | dict[str, Any] | None,
+    path: Path,
     format: Literal["records", "arrow", "pandas"] = "records",
 ) -> Any:
-    """Run read-only ``sql`` against the store and return its rows.
-
-    Spans this process has finished are flushed first, so a query right after traced code
-    sees them. ``params`` are bound (``?`` or ``$name``), never interpolated.
-
-    Example:
-        >>> llmtrace.query("SELECT model, count(*) AS n FROM llm_calls GROUP BY 1")
-        [{'model': 'gpt-4o-mini', 'n': 42}]
-    """
-    _flush_own_spans()
-    path = default_db_path(db)
+    """Run read-only ``sql`` against the store at ``path`` and return its rows (what is stored
+    or waiting beside it; spans still in this process's exporters are the caller's to flush).
+    ``params`` are bound (``?`` or ``$name``), never interpolated."""
     conn = open_store_for_read(path)
     try:
         try:

@@ -1,0 +1,57 @@
+"""The flow's direction, checked on the source: the store reads files and never calls back
+into the tracing configuration (ARCHITECTURE.md); ``llmtrace.query`` does the asking."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import llmtrace
+from llmtrace import _query
+from llmtrace.store import query as store_query
+
+STORE = Path(store_query.__file__).parent
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth (inside functions too), resolved."""
+    package = "llmtrace.store"
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_store_module_imports_the_tracing_configuration():
+    offenders = {
+        path.name: sorted(m for m in _imported_modules(path) if m.startswith("llmtrace._config"))
+        for path in sorted(STORE.glob("*.py"))
+    }
+    assert {name: mods for name, mods in offenders.items() if mods} == {}
+
+
+def test_the_import_resolver_would_see_a_call_back(tmp_path):
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("def f():\n    from .._config import flush_store\n    flush_store()\n")
+    assert "llmtrace._config.flush_store" in _imported_modules(sneaky)
+
+
+def test_public_query_flushes_the_configured_handle_then_reads(tmp_path, monkeypatch):
+    calls: list[str] = []
+    import llmtrace._config as config
+
+    monkeypatch.setattr(config, "flush_store", lambda: calls.append("flush") or True)
+
+    def read(sql, params, path, format):
+        calls.append(f"read {sql} {path.name} {format}")
+        return [{"n": 1}]
+
+    monkeypatch.setattr(_query, "read_query", read)
+    rows = llmtrace.query("SELECT 1 AS n", db=tmp_path / "x.duckdb", format="records")
+    assert (rows, calls) == ([{"n": 1}], ["flush", "read SELECT 1 AS n x.duckdb records"])
