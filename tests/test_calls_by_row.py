@@ -1,0 +1,260 @@
+"""One call, one row (store/calls.py) as migration 10 computes it: the same rows as migration 7's
+rule on random span trees, however the spans of one call arrive (batches in any order, several
+processes, the spool).
+
+Migration 10 joins calls to their wrappers by DuckDB's row id and climbs only traces where a
+call has a parent; migration 7's view (still used over Parquet) is the reference here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, TraceFlags
+
+from llmtrace.exporters.duckdb.rows import spans_to_batch
+from llmtrace.store.calls import FASTER_CALL_VIEWS_SQL
+from llmtrace.store.schema import apply_migrations
+from llmtrace.store.writer import StoreWriter
+
+# Kinds as stored: model calls, plain OpenTelemetry spans a climb passes through, steps that
+# stop it, and spans with no kind at all.
+KINDS = ("llm", "llm", "judge", "internal", "client", "server", "workflow", "tool", None)
+COLUMNS = (
+    "trace_id, span_id, parent_span_id, name, kind, status, start_time, end_time, duration_ms, "
+    "provider, model, prompt_name, input_tokens, output_tokens, cost_usd, response_id, "
+    "eval_run_id"
+)
+REFERENCE_SQL = FASTER_CALL_VIEWS_SQL.replace("VIEW model_calls", "VIEW reference_calls")
+
+
+def _maybe(rng: random.Random, value: Any, share: float = 0.6) -> Any:
+    return value if rng.random() < share else None
+
+
+def random_spans(seed: int, traces: int = 40) -> list[tuple[Any, ...]]:
+    """Span trees with nested calls, calls through plain spans, remote parents (absent), shared
+    response ids within and across traces, and missing usage, model or provider."""
+    rng = random.Random(seed)
+    rows: list[tuple[Any, ...]] = []
+    for t in range(traces):
+        trace_id = f"{seed:08x}{t:024x}"
+        ids: list[str] = []
+        for s in range(rng.randint(1, 9)):
+            span_id = f"{t:08x}{s:08x}"
+            if not ids or rng.random() < 0.15:
+                parent = None if rng.random() < 0.7 else f"remote{s:010x}"
+            else:  # chains as often as branches: calls under calls, several plain spans deep
+                parent = ids[-1] if rng.random() < 0.5 else rng.choice(ids)
+            ids.append(span_id)
+            start = 1_000 * t + rng.randint(0, 50)
+            duration = rng.choice((5.0, 10.0, 10.0, 30.0))
+            rows.append(
+                (
+                    trace_id, span_id, parent, "span", rng.choice(KINDS),
+                    rng.choice(("OK", "OK", "ERROR")),
+                    start, start + duration, duration,
+                    _maybe(rng, rng.choice(("openai", "anthropic"))),
+                    _maybe(rng, rng.choice(("gpt-4o-mini", "claude"))),
+                    _maybe(rng, "answer", 0.3),
+                    _maybe(rng, rng.randint(1, 50)), _maybe(rng, rng.randint(1, 9)),
+                    _maybe(rng, rng.random()),
+                    _maybe(rng, f"resp-{rng.randint(0, 12)}", 0.5),
+                    _maybe(rng, "run-1", 0.2),
+                )
+            )  # fmt: skip
+    return rows
+
+
+def insert(conn: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:
+    conn.executemany(
+        f"INSERT INTO spans ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, make_timestamptz(?::BIGINT), "
+        "make_timestamptz(?::BIGINT), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def calls(conn: duckdb.DuckDBPyConnection, view: str) -> list[tuple[Any, ...]]:
+    result = conn.execute(f"SELECT * EXCLUDE (attributes) FROM {view}").fetchall()
+    return sorted(result, key=repr)
+
+
+@pytest.fixture
+def conn():
+    connection = duckdb.connect()
+    apply_migrations(connection)
+    connection.execute(REFERENCE_SQL)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_same_rows_as_migration_7_on_random_trees(conn, seed):
+    rows = random_spans(seed)
+    rng = random.Random(seed)
+    rng.shuffle(rows)  # parents before, after and between their children, in several inserts
+    cut = sorted(rng.sample(range(len(rows)), 3))
+    for part in (rows[: cut[0]], rows[cut[0] : cut[1]], rows[cut[1] : cut[2]], rows[cut[2] :]):
+        if part:
+            insert(conn, part)
+    expected = calls(conn, "reference_calls")
+    assert calls(conn, "model_calls") == expected
+    # The trees exercise the rule (not a vacuous pass): calls filled from a wrapper, wrappers
+    # dropped, and calls that repeat a response id.
+    counts = conn.execute(
+        "SELECT count(*) FILTER (wrapper_span_id IS NOT NULL), count(*) FILTER (NOT first_in_store)"
+        ", (SELECT count(*) FROM spans WHERE kind IN ('llm', 'judge')) - count(*) FROM model_calls"
+    ).fetchall()[0]
+    assert min(counts) > 0, counts
+    for view in ("llm_calls", "traces"):
+        got = conn.execute(f"SELECT count(*), sum(input_tokens), sum(cost_usd) FROM {view}")
+        assert got.fetchall()[0][:2] == _reference_totals(conn, view)
+
+
+def _reference_totals(conn: duckdb.DuckDBPyConnection, view: str) -> tuple[Any, ...]:
+    if view == "llm_calls":
+        sql = (
+            "SELECT count(*), sum(input_tokens) FROM reference_calls "
+            "WHERE kind = 'llm' AND first_in_store"
+        )
+    else:
+        sql = (
+            "SELECT (SELECT count(DISTINCT trace_id) FROM spans), "
+            "(SELECT sum(input_tokens) FROM reference_calls WHERE first_in_trace)"
+        )
+    row: tuple[Any, ...] = conn.execute(sql).fetchall()[0]
+    return row
+
+
+@pytest.mark.parametrize("plain_between", [14, 15, 16, 17])
+def test_a_wrapper_is_found_through_at_most_15_plain_spans(conn, plain_between):
+    ids = [f"{i:016x}" for i in range(plain_between + 2)]
+    kinds = ["llm", *(["client"] * plain_between), "llm"]
+    rows = [
+        ("f" * 32, span_id, ids[i - 1] if i else None, "s", kind, "OK", 0, 9, 9.0, "openai",
+         "gpt-4o-mini", "answer" if i == 0 else None, 10, 2, 0.5, None, None)
+        for i, (span_id, kind) in enumerate(zip(ids, kinds, strict=True))
+    ]  # fmt: skip
+    insert(conn, rows)
+    got = conn.execute("SELECT span_id, prompt_name FROM model_calls ORDER BY span_id")
+    wrapped = plain_between < 16  # the 16th ancestor is the last one a climb reaches
+    assert got.fetchall() == (
+        [(ids[-1], "answer")] if wrapped else [(ids[0], "answer"), (ids[-1], None)]
+    )
+    assert calls(conn, "model_calls") == calls(conn, "reference_calls")
+
+
+def test_a_store_with_no_nesting_reads_every_call_as_stored(conn):
+    rows = [
+        (f"{t:032x}", f"{t:016x}", None, "chat", "llm", "OK", t, t + 5, 5.0, "openai",
+         "gpt-4o-mini", None, 10, 2, 0.5, None, None)
+        for t in range(50)
+    ]  # fmt: skip
+    rows[7] = (*rows[7][:12], None, *rows[7][13:])  # no input tokens: no cost either
+    insert(conn, rows)
+    got = conn.execute(
+        "SELECT count(*), sum(input_tokens), sum(cost_usd), count(cost_usd), "
+        "bool_and(first_in_store AND first_in_trace AND wrapper_span_id IS NULL) FROM model_calls"
+    ).fetchall()[0]
+    assert got == (50, 490, pytest.approx(24.5), 49, True)
+    assert calls(conn, "model_calls") == calls(conn, "reference_calls")
+
+
+# --- through the writer: batches in any order, from several processes -----------------------
+
+TRACE = "0000000000000000000000000000abcd"
+ROOT = {"llmtrace.span.kind": "workflow", "gen_ai.operation.name": "invoke_workflow"}
+OURS = {
+    "llmtrace.span.kind": "llm",
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.prompt.name": "answer",
+    "gen_ai.usage.input_tokens": 15,
+    "gen_ai.usage.output_tokens": 9,
+}
+HTTP = {"http.request.method": "POST"}
+PROVIDER = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.response.id": "chatcmpl-1",
+    "gen_ai.usage.input_tokens": 12,
+    "gen_ai.usage.output_tokens": 5,
+}
+# root -> our llm span -> an HTTP span -> the provider instrumentor's span
+TREE: list[tuple[str, str | None, dict[str, Any]]] = [
+    ("00000000000000a0", None, ROOT),
+    ("00000000000000b1", "00000000000000a0", OURS),
+    ("00000000000000c1", "00000000000000b1", HTTP),
+    ("00000000000000d1", "00000000000000c1", PROVIDER),
+]
+
+
+def _context(span_id: str) -> SpanContext:
+    return SpanContext(int(TRACE, 16), int(span_id, 16), False, TraceFlags(1))
+
+
+def tree_span(index: int) -> ReadableSpan:
+    span_id, parent, attributes = TREE[index]
+    start = 1_000_000_000 + index * 1_000
+    return ReadableSpan(
+        "call",
+        context=_context(span_id),
+        parent=_context(parent) if parent else None,
+        attributes=attributes,
+        start_time=start,
+        end_time=start + 100_000 - index * 10_000,
+    )
+
+
+def write_spans(db: str, indexes: list[int]) -> None:
+    """One process's share of the tree, one batch a span, through the merger's writer."""
+    writer = StoreWriter(Path(db), lock_timeout_s=0.05)
+    for index in indexes:
+        writer.write(spans_to_batch([tree_span(index)]))
+    writer.flush(timeout_s=30)
+
+
+def the_call(db: Path) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(db)) as conn:
+        apply_migrations(conn)  # merges nothing; the store is already current
+        return conn.execute(
+            "SELECT span_id, prompt_name, input_tokens, output_tokens FROM llm_calls"
+        ).fetchall()
+
+
+@pytest.mark.parametrize(
+    "order",
+    [[3, 2, 1, 0], [0, 1, 2, 3], [1, 3, 0, 2], [2, 0, 3, 1]],
+    ids=["children-first", "parents-first", "wrapper-then-call", "http-span-first"],
+)
+def test_batches_in_any_order_are_one_call(tmp_path, order):
+    db = tmp_path / "store.duckdb"
+    write_spans(str(db), order)
+    # The HTTP span wraps one call, so the wrapper's prompt would be kept; the provider span
+    # has its own usage, which wins.
+    assert the_call(db) == [("00000000000000d1", "answer", 12, 5)]
+
+
+def test_spans_of_one_call_from_two_processes_and_the_spool(tmp_path):
+    db = tmp_path / "store.duckdb"
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=write_spans, args=(str(db), share)) for share in ([3, 0], [1, 2])
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert the_call(db) == [("00000000000000d1", "answer", 12, 5)]
+    with duckdb.connect(str(db)) as conn:
+        traces = conn.execute("SELECT input_tokens, output_tokens, span_count FROM traces")
+        assert traces.fetchall() == [(12, 5, 4)]
