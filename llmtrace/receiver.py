@@ -36,7 +36,7 @@ from .exporters.duckdb.otlp_batch import attributes as _attributes
 from .exporters.duckdb.otlp_batch import context as _context
 from .exporters.duckdb.otlp_batch import events as _events
 from .exporters.duckdb.otlp_batch import links as _links
-from .exporters.duckdb.otlp_batch import request_batch
+from .exporters.duckdb.otlp_batch import request_batch, resource_on_rows
 
 __all__ = ["ReceiverCounts", "TraceReceiver", "is_loopback", "spans_from_request"]
 
@@ -182,8 +182,9 @@ class TraceReceiver:
 
     def _export(self, request: Any) -> tuple[int, int, SpanExportResult]:
         """(spans handed on, spans rejected, the exporter's result). The store's exporter takes
-        the request straight as Arrow columns; should that fail (a value nothing anticipated),
-        the request goes the SDK spans' way, which salvages span by span."""
+        the request straight as Arrow columns, with the resource on every row so that requests
+        from different services gather into one insert; should that fail (a value nothing
+        anticipated), the request goes the SDK spans' way, which salvages span by span."""
         if isinstance(self.exporter, DuckDBSpanExporter):
             try:
                 batch, rejected = request_batch(request)
@@ -191,7 +192,11 @@ class TraceReceiver:
                 report_internal_error("llmtrace serve: OTLP to Arrow", exc)
             else:
                 n = batch.num_rows
-                return n, rejected, self.exporter.export_batch(batch) if n else _SUCCESS
+                return (
+                    n,
+                    rejected,
+                    self.exporter.export_batch(resource_on_rows(batch)) if n else _SUCCESS,
+                )
         spans, rejected = spans_from_request(request)
         return len(spans), rejected, self.exporter.export(spans) if spans else _SUCCESS
 

@@ -3,13 +3,16 @@ one the SDK-span path (``spans_from_request`` then the exporter's conversion) ma
 
 from __future__ import annotations
 
+import duckdb
 import pyarrow as pa
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.exporters.duckdb.conversion import convert
-from llmtrace.exporters.duckdb.otlp_batch import request_batch
-from llmtrace.receiver import spans_from_request
+from llmtrace.exporters.duckdb.otlp_batch import request_batch, resource_on_rows
+from llmtrace.exporters.duckdb.rows import BATCH_SCHEMA, batch_resource
+from llmtrace.receiver import TraceReceiver, spans_from_request
 
 T0 = 1_764_400_000_000_000_000
 
@@ -100,6 +103,8 @@ def varied_request(second_service: str = "other") -> trace_service_pb2.ExportTra
     _span(scope.spans, "long span id", trace, b"\x06" * 9)  # rejected
     second = request.resource_spans.add()
     _set(second.resource.attributes, "service.name", second_service)
+    if second_service == "node-app":  # the same resource as the first: carried once
+        _set(second.resource.attributes, "host.cores", 8)
     embed = {
         "gen_ai.operation.name": "embeddings",
         "gen_ai.provider.name": "openai",
@@ -145,3 +150,60 @@ def test_a_request_with_no_valid_span_is_an_empty_batch():
     _span(request.resource_spans.add().scope_spans.add().spans, "x", b"\x01", b"\x02")
     batch, rejected = request_batch(request)
     assert (batch.num_rows, rejected) == (0, 1)
+
+
+def _stored(db) -> list[tuple[object, ...]]:
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        return conn.execute(
+            "SELECT * EXCLUDE (attributes), attributes::VARCHAR FROM spans ORDER BY span_id"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_the_resource_on_every_row_stores_the_same_rows(tmp_path):
+    for service in ("other", "node-app"):  # two resources in the request, and one
+        batch, _ = request_batch(varied_request(service))
+        on_rows = resource_on_rows(batch)
+        assert (batch_resource(batch) is not None) == (service == "node-app")
+        assert batch_resource(on_rows) is None
+        assert on_rows.schema.equals(BATCH_SCHEMA)
+        found = []
+        for name, table in (("metadata", batch), ("rows", on_rows)):
+            db = tmp_path / f"{service}-{name}.duckdb"
+            exporter = DuckDBSpanExporter(db)
+            exporter.export_batch(table)
+            assert exporter.force_flush()
+            exporter.shutdown()
+            found.append(_stored(db))
+        assert len(found[0]) == 8 and found[0] == found[1]
+
+
+def test_requests_from_different_services_are_stored_together(tmp_path):
+    """Each request used to be its own hand-off file and transaction when the services
+    alternated (one insert carries one resource); now they gather."""
+    db = tmp_path / "gathered.duckdb"
+    exporter = DuckDBSpanExporter(db)
+    receiver = TraceReceiver(exporter, port=0, grpc_port=None)
+    requests = 6
+    for i in range(requests):
+        request = trace_service_pb2.ExportTraceServiceRequest()
+        resource_spans = request.resource_spans.add()
+        _set(resource_spans.resource.attributes, "service.name", f"service-{i % 2}")
+        spans = resource_spans.scope_spans.add().spans
+        for n in range(50):
+            _span(spans, "work", bytes([i + 1]) * 16, (n + 1).to_bytes(8, "big"))
+        receiver.store(request)
+    assert exporter.force_flush()
+    exporter.shutdown()
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        by_service = conn.execute(
+            "SELECT service_name, count(*) FROM spans GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        files = conn.execute("SELECT count(*) FROM spool_merged").fetchone()
+    finally:
+        conn.close()
+    assert by_service == [("service-0", 150), ("service-1", 150)]
+    assert files is not None and files[0] < requests

@@ -19,9 +19,18 @@ from opentelemetry.trace import Link, SpanContext, TraceFlags
 
 from .conversion import _cyclic_gc_paused
 from .forksafe import arrow_work
-from .rows import SpanFields, fields_to_batch
+from .rows import RESOURCE_KEY, SERVICE_KEY, SpanFields, fields_to_batch
 
-__all__ = ["attributes", "context", "events", "links", "request_batch", "request_fields", "value"]
+__all__ = [
+    "attributes",
+    "context",
+    "events",
+    "links",
+    "request_batch",
+    "request_fields",
+    "resource_on_rows",
+    "value",
+]
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 # OTLP's span kind and status code numbers, as the SDK's enum names read in the batch.
@@ -92,7 +101,16 @@ def _add_spans(fields: SpanFields, spans: list[Any], resource: Resource) -> None
     starts = [s.start_time_unix_nano for s in spans]
     fields.starts += starts
     fields.ends += [s.end_time_unix_nano or t for s, t in zip(spans, starts, strict=True)]
-    fields.attributes += [{kv.key: value(kv.value) for kv in s.attributes} for s in spans]
+    # value() inline for the common cases: AnyValue is a oneof, so the fields not set read
+    # as "" and 0, and whatever they do not settle (0, "", other types) value() does.
+    fields.attributes += [
+        {
+            kv.key: (v.string_value or v.int_value or value(v))
+            for kv in s.attributes
+            for v in (kv.value,)
+        }
+        for s in spans
+    ]
     fields.events += [events(s.events) if s.events else () for s in spans]
     fields.links += [links(s.links) if s.links else () for s in spans]
     fields.resources += [resource] * len(spans)
@@ -119,3 +137,24 @@ def request_batch(request: Any) -> tuple[pa.Table, int]:
     fields, rejected = request_fields(request)
     with arrow_work(), _cyclic_gc_paused():
         return fields_to_batch(fields), rejected
+
+
+def resource_on_rows(batch: pa.Table) -> pa.Table:
+    """``batch`` with the resource it carries once (in its metadata) written on every row.
+
+    The exporter's writer gathers batches into one hand-off file (one insert, one commit) only
+    while they share a resource. A receiver's requests come from many services in turn, so
+    with the resource in the metadata each request became its own file and transaction; with
+    it on the rows, they all gather. The stored rows are the same either way (a test holds
+    that): ``batch_sql`` reads the resource from the rows when the metadata has none.
+    """
+    metadata = batch.schema.metadata or {}
+    resource = metadata.get(RESOURCE_KEY)
+    if resource is None:
+        return batch
+    n = batch.num_rows
+    service = metadata.get(SERVICE_KEY)
+    for name, text in (("service_name", service), ("resource", resource)):
+        column = pa.nulls(n, pa.string()) if text is None else pa.repeat(text.decode(), n)
+        batch = batch.set_column(batch.schema.get_field_index(name), name, column)
+    return batch.replace_schema_metadata(None)
