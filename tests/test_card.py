@@ -83,7 +83,10 @@ def test_card_html_is_the_shared_renderers_page(release, tmp_path):
     assert gate_rows and all("✓ pass" in r for r in gate_rows)
     assert '<span class="badge d-pass">✓ pass</span>' in page  # colour class, symbol and word
     assert any(r.startswith("dataset ✓ pass") for r in parser.rows)  # reproducibility: ok
-    assert page.count('<span class="badge d-warn">! missing</span>') == 5
+    assert page.count('<span class="badge d-warn">! missing</span> nobody has written') == 5
+    assert "stage <strong>production</strong>" in page.split("<nav", 1)[0]  # the summary
+    assert '<td class="num">[0.8' in page  # numbers and intervals align as numbers
+    assert any(r.startswith("data.rows 30") for r in parser.rows)  # data checks, tabled
     assert 'aria-label="lineage of release: ' in page and "```mermaid" not in page
     assert any(r.startswith("from relation to") for r in parser.rows)  # the edges, tabled
     sections = [v for t, k, v in parser.attributes if t == "section" and k == "id"]

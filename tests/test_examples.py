@@ -37,6 +37,8 @@ def test_support_bot_demo_prints_the_sql_answers(tmp_path):
     assert "promoted support-bot v1 " in out and "a rollback restores: v1 " in out
     assert "# Model card: support-bot v" in out and "lineage of release support-bot v" in out
     assert done.stderr == ""
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<dt>candidate output</dt>" in report and "<dt>baseline output</dt>" in report
 
 
 def test_ci_gate_example_runs_end_to_end(tmp_path):

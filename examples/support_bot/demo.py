@@ -61,7 +61,9 @@ def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
 def trace_traffic(db: Path) -> None:
     # The first traced call loads the token encoding and price table (a few hundred ms, on
     # your thread until issue #8 moves it off): the first ticket's latency shows it.
-    handle = llmtrace.configure(service_name="support-bot", db=db)
+    # Content capture is on (redacted: emails, keys and tokens never reach the store), so the
+    # gate's report.html shows each changed example's input, expected and both outputs.
+    handle = llmtrace.configure(service_name="support-bot", db=db, capture_content=True)
     for prompt_version in ("v1", "v2"):
         with llmtrace.context(conversation_id=f"demo-{prompt_version}"):
             for i, ticket in enumerate(TICKETS * 2):

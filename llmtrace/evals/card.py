@@ -102,8 +102,8 @@ def _triple(release: Release, run: dict[str, Any], dataset: dict[str, Any] | Non
     parts = [Part("table", ("field", "value"), rows)]
     checks = json.loads(run["envelope"] or "{}").get("data_checks")
     if checks:
-        shown = ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in checks.items())
-        parts.append(Part("p", f"Data checks recorded with the run: {shown}."))
+        rows = [(f"data.{key}", _fmt(value)) for key, value in checks.items()]
+        parts.append(Part("table", ("data check (recorded with the run)", "value"), rows))
     if dataset is not None:
         parts.append(
             Part(
@@ -292,4 +292,11 @@ def _card(
         *written[3:],
     ]
     title = f"Model card: {target.name} v{target.version}"
-    return to_markdown(title, sections) if format == "md" else to_html(title, sections)
+    if format == "md":
+        return to_markdown(title, sections)
+    summary = (
+        f"Release {target.id} of {target.name}, stage **{target.stage}**: model {target.model}, "
+        f"prompt {target.prompt_version or '-'}, dataset {target.dataset_version}, "
+        f"run {target.run_id}."
+    )
+    return to_html(title, sections, header=summary)

@@ -62,6 +62,7 @@ def to_markdown(title: str, sections: Sequence[Section]) -> str:
 
 _BADGES = {"pass": "pass", "warn": "warn", "fail": "fail", "ok": "pass", "fails": "fail"}
 _DECISION_COLUMNS = ("decision", "result", "outcome")
+_NUMERIC_COLUMNS = ("estimate", "n", "value")
 _MISSING = '<span class="badge d-warn">! missing</span>'  # colour, symbol and word
 
 
@@ -76,17 +77,22 @@ def _inline(text: str) -> str:
     )
 
 
+def _html_cell(value: Any, badged: bool, numeric: bool) -> Any:
+    if badged and value in _BADGES:
+        return Cell(decision_badge(_BADGES[value]))
+    if numeric:  # numbers (and intervals) are formatted already: align them as numbers
+        return Cell(escape(value), "num")
+    return value
+
+
 def _html_table(part: Part) -> str:
     headers = [str(h) for h in part.content]
     badged = {i for i, h in enumerate(headers) if h in _DECISION_COLUMNS}
+    numeric = [i for i, h in enumerate(headers) if h in _NUMERIC_COLUMNS or "interval" in h]
     rows = [
-        [
-            Cell(decision_badge(_BADGES[v])) if i in badged and v in _BADGES else v
-            for i, v in enumerate(row)
-        ]
-        for row in part.rows
+        [_html_cell(v, i in badged, i in numeric) for i, v in enumerate(row)] for row in part.rows
     ]
-    return table(headers, rows)
+    return table(headers, rows, numeric=numeric)
 
 
 def _html_part(part: Part) -> str:
@@ -97,7 +103,8 @@ def _html_part(part: Part) -> str:
     if part.kind == "lineage":
         return lineage_body(part.content, "release")
     if part.kind == "missing":
-        return f'<p class="missing">{_MISSING} {escape(part.content)}</p>'
+        text = str(part.content).removeprefix("Missing: ")  # the badge says it
+        return f'<p class="missing">{_MISSING} {escape(text)}</p>'
     return f"<p>{_inline(str(part.content))}</p>"
 
 
@@ -107,9 +114,11 @@ def _anchor(title: str) -> str:
 
 def to_html(title: str, sections: Sequence[Section], header: str = "") -> str:
     """The card as one self-contained page on the shared renderer (the gate report's shell,
-    styles and tables); the lineage is drawn as inline SVG, with its tables."""
+    styles and tables); the lineage is drawn as inline SVG, with its tables. ``header`` is a
+    line of text (``**bold**`` allowed) shown under the title."""
     parts = [
         HtmlSection(s.title, "".join(_html_part(p) for p in s.parts), _anchor(s.title))
         for s in sections
     ]
-    return render_page(title, parts, header=header, generator="llmtrace card")
+    summary = f"<p>{_inline(header)}</p>" if header else ""
+    return render_page(title, parts, header=summary, generator="llmtrace card")

@@ -80,6 +80,9 @@ svg .i-fail { stroke: var(--fail); fill: var(--fail); }
 .swatch { display: inline-block; width: 22px; height: 0; vertical-align: middle;
   margin: 0 4px 0 10px; border-top: 3px solid var(--cand); }
 .swatch.base { border-top: 3px dashed var(--base); }
+.swatch.bar { width: 14px; height: 10px; border: 0; background: var(--cand); }
+.swatch.bar.base { background: var(--base); opacity: 0.55; border: 1px solid var(--base); }
+p.missing { color: var(--warn); }
 .example { border: 1px solid var(--rule); border-radius: 6px; padding: 8px 12px; margin: 10px 0;
   break-inside: avoid; }
 .example header { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: baseline; }

@@ -37,9 +37,9 @@ def share_bars(bins: Sequence[str], series: Sequence[CountSeries], title: str) -
     shares = [[c / t if t else 0.0 for c in s.counts] for s, t in zip(series, totals, strict=True)]
     top = max(max(share) for share in shares) or 1.0
     group = len(series) * _BAR + _GAP
-    height = _TOP + group * len(bins) + 26
+    height = _TOP + group * len(bins) + 34
     x = Scale(0.0, top, _LABEL, _W - _RIGHT)
-    bottom = height - 24
+    bottom = height - 32  # room for the tick labels, then the axis title under them
     parts = [line(_LABEL, _TOP, _LABEL, bottom, "axis")]
     for tick in nice_ticks(0.0, top, 4):
         parts.append(line(x(tick), _TOP, x(tick), bottom, "grid"))

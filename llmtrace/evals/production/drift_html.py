@@ -69,8 +69,9 @@ def _figure(feature: FeatureDrift) -> str:
 
 def _legend() -> str:
     return (
-        '<p class="legend"><span class="swatch base"></span>reference'
-        '<span class="swatch"></span>current</p>'
+        '<p class="legend"><span class="swatch bar base"></span>reference'
+        '<span class="swatch bar"></span>current (in each pair the upper bar is the '
+        "reference)</p>"
     )
 
 
