@@ -8,6 +8,7 @@ empty or non-DuckDB file, another application's DuckDB, a place that cannot be w
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,8 +28,12 @@ __all__ = ["readable_store", "resolve_db", "writable_store"]
 
 
 def resolve_db(db: Path | None) -> Path:
-    """``--db``, else LLMTRACE_DB, else ./llmtrace.duckdb."""
-    return default_db_path(db or os.environ.get("LLMTRACE_DB") or None)
+    """``--db``, else LLMTRACE_DB, else the store ``configure()`` chose in this process (when
+    the CLI runs inside one, as tests do), else ./llmtrace.duckdb."""
+    chosen = db or os.environ.get("LLMTRACE_DB")
+    if chosen or "llmtrace._tracing.runtime" not in sys.modules:  # not loaded: not configured
+        return Path(chosen or "llmtrace.duckdb")  # and no OpenTelemetry import to find that out
+    return default_db_path(None)
 
 
 def readable_store(db: Path | None) -> Path:

@@ -24,13 +24,14 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
+
+if TYPE_CHECKING:  # pyarrow loads when a batch is first written or read, not for listing files
+    import pyarrow as pa
 
 from .._internal import logger
-from .batch_sql import insert_sql
 
 __all__ = [
     "ledger_key",
@@ -60,6 +61,8 @@ def _write(db_path: Path, batch: pa.Table, suffix: str, durable: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
     temporary = final.with_suffix(".tmp")
+    import pyarrow as pa
+
     try:
         with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as out:
             out.write_table(batch)
@@ -130,6 +133,8 @@ def _quarantine(path: Path, exc: Exception) -> None:
 
 
 def _read(path: Path) -> pa.Table | None:
+    import pyarrow as pa
+
     try:
         with pa.memory_map(str(path), "r") as source:
             return pa.ipc.open_file(source).read_all()
@@ -162,6 +167,8 @@ def merge_file(conn: Any, path: Path) -> int:
     batch = _read(path)
     if batch is None:
         return 0
+    from .batch_sql import insert_sql  # with pyarrow: only when there is a batch to insert
+
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.register("spooled_batch", batch)
