@@ -87,6 +87,7 @@ def test_card_html_is_the_shared_renderers_page(release, tmp_path):
     assert "stage <strong>production</strong>" in page.split("<nav", 1)[0]  # the summary
     assert '<td class="num">[0.8' in page  # numbers and intervals align as numbers
     assert any(r.startswith("data.rows 30") for r in parser.rows)  # data checks, tabled
+    assert '<th scope="row">model</th><td>gpt-4o-mini' in page  # text stays left-aligned
     assert 'aria-label="lineage of release: ' in page and "```mermaid" not in page
     assert any(r.startswith("from relation to") for r in parser.rows)  # the edges, tabled
     sections = [v for t, k, v in parser.attributes if t == "section" and k == "id"]

@@ -103,7 +103,7 @@ def _triple(release: Release, run: dict[str, Any], dataset: dict[str, Any] | Non
     checks = json.loads(run["envelope"] or "{}").get("data_checks")
     if checks:
         rows = [(f"data.{key}", _fmt(value)) for key, value in checks.items()]
-        parts.append(Part("table", ("data check (recorded with the run)", "value"), rows))
+        parts.append(Part("table", ("data check (recorded with the run)", "measured"), rows))
     if dataset is not None:
         parts.append(
             Part(

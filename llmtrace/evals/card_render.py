@@ -62,7 +62,7 @@ def to_markdown(title: str, sections: Sequence[Section]) -> str:
 
 _BADGES = {"pass": "pass", "warn": "warn", "fail": "fail", "ok": "pass", "fails": "fail"}
 _DECISION_COLUMNS = ("decision", "result", "outcome")
-_NUMERIC_COLUMNS = ("estimate", "n", "value")
+_NUMERIC_COLUMNS = ("estimate", "n", "measured")
 _MISSING = '<span class="badge d-warn">! missing</span>'  # colour, symbol and word
 
 
