@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hmac
 import ipaddress
+import socket
 import threading
 import zlib
 from concurrent import futures
@@ -233,12 +234,19 @@ def _http_handler(receiver: TraceReceiver) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # counted, not logged
             pass
 
+        def setup(self) -> None:
+            super().setup()  # replies go out whole (below), at once: no Nagle wait on them
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def _reply(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            """Status line, headers and body in one write (one segment, one system call)."""
+            head = (
+                f"HTTP/1.1 {status} {self.responses[status][0]}\r\n"
+                f"Date: {self.date_time_string()}\r\n"
+                "Content-Type: application/x-protobuf\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            self.wfile.write(head.encode("ascii") + body)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
