@@ -106,3 +106,30 @@ def test_the_console_check_sees_errors(tmp_path):
     page.write_text("<!DOCTYPE html><p>x</p><script>console.error('boom')</script>")
     console = open_in_chromium(page.as_uri(), tmp_path / "bad.png", "400,300")
     assert any("boom" in line for line in console)
+
+
+def test_card_and_drift_pages_open_offline_without_console_errors(report_file, tmp_path):
+    """The model card and the drift report share the report's renderer: they open the same."""
+    from llmtrace.evals.production.drift_features import Bins
+    from llmtrace.evals.production.drift_html import drift_to_html
+    from llmtrace.evals.production.drift_result import DriftResult, FeatureDrift
+
+    db = report_file.parent / "b.duckdb"
+    registry = evals.Registry(db)
+    latest = llmtrace.query(
+        "SELECT run_id FROM eval_runs WHERE model = 'cand' ORDER BY started_at DESC LIMIT 1",
+        db=db,
+    )[0]["run_id"]
+    release = registry.register(latest, name="browser-bot")
+    card = tmp_path / "card.html"
+    card.write_text(evals.card(release, format="html", card_yaml=None, db=db), encoding="utf-8")
+    feature = FeatureDrift(
+        "model", "categorical", Bins("categorical", categories=("a", "b")), [8, 2, 0], [1, 8, 1],
+        2.0, 0.4, "fail", "PSI 2 > 0.25",
+    )  # fmt: skip
+    drift = tmp_path / "drift.html"
+    drift.write_text(drift_to_html(DriftResult("7d..1d", "24h", None, [feature])), "utf-8")
+    for page in (card, drift):
+        screenshot = tmp_path / f"{page.stem}.png"
+        assert open_in_chromium(page.as_uri(), screenshot) == [], page.name
+        assert distinct_pixels(screenshot) > 50, page.name
