@@ -1,11 +1,16 @@
 """A public test kit: capture llmtrace spans in memory with fixed ids and a fake clock.
 
 Example:
-    >>> from llmtrace.testing import capture_spans
-    >>> with capture_spans() as spans:
-    ...     my_traced_function()
-    >>> spans.records()[0]["name"]
-    'chat gpt-4o-mini'
+    >>> from llmtrace.testing import FakeClock, capture_spans
+    >>> clock = FakeClock()
+    >>> with capture_spans(clock=clock) as spans:
+    ...     with llmtrace.workflow("answer"):
+    ...         clock.advance(0.25)
+    >>> spans.records()[0]["name"], spans.records()[0]["end_ns"]
+    ('answer', 250000000)
+
+With a :class:`FakeClock`, every span starts and ends when the clock says, so durations and
+latency attributes (``llmtrace.stream.ttft_ms``) are exact and whole records compare equal.
 """
 
 from __future__ import annotations
@@ -26,7 +31,35 @@ from ._tracing.late import with_late_attributes
 from ._tracing.processors import ContextStampingProcessor
 from ._tracing.runtime import TRACER_NAME, runtime
 
-__all__ = ["CapturedSpans", "IncrementalIdGenerator", "capture_spans", "make_spans"]
+__all__ = ["CapturedSpans", "FakeClock", "IncrementalIdGenerator", "capture_spans", "make_spans"]
+
+_CLOCK_ORIGIN_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
+
+
+class FakeClock:
+    """A clock that moves only when a test says so. Spans take their start and end times,
+    and latencies within a span (time to first chunk), from it while ``capture_spans(clock=)``
+    is active; it starts at ``origin_ns`` (2026-01-01 UTC unless given)."""
+
+    def __init__(self, origin_ns: int = _CLOCK_ORIGIN_NS) -> None:
+        self.origin_ns = origin_ns
+        self.now_ns = origin_ns
+        self._lock = threading.Lock()
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds`` (rounded to the nanosecond)."""
+        if seconds < 0:
+            raise ValueError(f"a clock does not go back: advance({seconds})")
+        with self._lock:
+            self.now_ns += round(seconds * 1e9)
+
+    def time_ns(self) -> int:
+        """The clock's time, as ``time.time_ns`` gives it (nanoseconds since the epoch)."""
+        return self.now_ns
+
+    def perf_counter_ns(self) -> int:
+        """The same time, for what spans measure with ``time.perf_counter_ns``."""
+        return self.now_ns
 
 
 class IncrementalIdGenerator(IdGenerator):
@@ -51,8 +84,9 @@ class IncrementalIdGenerator(IdGenerator):
 class CapturedSpans:
     """The finished spans of a :func:`capture_spans` block."""
 
-    def __init__(self, exporter: InMemorySpanExporter) -> None:
+    def __init__(self, exporter: InMemorySpanExporter, clock: FakeClock | None = None) -> None:
         self._exporter = exporter
+        self._clock = clock
 
     def spans(self) -> list[ReadableSpan]:
         """The finished spans as an exporter sends them (token estimates and cost added)."""
@@ -68,20 +102,24 @@ class CapturedSpans:
         return matches[0]
 
     def records(self) -> list[dict[str, Any]]:
-        """Each span as a plain dict without timestamps, in finishing order."""
+        """Each span as a plain dict, in finishing order: whole records a test can compare with
+        ``==``. Without a clock they carry no times; with a :class:`FakeClock` they carry
+        ``start_ns`` and ``end_ns``, nanoseconds since the clock's origin."""
         out = []
         for span in self.spans():
-            out.append(
-                {
-                    "name": span.name,
-                    "trace_id": span.context.trace_id,
-                    "span_id": span.context.span_id,
-                    "parent_span_id": span.parent.span_id if span.parent else None,
-                    "status": span.status.status_code.name,
-                    "attributes": dict(span.attributes or {}),
-                    "events": [(e.name, dict(e.attributes or {})) for e in span.events],
-                }
-            )
+            record: dict[str, Any] = {
+                "name": span.name,
+                "trace_id": span.context.trace_id,
+                "span_id": span.context.span_id,
+                "parent_span_id": span.parent.span_id if span.parent else None,
+                "status": span.status.status_code.name,
+                "attributes": dict(span.attributes or {}),
+                "events": [(e.name, dict(e.attributes or {})) for e in span.events],
+            }
+            if self._clock is not None:
+                record["start_ns"] = (span.start_time or 0) - self._clock.origin_ns
+                record["end_ns"] = (span.end_time or 0) - self._clock.origin_ns
+            out.append(record)
         return out
 
     def clear(self) -> None:
@@ -89,8 +127,11 @@ class CapturedSpans:
 
 
 @contextmanager
-def capture_spans(*, capture_content: bool | None = None) -> Iterator[CapturedSpans]:
-    """Route llmtrace spans to memory for the block (deterministic ids), then restore."""
+def capture_spans(
+    *, capture_content: bool | None = None, clock: FakeClock | None = None
+) -> Iterator[CapturedSpans]:
+    """Route llmtrace spans to memory for the block (deterministic ids), then restore.
+    ``clock``: spans read their times from it for the block (see :class:`FakeClock`)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(
         resource=Resource.create({"service.name": "llmtrace-test"}),
@@ -99,14 +140,18 @@ def capture_spans(*, capture_content: bool | None = None) -> Iterator[CapturedSp
     provider.add_span_processor(ContextStampingProcessor())
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     saved = (runtime.tracer, runtime.enabled, runtime.capture_content)
+    saved_clock = (runtime.time_ns, runtime.perf_counter_ns)
     runtime.tracer = provider.get_tracer(TRACER_NAME)
     runtime.enabled = True
     if capture_content is not None:
         runtime.capture_content = capture_content
+    if clock is not None:
+        runtime.time_ns, runtime.perf_counter_ns = clock.time_ns, clock.perf_counter_ns
     try:
-        yield CapturedSpans(exporter)
+        yield CapturedSpans(exporter, clock)
     finally:
         runtime.tracer, runtime.enabled, runtime.capture_content = saved
+        runtime.time_ns, runtime.perf_counter_ns = saved_clock
         provider.shutdown()
 
 

@@ -23,7 +23,7 @@ import llmtrace
 from llmtrace._tracing.processors import ContextStampingProcessor
 from llmtrace._tracing.runtime import runtime
 from llmtrace.exporters import DuckDBSpanExporter
-from llmtrace.testing import CapturedSpans, capture_spans
+from llmtrace.testing import CapturedSpans, FakeClock, capture_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +31,19 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def spans() -> Iterator[CapturedSpans]:
     with capture_spans() as captured:
+        yield captured
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def timed_spans(clock: FakeClock) -> Iterator[CapturedSpans]:
+    """Captured spans whose times come from ``clock``: records carry exact ``start_ns`` /
+    ``end_ns`` and latency attributes, so a test compares whole records."""
+    with capture_spans(clock=clock) as captured:
         yield captured
 
 

@@ -8,7 +8,6 @@ telemetry, never the user's result.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -90,7 +89,7 @@ class LiveSpan:
         self.kind = kind
         self.model = model
         self.provider = provider
-        self.start_ns = time.perf_counter_ns()
+        self.start_ns = runtime.perf_counter_ns()
         self.evaluation_name = evaluation_name
         self._judged = judged
         self._usage: Usage | None = None
@@ -172,7 +171,7 @@ class LiveSpan:
         """Fold one stream chunk: time to first chunk, text, and a final usage chunk."""
         with guard("LiveSpan.record_chunk"):
             if self._first_chunk_ns is None:
-                self._first_chunk_ns = time.perf_counter_ns()
+                self._first_chunk_ns = runtime.perf_counter_ns()
             if self._accumulator is None:
                 self._accumulator = StreamAccumulator()
             self._accumulator.add(chunk)
@@ -350,7 +349,7 @@ class LiveSpan:
         if self._ended:
             return
         self._ended = True
-        end_time_ns = time.time_ns()
+        end_time_ns = runtime.time_ns()
         try:
             if self.kind in _PRICED_KINDS:
                 self._finish_llm()

@@ -7,6 +7,7 @@ whatever TracerProvider the application installed globally (none: they are no-op
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -81,6 +82,11 @@ class Runtime:
     redactor: Redactor = field(default_factory=lambda: Redactor(max_chars=DEFAULT_MAX_CHARS))
     prices: PriceTable = field(default_factory=lambda: cast(Any, _OnFirstUse("prices", _prices)))
     db_path: str | None = None  # the store configure() writes to, for query() to read
+    # Where spans read the time: the wall clock for start and end, a monotonic one for
+    # latencies within a span (time to first chunk); ``llmtrace.testing.FakeClock`` replaces
+    # both in tests so times and latencies are exact.
+    time_ns: Callable[[], int] = time.time_ns
+    perf_counter_ns: Callable[[], int] = time.perf_counter_ns
 
 
 runtime = Runtime()

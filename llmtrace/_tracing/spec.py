@@ -89,7 +89,9 @@ class SpanSpec:
         stamped = current_context_attributes()
         # Context attributes go in at start (one validation pass); the span's own win.
         attributes = {**stamped, **self.start_attributes} if stamped else self.start_attributes
-        span = runtime.tracer.start_span(self.span_name, attributes=attributes)
+        span = runtime.tracer.start_span(
+            self.span_name, attributes=attributes, start_time=runtime.time_ns()
+        )
         live = LiveSpan(span, self.kind, self.model, self.provider, judged, self.evaluation_name)
         return live, trace.set_span_in_context(span)
 
