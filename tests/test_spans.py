@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+from importlib.metadata import version
+from typing import Any
 
 import pytest
 from opentelemetry import trace
 
 import llmtrace
 from llmtrace import semconv as sc
+from llmtrace.testing import FakeClock, capture_spans
 
 OPENAI_RESPONSE = {
     "id": "chatcmpl-123",
@@ -22,40 +25,91 @@ OPENAI_RESPONSE = {
     ],
     "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500},
 }
+PRICED_GPT_4O_MINI = f"genai-prices {version('genai-prices')}:openai/gpt-4o-mini"
+MS = 1_000_000  # nanoseconds
 
 
-def test_llm_decorator_records_prompt_usage_and_cost(spans):
+def record(
+    name: str,
+    span_id: int,
+    attributes: dict[str, Any],
+    *,
+    parent: int | None = None,
+    trace_id: int = 1,
+    start_ms: float = 0,
+    end_ms: float = 0,
+    status: str = "UNSET",
+    events: list[Any] | None = None,
+) -> dict[str, Any]:
+    """One whole span record as ``CapturedSpans.records()`` gives it under a FakeClock."""
+    return {
+        "name": name,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": parent,
+        "status": status,
+        "attributes": attributes,
+        "events": events or [],
+        "start_ns": round(start_ms * MS),
+        "end_ns": round(end_ms * MS),
+    }
+
+
+def short_tracebacks(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records with each exception event's stack trace cut to its last line (the trace names
+    file lines, which are not what a span test specifies)."""
+    for r in records:
+        for _, attributes in r["events"]:
+            if "exception.stacktrace" in attributes:
+                attributes["exception.stacktrace"] = attributes["exception.stacktrace"].split("\n")[
+                    -2
+                ]
+    return records
+
+
+def exception_event(exc: BaseException) -> tuple[str, dict[str, str]]:
+    return (
+        "exception",
+        {
+            "exception.type": type(exc).__name__,
+            "exception.message": str(exc),
+            "exception.stacktrace": f"{type(exc).__name__}: {exc}",
+            "exception.escaped": "True",
+        },
+    )
+
+
+def test_llm_decorator_records_prompt_usage_and_cost(timed_spans, clock):
     prompt = llmtrace.Prompt("answer", template="Answer briefly: {question}")
 
     @llmtrace.llm(model="gpt-4o-mini", provider="openai", prompt=prompt, temperature=0.2)
     def call_model(messages):
+        clock.advance(0.25)
         return OPENAI_RESPONSE
 
     assert call_model([{"role": "user", "content": "Capital of France?"}]) is OPENAI_RESPONSE
-    [record] = spans.records()
-    attrs = record["attributes"]
-    assert record["name"] == "chat gpt-4o-mini"
-    assert attrs[sc.SPAN_KIND] == "llm"
-    assert attrs[sc.GEN_AI_OPERATION_NAME] == "chat"
-    assert attrs[sc.GEN_AI_PROVIDER_NAME] == "openai"
-    assert attrs[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
-    assert attrs[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.2
-    assert attrs[sc.GEN_AI_PROMPT_NAME] == "answer"
-    assert attrs[sc.GEN_AI_PROMPT_VERSION] == prompt.version
-    assert attrs[sc.PROMPT_HASH] == prompt.hash
-    assert attrs[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
-    assert attrs[sc.GEN_AI_RESPONSE_ID] == "chatcmpl-123"
-    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
-    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 1000
-    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 500
-    assert attrs[sc.USAGE_SOURCE] == "provider"
-    # gpt-4o-mini: $0.15 / $0.60 per million tokens.
-    assert attrs[sc.COST_INPUT_USD] == pytest.approx(0.00015)
-    assert attrs[sc.COST_OUTPUT_USD] == pytest.approx(0.0003)
-    assert attrs[sc.COST_USD] == pytest.approx(0.00045)
-    assert attrs[sc.PRICING_SOURCE].startswith("genai-prices ")
-    # Content is off by default.
-    assert sc.GEN_AI_INPUT_MESSAGES not in attrs and sc.GEN_AI_OUTPUT_MESSAGES not in attrs
+    # gpt-4o-mini: $0.15 / $0.60 per million tokens. Content is off by default.
+    llm_attributes = {
+        sc.SPAN_KIND: "llm",
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        sc.GEN_AI_REQUEST_TEMPERATURE: 0.2,
+        sc.GEN_AI_PROMPT_NAME: "answer",
+        sc.GEN_AI_PROMPT_VERSION: prompt.version,
+        sc.PROMPT_HASH: prompt.hash,
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
+        sc.GEN_AI_RESPONSE_ID: "chatcmpl-123",
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 1000,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 500,
+        sc.USAGE_SOURCE: "provider",
+        sc.COST_INPUT_USD: 0.00015,
+        sc.COST_OUTPUT_USD: 0.0003,
+        sc.COST_USD: 0.00045,
+        sc.PRICING_SOURCE: PRICED_GPT_4O_MINI,
+    }
+    assert timed_spans.records() == [record("chat gpt-4o-mini", 1, llm_attributes, end_ms=250)]
 
 
 def test_operation_provider_model_are_set_at_span_start(spans):
@@ -89,9 +143,10 @@ def test_usage_is_estimated_with_tiktoken_when_response_has_none(spans):
     )
 
 
-def test_nesting_workflow_tool_retrieval_guardrail(spans):
+def test_nesting_workflow_tool_retrieval_guardrail(timed_spans, clock):
     @llmtrace.tool("lookup_order", call_id="call_1")
     def lookup_order(order_id):
+        clock.advance(0.01)
         return {"status": "shipped"}
 
     class Doc:
@@ -100,6 +155,7 @@ def test_nesting_workflow_tool_retrieval_guardrail(spans):
 
     @llmtrace.retrieval(index="kb", index_version="2026-11-01")
     def search(query):
+        clock.advance(0.02)
         return [{"id": "d1", "text": "x"}, Doc(7), "d3"]
 
     @llmtrace.guardrail(policy="pii", version="3")
@@ -119,29 +175,69 @@ def test_nesting_workflow_tool_retrieval_guardrail(spans):
         return "done"
 
     assert handle("where is my order?") == "done"
-    by_name = {r["name"]: r for r in spans.records()}
-    root = by_name["invoke_workflow handle_ticket"]
-    assert root["parent_span_id"] is None
-    assert root["attributes"][sc.GEN_AI_WORKFLOW_NAME] == "handle_ticket"
-    for name in (
-        "retrieval kb",
-        "execute_tool lookup_order",
-        "guardrail pii",
-        "guardrail toxicity",
-    ):
-        assert by_name[name]["parent_span_id"] == root["span_id"]
-        assert by_name[name]["trace_id"] == root["trace_id"]
-    assert by_name["retrieval kb"]["attributes"][sc.RETRIEVAL_DOCUMENT_IDS] == ("d1", "7", "d3")
-    assert by_name["retrieval kb"]["attributes"][sc.RETRIEVAL_INDEX_VERSION] == "2026-11-01"
-    assert by_name["retrieval kb"]["attributes"][sc.GEN_AI_DATA_SOURCE_ID] == "kb"
-    tool = by_name["execute_tool lookup_order"]["attributes"]
-    assert tool[sc.GEN_AI_TOOL_NAME] == "lookup_order" and tool[sc.GEN_AI_TOOL_CALL_ID] == "call_1"
-    pii_attrs = by_name["guardrail pii"]["attributes"]
-    assert pii_attrs[sc.GUARDRAIL_ACTION] == "block"
-    assert pii_attrs[sc.GUARDRAIL_SCORE] == 0.93
-    assert pii_attrs[sc.GUARDRAIL_REASON] == "email address"
-    assert pii_attrs[sc.GUARDRAIL_VERSION] == "3"
-    assert by_name["guardrail toxicity"]["attributes"][sc.GUARDRAIL_ACTION] == "allow"
+    guardrail = {sc.SPAN_KIND: "guardrail", sc.GEN_AI_OPERATION_NAME: "guardrail"}
+    assert timed_spans.records() == [
+        record(
+            "retrieval kb",
+            2,
+            {
+                sc.SPAN_KIND: "retrieval",
+                sc.GEN_AI_OPERATION_NAME: "retrieval",
+                sc.GEN_AI_DATA_SOURCE_ID: "kb",
+                sc.RETRIEVAL_INDEX: "kb",
+                sc.RETRIEVAL_INDEX_VERSION: "2026-11-01",
+                sc.RETRIEVAL_DOCUMENT_IDS: ("d1", "7", "d3"),
+            },
+            parent=1,
+            end_ms=20,
+        ),
+        record(
+            "execute_tool lookup_order",
+            3,
+            {
+                sc.SPAN_KIND: "tool",
+                sc.GEN_AI_OPERATION_NAME: "execute_tool",
+                sc.GEN_AI_TOOL_NAME: "lookup_order",
+                sc.GEN_AI_TOOL_CALL_ID: "call_1",
+            },
+            parent=1,
+            start_ms=20,
+            end_ms=30,
+        ),
+        record(
+            "guardrail pii",
+            4,
+            {
+                **guardrail,
+                sc.GUARDRAIL_POLICY: "pii",
+                sc.GUARDRAIL_VERSION: "3",
+                sc.GUARDRAIL_ACTION: "block",
+                sc.GUARDRAIL_SCORE: 0.93,
+                sc.GUARDRAIL_REASON: "email address",
+            },
+            parent=1,
+            start_ms=30,
+            end_ms=30,
+        ),
+        record(
+            "guardrail toxicity",
+            5,
+            {**guardrail, sc.GUARDRAIL_POLICY: "toxicity", sc.GUARDRAIL_ACTION: "allow"},
+            parent=1,
+            start_ms=30,
+            end_ms=30,
+        ),
+        record(
+            "invoke_workflow handle_ticket",
+            1,
+            {
+                sc.SPAN_KIND: "workflow",
+                sc.GEN_AI_OPERATION_NAME: "invoke_workflow",
+                sc.GEN_AI_WORKFLOW_NAME: "handle_ticket",
+            },
+            end_ms=30,
+        ),
+    ]
 
 
 def test_judge_score_lands_as_evaluation_event_on_judged_span(spans):
@@ -171,28 +267,36 @@ def test_judge_score_lands_as_evaluation_event_on_judged_span(spans):
     ]
 
 
-def test_exception_is_recorded_and_reraised_unchanged(spans):
+def test_exception_is_recorded_and_reraised_unchanged(timed_spans, clock):
     error = ValueError("boom")
 
     @llmtrace.tool("explode")
     def explode():
+        clock.advance(0.005)
         raise error
 
     with pytest.raises(ValueError) as caught:
         explode()
     assert caught.value is error
-    [span] = spans.spans()
-    assert span.status.status_code.name == "ERROR"
-    assert span.status.description == "ValueError: boom"
-    [event] = span.events
-    assert event.name == "exception"
-    assert event.attributes["exception.type"] == "ValueError"
+    tool = {sc.SPAN_KIND: "tool", sc.GEN_AI_OPERATION_NAME: "execute_tool"}
+    assert short_tracebacks(timed_spans.records()) == [
+        record(
+            "execute_tool explode",
+            1,
+            {**tool, sc.GEN_AI_TOOL_NAME: "explode"},
+            status="ERROR",
+            end_ms=5,
+            events=[exception_event(error)],
+        )
+    ]
+    assert timed_spans.spans()[0].status.description == "ValueError: boom"
 
 
-async def test_coroutine_decorator_and_async_context_manager(spans):
+async def test_coroutine_decorator_and_async_context_manager(timed_spans, clock):
     @llmtrace.llm(model="claude-sonnet-4-5", provider="anthropic")
     async def call(messages):
         await asyncio.sleep(0)
+        clock.advance(0.4)
         return {
             "id": "msg_1",
             "type": "message",
@@ -209,16 +313,48 @@ async def test_coroutine_decorator_and_async_context_manager(spans):
 
     assert inspect.iscoroutinefunction(call)
     async with llmtrace.workflow("async_flow"):
+        clock.advance(0.1)
         await call("hello")
-    by_name = {r["name"]: r for r in spans.records()}
-    llm_attrs = by_name["chat claude-sonnet-4-5"]["attributes"]
-    assert llm_attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 120  # cache reads added back
-    assert llm_attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 100
-    assert llm_attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
-    assert (
-        by_name["chat claude-sonnet-4-5"]["parent_span_id"]
-        == by_name["invoke_workflow async_flow"]["span_id"]
-    )
+    [llm_record, workflow_record] = timed_spans.records()
+    claude = f"genai-prices {version('genai-prices')}:anthropic/claude-sonnet-4-5"
+    assert [llm_record, workflow_record] == [
+        record(
+            "chat claude-sonnet-4-5",
+            2,
+            {
+                sc.SPAN_KIND: "llm",
+                sc.GEN_AI_OPERATION_NAME: "chat",
+                sc.GEN_AI_PROVIDER_NAME: "anthropic",
+                sc.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-5",
+                sc.GEN_AI_RESPONSE_MODEL: "claude-sonnet-4-5",
+                sc.GEN_AI_RESPONSE_ID: "msg_1",
+                sc.GEN_AI_RESPONSE_FINISH_REASONS: ("end_turn",),
+                sc.GEN_AI_USAGE_INPUT_TOKENS: 120,  # cache reads added back
+                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 100,
+                sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 0,
+                sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
+                sc.USAGE_SOURCE: "provider",
+                # $3 per million input tokens, $0.30 cached, $15 output
+                sc.COST_INPUT_USD: 9e-05,  # 20 * 3e-6 + 100 * 0.3e-6
+                sc.COST_OUTPUT_USD: 7.5e-05,  # 5 * 15e-6
+                sc.COST_USD: 0.000165,
+                sc.PRICING_SOURCE: claude,
+            },
+            parent=1,
+            start_ms=100,
+            end_ms=500,
+        ),
+        record(
+            "invoke_workflow async_flow",
+            1,
+            {
+                sc.SPAN_KIND: "workflow",
+                sc.GEN_AI_OPERATION_NAME: "invoke_workflow",
+                sc.GEN_AI_WORKFLOW_NAME: "async_flow",
+            },
+            end_ms=500,
+        ),
+    ]
 
 
 async def test_async_exception_recorded(spans):
@@ -276,20 +412,41 @@ def _chunks():
     }
 
 
-def test_generator_stream_records_ttft_and_final_usage_chunk(spans):
+def test_generator_stream_records_ttft_and_final_usage_chunk(timed_spans, clock):
     @llmtrace.llm(model="gpt-4o-mini", provider="openai")
     def stream(messages):
-        yield from _chunks()
+        clock.advance(0.3)  # before the first chunk: the time to first token
+        for chunk in _chunks():
+            clock.advance(0.05)
+            yield chunk
 
     chunks = list(stream("hi"))
     assert len(chunks) == 3
-    attrs = spans.records()[0]["attributes"]
-    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 12
-    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
-    assert attrs[sc.USAGE_SOURCE] == "provider"
-    assert attrs[sc.STREAM_TTFT_MS] >= 0
-    assert attrs[sc.STREAM_CHUNKS] == 3
-    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert timed_spans.records() == [
+        record(
+            "chat gpt-4o-mini",
+            1,
+            {
+                sc.SPAN_KIND: "llm",
+                sc.GEN_AI_OPERATION_NAME: "chat",
+                sc.GEN_AI_PROVIDER_NAME: "openai",
+                sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+                sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+                sc.GEN_AI_RESPONSE_ID: "c1",
+                sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+                sc.GEN_AI_USAGE_INPUT_TOKENS: 12,
+                sc.GEN_AI_USAGE_OUTPUT_TOKENS: 2,
+                sc.USAGE_SOURCE: "provider",
+                sc.STREAM_TTFT_MS: 350.0,
+                sc.STREAM_CHUNKS: 3,
+                sc.COST_INPUT_USD: 12 * 0.15 / 1e6,
+                sc.COST_OUTPUT_USD: 2 * 0.6 / 1e6,
+                sc.COST_USD: 12 * 0.15 / 1e6 + 2 * 0.6 / 1e6,
+                sc.PRICING_SOURCE: PRICED_GPT_4O_MINI,
+            },
+            end_ms=450,
+        )
+    ]
 
 
 def test_stream_returned_by_plain_function_stays_open(spans):
@@ -405,10 +562,61 @@ def test_context_manager_record_response_and_chunks(spans):
     assert sc.STREAM_TTFT_MS in second["attributes"]
 
 
-def test_context_manager_exception(spans):
-    with pytest.raises(ZeroDivisionError), llmtrace.tool("calc"):
+def test_context_manager_exception(timed_spans, clock):
+    with pytest.raises(ZeroDivisionError) as caught, llmtrace.tool("calc"):
+        clock.advance(0.002)
         1 / 0  # noqa: B018
-    assert spans.spans()[0].status.status_code.name == "ERROR"
+    tool = {sc.SPAN_KIND: "tool", sc.GEN_AI_OPERATION_NAME: "execute_tool"}
+    assert short_tracebacks(timed_spans.records()) == [
+        record(
+            "execute_tool calc",
+            1,
+            {**tool, sc.GEN_AI_TOOL_NAME: "calc"},
+            status="ERROR",
+            end_ms=2,
+            events=[exception_event(caught.value)],
+        )
+    ]
+
+
+def _twin_calls(clock: FakeClock, fail: bool) -> tuple[Any, Any]:
+    """The same llm call written sync and async: 50 ms, then a response or an error."""
+
+    def body(messages):
+        clock.advance(0.05)
+        if fail:
+            raise TimeoutError("provider timed out")
+        return OPENAI_RESPONSE
+
+    async def async_body(messages):
+        return body(messages)
+
+    spec = {"model": "gpt-4o-mini", "provider": "openai", "temperature": 0}
+    return llmtrace.llm(**spec)(body), llmtrace.llm(**spec)(async_body)
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["returns", "raises"])
+def test_sync_and_async_calls_make_the_same_records(fail):
+    """One scope for both paths: a coroutine's span is the sync call's span, record for record
+    (time, attributes, status, events), whether the call returns or raises."""
+    made = []
+    for use_async in (False, True):
+        clock = FakeClock()
+        sync_call, async_call = _twin_calls(clock, fail)
+        with capture_spans(clock=clock) as captured:
+            try:
+                if use_async:
+                    asyncio.run(async_call([{"role": "user", "content": "hi"}]))
+                else:
+                    sync_call([{"role": "user", "content": "hi"}])
+            except TimeoutError:
+                assert fail
+        made.append(short_tracebacks(captured.records()))
+    sync_records, async_records = made
+    assert sync_records == async_records
+    assert [(r["status"], r["end_ns"]) for r in sync_records] == [
+        ("ERROR" if fail else "UNSET", 50 * MS)
+    ]
 
 
 def test_current_span_handle_inside_decorated_function(spans):
