@@ -10,6 +10,7 @@ from . import (
     evals_bench,
     faults,
     gate_calibration,
+    lean_start,
     production,
     releases,
     report_html,
@@ -26,6 +27,8 @@ def main() -> None:
         f"{' (quick)' if quick else ''}\n"
     )
     tracing_overhead.run()
+    print()
+    lean_start.run(quick=quick)
     print()
     serve_ingest.run()
     print()
