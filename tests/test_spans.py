@@ -25,6 +25,19 @@ OPENAI_RESPONSE = {
     ],
     "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500},
 }
+ANTHROPIC_RESPONSE = {
+    "id": "msg_1",
+    "type": "message",
+    "model": "claude-sonnet-4-5",
+    "content": [{"type": "text", "text": "hi"}],
+    "stop_reason": "end_turn",
+    "usage": {
+        "input_tokens": 20,
+        "output_tokens": 5,
+        "cache_read_input_tokens": 100,
+        "cache_creation_input_tokens": 0,
+    },
+}
 PRICED_GPT_4O_MINI = f"genai-prices {version('genai-prices')}:openai/gpt-4o-mini"
 MS = 1_000_000  # nanoseconds
 
@@ -143,7 +156,9 @@ def test_usage_is_estimated_with_tiktoken_when_response_has_none(spans):
     )
 
 
-def test_nesting_workflow_tool_retrieval_guardrail(timed_spans, clock):
+def _ticket_handler(clock: FakeClock) -> Any:
+    """A workflow calling retrieval (20 ms), a tool (10 ms) and two guardrails (instant)."""
+
     @llmtrace.tool("lookup_order", call_id="call_1")
     def lookup_order(order_id):
         clock.advance(0.01)
@@ -174,70 +189,53 @@ def test_nesting_workflow_tool_retrieval_guardrail(timed_spans, clock):
         toxicity(question)
         return "done"
 
-    assert handle("where is my order?") == "done"
-    guardrail = {sc.SPAN_KIND: "guardrail", sc.GEN_AI_OPERATION_NAME: "guardrail"}
-    assert timed_spans.records() == [
-        record(
-            "retrieval kb",
-            2,
-            {
-                sc.SPAN_KIND: "retrieval",
-                sc.GEN_AI_OPERATION_NAME: "retrieval",
-                sc.GEN_AI_DATA_SOURCE_ID: "kb",
-                sc.RETRIEVAL_INDEX: "kb",
-                sc.RETRIEVAL_INDEX_VERSION: "2026-11-01",
-                sc.RETRIEVAL_DOCUMENT_IDS: ("d1", "7", "d3"),
-            },
-            parent=1,
-            end_ms=20,
-        ),
-        record(
-            "execute_tool lookup_order",
-            3,
-            {
-                sc.SPAN_KIND: "tool",
-                sc.GEN_AI_OPERATION_NAME: "execute_tool",
-                sc.GEN_AI_TOOL_NAME: "lookup_order",
-                sc.GEN_AI_TOOL_CALL_ID: "call_1",
-            },
-            parent=1,
-            start_ms=20,
-            end_ms=30,
-        ),
-        record(
-            "guardrail pii",
-            4,
-            {
-                **guardrail,
-                sc.GUARDRAIL_POLICY: "pii",
-                sc.GUARDRAIL_VERSION: "3",
-                sc.GUARDRAIL_ACTION: "block",
-                sc.GUARDRAIL_SCORE: 0.93,
-                sc.GUARDRAIL_REASON: "email address",
-            },
-            parent=1,
-            start_ms=30,
-            end_ms=30,
-        ),
-        record(
-            "guardrail toxicity",
-            5,
-            {**guardrail, sc.GUARDRAIL_POLICY: "toxicity", sc.GUARDRAIL_ACTION: "allow"},
-            parent=1,
-            start_ms=30,
-            end_ms=30,
-        ),
-        record(
-            "invoke_workflow handle_ticket",
-            1,
-            {
-                sc.SPAN_KIND: "workflow",
-                sc.GEN_AI_OPERATION_NAME: "invoke_workflow",
-                sc.GEN_AI_WORKFLOW_NAME: "handle_ticket",
-            },
-            end_ms=30,
-        ),
+    return handle
+
+
+_GUARDRAIL = {sc.SPAN_KIND: "guardrail", sc.GEN_AI_OPERATION_NAME: "guardrail"}
+# name: (span id, start ms, end ms, attributes), in finishing order; the workflow is span 1.
+_TICKET_SPANS: dict[str, tuple[int, float, float, dict[str, Any]]] = {
+    "retrieval kb": (2, 0, 20, {
+        sc.SPAN_KIND: "retrieval",
+        sc.GEN_AI_OPERATION_NAME: "retrieval",
+        sc.GEN_AI_DATA_SOURCE_ID: "kb",
+        sc.RETRIEVAL_INDEX: "kb",
+        sc.RETRIEVAL_INDEX_VERSION: "2026-11-01",
+        sc.RETRIEVAL_DOCUMENT_IDS: ("d1", "7", "d3"),
+    }),
+    "execute_tool lookup_order": (3, 20, 30, {
+        sc.SPAN_KIND: "tool",
+        sc.GEN_AI_OPERATION_NAME: "execute_tool",
+        sc.GEN_AI_TOOL_NAME: "lookup_order",
+        sc.GEN_AI_TOOL_CALL_ID: "call_1",
+    }),
+    "guardrail pii": (4, 30, 30, {
+        **_GUARDRAIL,
+        sc.GUARDRAIL_POLICY: "pii",
+        sc.GUARDRAIL_VERSION: "3",
+        sc.GUARDRAIL_ACTION: "block",
+        sc.GUARDRAIL_SCORE: 0.93,
+        sc.GUARDRAIL_REASON: "email address",
+    }),
+    "guardrail toxicity": (5, 30, 30, {
+        **_GUARDRAIL, sc.GUARDRAIL_POLICY: "toxicity", sc.GUARDRAIL_ACTION: "allow"
+    }),
+}  # fmt: skip
+
+
+def test_nesting_workflow_tool_retrieval_guardrail(timed_spans, clock):
+    assert _ticket_handler(clock)("where is my order?") == "done"
+    children = [
+        record(name, span_id, attributes, parent=1, start_ms=start, end_ms=end)
+        for name, (span_id, start, end, attributes) in _TICKET_SPANS.items()
     ]
+    workflow = {
+        sc.SPAN_KIND: "workflow",
+        sc.GEN_AI_OPERATION_NAME: "invoke_workflow",
+        sc.GEN_AI_WORKFLOW_NAME: "handle_ticket",
+    }
+    root = record("invoke_workflow handle_ticket", 1, workflow, end_ms=30)
+    assert timed_spans.records() == [*children, root]
 
 
 def test_judge_score_lands_as_evaluation_event_on_judged_span(spans):
@@ -297,19 +295,7 @@ async def test_coroutine_decorator_and_async_context_manager(timed_spans, clock)
     async def call(messages):
         await asyncio.sleep(0)
         clock.advance(0.4)
-        return {
-            "id": "msg_1",
-            "type": "message",
-            "model": "claude-sonnet-4-5",
-            "content": [{"type": "text", "text": "hi"}],
-            "stop_reason": "end_turn",
-            "usage": {
-                "input_tokens": 20,
-                "output_tokens": 5,
-                "cache_read_input_tokens": 100,
-                "cache_creation_input_tokens": 0,
-            },
-        }
+        return ANTHROPIC_RESPONSE
 
     assert inspect.iscoroutinefunction(call)
     async with llmtrace.workflow("async_flow"):
