@@ -195,6 +195,27 @@ def test_p95_on_too_few_examples_never_passes():
     assert "30 examples cannot bound p95 from above at 95% (needs at least 72)" in outcome.reason
 
 
+def test_p95_against_a_baseline_below_72_examples_neither_passes_nor_fails():
+    # the bootstrap errs both ways there (an on-the-bound candidate failed 11.8% at n=10), so
+    # even a candidate three times slower only warns; an absolute max on p95 still fails
+    base = {f"e{i:02d}": [float(100 + i)] for i in range(40)}
+    slow = {k: [3.0 * v[0]] for k, v in base.items()}
+    base_run = make_run("base", latency=base, errors={k: [0.0] for k in base})
+    cand_run = make_run(latency=slow, errors={k: [0.0] for k in slow})
+    rules = [{"metric": "latency.p95_ms", "max_increase_pct": 10, "max_rise": 5}]
+    for outcome in decide(rules, cand_run, base_run):
+        assert outcome.decision == "warn", outcome
+        assert "warn whatever the data: 40 shared examples cannot bound p95" in outcome.reason
+    enough = {f"e{i:03d}": [float(100 + i)] for i in range(80)}
+    enough_slow = {k: [3.0 * v[0]] for k, v in enough.items()}
+    decided = decide(
+        rules,
+        make_run(latency=enough_slow, errors={k: [0.0] for k in enough}),
+        make_run("base", latency=enough, errors={k: [0.0] for k in enough}),
+    )
+    assert [o.decision for o in decided] == ["fail", "fail"]
+
+
 # --- 8. Holm -------------------------------------------------------------------------------
 def test_holm_turns_a_marginal_fail_into_warn_and_keeps_a_clear_one():
     correct = {f"e{i:03d}": [1.0 if i % 100 < 85 else 0.0] for i in range(400)}

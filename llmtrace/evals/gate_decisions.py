@@ -81,6 +81,9 @@ def _decide(bound: _Bound, confidence: float) -> GateOutcome:
             if zero_rate
             else _inconclusive(interval, bound.bound, confidence)
         )
+    if bound.undecidable:
+        decision = "warn"
+        reasons.append(bound.undecidable)
     if decision == "pass" and bound.at_best_warn:
         decision = "warn"
         reasons.append(bound.at_best_warn)

@@ -14,6 +14,9 @@ Which interval each metric gets, and the rules for awkward data:
   each example weighs once (the mean of its epochs), whatever its number of epochs.
 - ``latency.p50/p95/p99_ms``: distribution-free order statistics over examples; when there are
   too few examples to bound the percentile the interval is unbounded and the bound warns.
+  Against a baseline (``max_rise``, ``max_increase_pct``) they take a cluster bootstrap, which
+  errs both ways on few examples: below the same count (72 for p95) such a bound warns
+  whatever the data.
 - ``cost.usd_per_success``: Fieller's interval on per-example cost and successes.
 - a safety outcome that was never checked (the target or the scorer errored) is unknown: it
   counts as a violation for the upper end of the interval and as clean for the lower end.
