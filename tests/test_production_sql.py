@@ -52,8 +52,11 @@ def _spans() -> list[tuple[object, ...]]:
         tool = "search" if i % 4 == 0 else "lookup"
         status = "ERROR" if i % 5 == 0 else "UNSET"
         rows.append((trace, f"{trace}t", f"{trace}r", "tool", status, hour, 5.0, tool, {}))
+        action = "block" if i % 6 == 0 else "allow"
+        rows.append((trace, f"{trace}g", f"{trace}r", "guardrail", "UNSET", hour, 1.0, action, {}))
     # an error span 2 h before its root (clock skew beyond SKEW): not the trace's error
     rows.append(("t041", "t041e", "t041r", "internal", "ERROR", 18.5, 1.0, None, {}))
+    rows.append(("t041", "t041b", "t041r", "guardrail", "UNSET", 18.5, 1.0, "block", {}))
     # a second root span, later than the first: the trace keeps the first root's latency
     rows.append(("t042", "t042x", None, "workflow", "UNSET", 21.5, 7.0, None, {}))
     return rows
@@ -70,15 +73,18 @@ def store(tmp_path: Path) -> Path:
             conn.execute(
                 "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, status, "
                 "start_time, end_time, duration_ms, tool_name, model, input_tokens, "
-                "output_tokens, cost_usd, attributes) VALUES (?, ?, ?, 'x', ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?::JSON::VARIANT)",
+                "output_tokens, cost_usd, attributes, guardrail_policy, guardrail_action) "
+                "VALUES (?, ?, ?, 'x', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON::VARIANT, ?, ?)",
                 [
-                    trace, span, parent, kind, status, start, start, duration, tool,
+                    trace, span, parent, kind, status, start, start, duration,
+                    tool if kind == "tool" else None,
                     "m" if kind == "llm" else None,
                     10 if kind == "llm" else None,
                     3 if kind == "llm" else None,
                     cost[0] * 1e-3 if cost else None,
                     __import__("json").dumps(attrs),
+                    "pii" if kind == "guardrail" else None,
+                    tool if kind == "guardrail" else None,
                 ],
             )  # fmt: skip
     finally:
@@ -101,7 +107,7 @@ def _expected(window: Window, where: bool) -> dict[str, tuple[object, ...]]:
             s for s in spans
             if s[0] == trace and T0 + timedelta(hours=float(s[5])) >= window.start - SKEW  # type: ignore[arg-type]
         ]  # fmt: skip
-        if where and not any(s[7] == "search" for s in late):
+        if where and not any(s[3] == "tool" and s[7] == "search" for s in late):
             continue
         error = any(s[4] == "ERROR" for s in late)
         conversation = attrs.get("gen_ai.conversation.id")  # type: ignore[union-attr]
@@ -193,3 +199,15 @@ def test_drift_between_overlapping_windows_counts_each_side_in_one_pass(store: P
     assert tools.reference_counts == tool_counts(BASE)
     assert tools.current_counts == tool_counts(CAND)
     assert found["input_tokens"].psi == pytest.approx(0.0, abs=1e-12)
+
+
+def test_guardrail_checks_long_before_the_root_are_not_the_windows(store: Path) -> None:
+    """A guardrail span that started more than SKEW before its trace's root (t041's early
+    block) is not counted, as an error span there is not."""
+    rule = {"metric": "guardrail.pii.block_rate", "max": 1.0}
+    result = evals.gate_traces({"gates": [rule]}, window=CAND, db=store, store=False)
+    traces = _expected(CAND, False)
+    checks = [s for s in _spans() if s[3] == "guardrail" and s[1] != "t041b" and s[0] in traces]
+    blocks = sum(1 for s in checks if s[7] == "block")
+    assert result.gates[0].estimate == pytest.approx(blocks / len(checks), abs=1e-12)
+    assert result.gates[0].n == len({traces[s[0]][2] for s in checks})

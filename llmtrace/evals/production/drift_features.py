@@ -112,19 +112,21 @@ class Selection:
         :func:`.trace_sql.calls_table_sql` that covers them."""
         suffix = next(_ids)
         traces, evaluations = f"_lt_drift_traces_{suffix}", f"_lt_drift_evals_{suffix}"
+        calls, spans = f"_lt_drift_calls_{suffix}", f"_lt_drift_spans_{suffix}"
         selections = [(roots, since) for _, roots, since in sides]
         conn.execute(selections_table_sql(traces, selections, where, all_calls))
         conn.execute(evaluations_table_sql(evaluations, traces, with_sel=True))
-        tables = {
-            "traces": traces,
-            "calls": f"(SELECT t.sel, c.* FROM {all_calls} c JOIN {traces} t USING (trace_id))",
-            "spans": (
-                "(SELECT t.sel, s.kind, s.tool_name, s.guardrail_policy, s.guardrail_action "
-                f"FROM spans s JOIN {traces} t USING (trace_id) WHERE s.kind IN "
-                f"('{sc.KIND_TOOL}', '{sc.KIND_GUARDRAIL}'))"
-            ),
-            "evaluations": evaluations,
-        }
+        # each side's calls and spans joined once, then read by every pass over them
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {calls} AS "
+            f"SELECT t.sel, c.* FROM {all_calls} c JOIN {traces} t USING (trace_id)"
+        )
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {spans} AS SELECT t.sel, s.kind, s.tool_name, "
+            f"s.guardrail_policy, s.guardrail_action FROM spans s JOIN {traces} t "
+            f"USING (trace_id) WHERE s.kind IN ('{sc.KIND_TOOL}', '{sc.KIND_GUARDRAIL}')"
+        )
+        tables = {"traces": traces, "calls": calls, "spans": spans, "evaluations": evaluations}
         return cls(conn, [label for label, _, _ in sides], tables)
 
     def trace_count(self, sel: int) -> int:
@@ -245,14 +247,18 @@ def count_bins(
             sql, found = _bin_index(f"v{k}", bins[feature.name])
             columns.append(f"{sql} AS f{k}")
             params += found
+        sets = ", ".join(f"(sel, f{k})" for k in range(len(specs)))
+        grouped = ", ".join(f"grouping(f{k})" for k in range(len(specs)))
         names = ", ".join(f"f{k}" for k in range(len(specs)))
+        # one pass: GROUPING SETS feeds every (side, feature bin) count from the same scan
         rows = data.conn.execute(
-            f"SELECT sel, feature, bin, count(*) FROM (UNPIVOT (SELECT sel, {', '.join(columns)} "
-            f"FROM (SELECT sel, {values} FROM {data.tables[table]})) ON {names} "
-            "INTO NAME feature VALUE bin) GROUP BY ALL",
+            f"SELECT sel, [{names}], [{grouped}], count(*) FROM (SELECT sel, "
+            f"{', '.join(columns)} FROM (SELECT sel, {values} FROM {data.tables[table]})) "
+            f"GROUP BY GROUPING SETS ({sets})",
             params,
         ).fetchall()
-        for sel, feature, position, count in rows:
-            name = specs[int(str(feature)[1:])].name
-            counts[(int(sel), name)][int(position)] += int(count)
+        for sel, positions, grouping, count in rows:
+            k = list(grouping).index(0)
+            if positions[k] is not None:  # a row without the feature's value
+                counts[(int(sel), specs[k].name)][int(positions[k])] += int(count)
     return counts

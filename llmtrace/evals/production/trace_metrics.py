@@ -175,7 +175,9 @@ class WindowData:
         if metric.source in _FROM_EVALUATIONS and not self._evaluations_ready:
             self.conn.execute(evaluations_table_sql(self.evaluations, self.traces))
             self._evaluations_ready = True
-        sql = observations_sql(metric.source, self.traces, self.evaluations, self.calls)
+        sql = observations_sql(
+            metric.source, self.traces, self.evaluations, self.calls, self.window.start
+        )
         return sql, [metric.parameter] if metric.parameter is not None else []
 
     def clusters(self, metric: TraceMetric) -> _Clusters:

@@ -71,20 +71,21 @@ def run_roots(run_id: str) -> str:
 
 def calls_table_sql(table: str, since: datetime | None, *, finish_reasons: bool = True) -> str:
     """``CREATE TEMP TABLE table``: the model calls (one call, one row, counted once per trace)
-    that started at or after ``since``. ``model_calls`` is the costly view of the store (its
-    rule walks the span tree), so one gate or drift evaluates it once, for every window.
-    ``finish_reasons`` (drift's only) is read from the attributes, which costs as much again
-    as the rest of the row: a gate leaves it out."""
+    that started at or after ``since``, with the columns gates and drift read. ``model_calls``
+    is the costly view of the store (its rule walks the span tree), so one gate or drift
+    evaluates it once, for every window. ``finish_reasons``: drift's features (the model,
+    prompt version and finish reasons); the reasons are read from the attributes, which costs
+    as much again as the rest of the row, so a gate leaves them out."""
     after = f"AND start_time >= {_timestamp(since)}" if since is not None else ""
-    reasons = (
-        f",\n       attributes['{sc.GEN_AI_RESPONSE_FINISH_REASONS}']::VARCHAR AS finish_reasons"
+    features = (
+        f", model, prompt_version,\n       attributes['{sc.GEN_AI_RESPONSE_FINISH_REASONS}']"
+        "::VARCHAR AS finish_reasons"
         if finish_reasons
         else ""
     )
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
-SELECT trace_id, span_id, kind, start_time, duration_ms, cost_usd, input_tokens, output_tokens,
-       model, prompt_version{reasons}
+SELECT trace_id, kind, duration_ms, cost_usd, input_tokens, output_tokens{features}
 FROM model_calls WHERE first_in_trace {after}
 """
 
@@ -137,10 +138,11 @@ def selections_table_sql(
         f"CASE WHEN ({roots}) THEN {k} END" for k, (roots, _) in enumerate(selections)
     )
     anywhere = " OR ".join(f"({roots})" for roots, _ in selections)
-    labels = ", ".join(
-        f"arg_min(attributes['{attr}']::VARCHAR, start_time) AS {level}"
-        for level, attr in CLUSTER_LEVELS
+    # each attribute read by name in the scan (DuckDB reads only its shredded column)
+    attributes = ", ".join(
+        f"attributes['{attr}']::VARCHAR AS {level}" for level, attr in CLUSTER_LEVELS
     )
+    labels = ", ".join(f"arg_min({level}, start_time) AS {level}" for level, _ in CLUSTER_LEVELS)
     level_case = " ".join(
         f"WHEN r.{level} IS NOT NULL THEN '{level}'" for level, _ in CLUSTER_LEVELS
     )
@@ -153,7 +155,8 @@ WITH roots AS (
     SELECT sel, trace_id, min(start_time) AS start_time,
            arg_min(duration_ms, start_time) AS root_ms, {labels}
     FROM (
-        SELECT *, unnest(list_filter([{member}], lambda k: k IS NOT NULL)) AS sel
+        SELECT trace_id, start_time, duration_ms, {attributes},
+               unnest(list_filter([{member}], lambda k: k IS NOT NULL)) AS sel
         FROM spans WHERE {anywhere}
     )
     GROUP BY sel, trace_id
@@ -221,9 +224,12 @@ WHERE e.event.name = '{sc.GEN_AI_EVALUATION_RESULT_EVENT}'
 """
 
 
-def observations_sql(source: str, traces: str, evaluations: str, calls: str) -> str:
+def observations_sql(
+    source: str, traces: str, evaluations: str, calls: str, since: datetime | None = None
+) -> str:
     """A ``SELECT cluster, value`` of one metric's observations; ``?`` stands for the policy or
-    evaluation name when the source has one.
+    evaluation name when the source has one. ``since`` (the window's start) skips guardrail
+    spans that started more than ``SKEW`` before it, as errors are (and older row groups).
 
     Sources: ``root_ms``, ``llm_ms``, ``error``, ``cost``, ``tokens``, ``block`` (a guardrail
     check of one policy), ``score`` and ``violation`` (evaluations of one name) and
@@ -237,10 +243,11 @@ def observations_sql(source: str, traces: str, evaluations: str, calls: str) -> 
             f"JOIN {traces} t ON t.trace_id = c.trace_id WHERE c.kind = '{sc.KIND_LLM}'"
         )
     if source == "block":
+        recent = f"AND s.start_time >= {_timestamp(since - SKEW)}" if since is not None else ""
         return (
             f"SELECT t.cluster, (s.guardrail_action = 'block')::DOUBLE AS value FROM spans s "
             f"JOIN {traces} t ON t.trace_id = s.trace_id "
-            f"WHERE s.kind = '{sc.KIND_GUARDRAIL}' AND s.guardrail_policy = ?"
+            f"WHERE s.kind = '{sc.KIND_GUARDRAIL}' AND s.guardrail_policy = ? {recent}"
         )
     if source == "score":
         return (
