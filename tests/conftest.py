@@ -100,15 +100,21 @@ def store(tmp_path, monkeypatch):
     provider.shutdown()
 
 
-def _support_bot():
+def _support_bot(clock: FakeClock | None = None):
+    """A traced support bot: a workflow over retrieval, a tool, a guardrail, an llm call and a
+    judge. Given a clock, retrieval takes 10 ms, the tool 20 ms, the llm call 300 ms and the
+    judge 50 ms."""
     prompt = llmtrace.Prompt("answer", template="Q: {q}")
+    advance = clock.advance if clock is not None else lambda seconds: None
 
     @llmtrace.retrieval(index="kb", index_version="2026-11-01")
     def search(q):
+        advance(0.01)
         return [{"id": "d1"}, {"id": "d2"}]
 
     @llmtrace.tool("lookup_order", call_id="call_9")
     def lookup(order_id):
+        advance(0.02)
         return {"status": "late"}
 
     @llmtrace.guardrail(policy="pii", version="3")
@@ -117,10 +123,12 @@ def _support_bot():
 
     @llmtrace.llm(model="gpt-4o-mini", provider="openai", prompt=prompt)
     def call(messages):
+        advance(0.3)
         return {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
 
     @llmtrace.judge(model="gpt-4o", version="helpful-v2")
     def helpful(answer):
+        advance(0.05)
         return 0.9
 
     @llmtrace.workflow("handle_ticket")
