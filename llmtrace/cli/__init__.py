@@ -192,6 +192,13 @@ LazyGroup.COMMANDS = {
             "events on their spans (idempotent and resumable).",
         ),
         (
+            "calibrate",
+            "calibrate",
+            "calibrate_command",
+            "Measure a judge's agreement with human labels (Cohen's kappa or Krippendorff's "
+            "alpha, with a bootstrap interval) and store it for the judge version it measured.",
+        ),
+        (
             "bundle",
             "bundle",
             "bundle_app",
