@@ -135,8 +135,7 @@ class TraceReceiver:
         self.exporter = exporter
         self.token = token
         self.counts = ReceiverCounts()
-        self._http = ThreadingHTTPServer((host, port), _http_handler(self))
-        self._http.daemon_threads = True
+        self._http = _HTTPServer((host, port), _http_handler(self))
         self.port = self._http.server_address[1]
         self._http_thread = threading.Thread(
             target=self._http.serve_forever, name="llmtrace-serve-http", daemon=True
@@ -220,6 +219,16 @@ class TraceReceiver:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """A thread per connection (an exporter keeps its connection open). Many exporters may
+    connect at once (a fleet starting, a collector's fan-in): a deeper listen backlog than
+    socketserver's 5, so that none waits out a SYN retry while the accept loop waits for the
+    GIL."""
+
+    daemon_threads = True
+    request_queue_size = 128
 
 
 def _status_body(code: int, message: str) -> bytes:

@@ -3,6 +3,10 @@ one the SDK-span path (``spans_from_request`` then the exporter's conversion) ma
 
 from __future__ import annotations
 
+import select
+import socket
+import time
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -207,3 +211,25 @@ def test_requests_from_different_services_are_stored_together(tmp_path):
         conn.close()
     assert by_service == [("service-0", 150), ("service-1", 150)]
     assert files is not None and files[0] < requests
+
+
+def test_many_exporters_connecting_at_once_are_all_queued(tmp_path):
+    """Before the accept loop takes them (it has not started here), 40 connections all
+    complete their handshake: none waits out a SYN retry (socketserver's backlog is 5)."""
+    receiver = TraceReceiver(DuckDBSpanExporter(tmp_path / "x.duckdb"), port=0, grpc_port=None)
+    sockets = [socket.socket() for _ in range(40)]
+    try:
+        for s in sockets:
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", receiver.port))
+        deadline = time.monotonic() + 5
+        connected: set[socket.socket] = set()
+        while len(connected) < len(sockets) and time.monotonic() < deadline:
+            _, writable, _ = select.select([], [s for s in sockets if s not in connected], [], 0.2)
+            connected.update(writable)
+        assert len(connected) == len(sockets)
+    finally:
+        for s in sockets:
+            s.close()
+        receiver._http.server_close()
+        receiver.exporter.shutdown()
