@@ -14,21 +14,36 @@ import sys
 import time
 
 from llmtrace.evals import stats
-from llmtrace.evals.simulation import CALIBRATION_KINDS, calibrate_kind, power_of_max_drop
+from llmtrace.evals.simulation import (
+    BOOTSTRAP_ALONE_KINDS,
+    CALIBRATION_KINDS,
+    calibrate_kind,
+    power_of_max_drop,
+)
 
 from .common import line
 
 SIZES = (10, 20, 50, 200, 1000)
 EPOCHS = (1, 3)
 TARGET = 0.04
-UNBOUNDED = {"unbounded mean"}  # not among the issue's kinds: shown for honesty
+UNBOUNDED = {"unbounded mean"}  # no distribution-free interval: shown apart
 
 
 def _cannot_pass(kind: str, n: int) -> str:
     needed = stats.percentile_min_clusters(95.0, 0.95)
     if kind == "p95" and n < needed:
         return f"  (n < {needed}: cannot bound p95, never passes)"
+    if kind.startswith("p95 ") and "alone" not in kind and n < needed:
+        return f"  (n < {needed}: always warns)"
     return ""
+
+
+def _replications(kind: str, n: int, replications: int) -> int:
+    """Percentile comparisons bootstrap 2000 resamples a gate: a quarter of the replications
+    at n >= 200 keeps the bench in minutes (the table prints the count)."""
+    if kind.startswith("p95 ") and n >= 200:
+        return max(100, replications // 4)
+    return replications
 
 
 def calibration_table(
@@ -39,25 +54,29 @@ def calibration_table(
     print(f"  {'kind':<17} {'n':>5} {'epochs':>6} {'P(pass)':>8} {'P(fail)':>8}")
     rows = []
     worst = 0.0
-    for kind, (rule, _) in CALIBRATION_KINDS.items():
+    kinds = {**CALIBRATION_KINDS, **BOOTSTRAP_ALONE_KINDS}
+    for kind, (rule, _) in kinds.items():
         print(f"  {kind}: {rule}")
-        for n in SIZES:
+        alone = kind in BOOTSTRAP_ALONE_KINDS
+        for n in SIZES if not alone else [s for s in SIZES if s < 72]:
             for epochs in EPOCHS:
-                cell = calibrate_kind(kind, n, epochs, replications=replications, seed=seed)
+                count = _replications(kind, n, replications)
+                cell = calibrate_kind(kind, n, epochs, replications=count, seed=seed)
                 flag = " <-- over target" if max(cell.p_pass, cell.p_fail) > TARGET else ""
+                reps = f"  ({count} replications)" if count != replications else ""
                 print(
                     f"  {'':<17} {n:>5} {epochs:>6} {cell.p_pass:>8.1%} {cell.p_fail:>8.1%}"
-                    f"{_cannot_pass(kind, n)}{flag}"
+                    f"{_cannot_pass(kind, n)}{reps}{flag}"
                 )
                 rows.append((kind, n, epochs, cell.p_pass, cell.p_fail))
-                if kind not in UNBOUNDED:
+                if kind not in UNBOUNDED and not alone:
                     worst = max(worst, cell.p_pass, cell.p_fail)
     line("worst cell of the issue's kinds", f"{worst:.1%}", f"(target <= {TARGET:.0%})")
     unbounded = max(max(r[3], r[4]) for r in rows if r[0] in UNBOUNDED)
     line(
-        "worst cell of the unbounded mean (no distribution-free interval exists)",
+        "worst cell of the unbounded mean (lognormal latency; no distribution-free interval)",
         f"{unbounded:.1%}",
-        "(small n, skewed latency)",
+        f"(target <= {TARGET:.0%}; was 5.4% at n=10 before the log-scale limit)",
     )
     return rows
 
