@@ -55,3 +55,25 @@ def test_public_query_flushes_the_configured_handle_then_reads(tmp_path, monkeyp
     monkeypatch.setattr(_query, "read_query", read)
     rows = llmtrace.query("SELECT 1 AS n", db=tmp_path / "x.duckdb", format="records")
     assert (rows, calls) == ([{"n": 1}], ["flush", "read SELECT 1 AS n x.duckdb records"])
+
+
+def _architecture_sections(*titles: str) -> str:
+    text = (Path(llmtrace.__file__).parent.parent / "ARCHITECTURE.md").read_text()
+    sections = text.split("\n## ")
+    return "\n".join(s for s in sections if s.split("\n", 1)[0] in titles)
+
+
+def test_where_to_add_things_names_files_and_names_that_exist():
+    """ARCHITECTURE.md's change paths point at real files, and each name it places in a file
+    (`file.py` (`NAME`...) or `file.py`'s `NAME`) is in that file."""
+    import re
+
+    package = Path(llmtrace.__file__).parent
+    text = _architecture_sections("Where to add things", "Known debts")
+    files = set(re.findall(r"`([\w/]+\.py)`", text))
+    assert len(files) >= 15
+    assert sorted(f for f in files if not (package / f).is_file()) == []
+    placed = re.findall(r"`([\w/]+\.py)`(?:'s)? \(?`([A-Za-z_]\w*)`", text)
+    assert len(placed) >= 12
+    missing = [(f, n) for f, n in placed if n not in (package / f).read_text()]
+    assert missing == []
