@@ -159,7 +159,9 @@ def _dataset(n: int) -> Dataset:
     )
 
 
-def test_sync_run_respects_concurrency_and_stores_everything(eval_db):
+def _run_sums(eval_db):
+    """20 sums x 2 epochs at concurrency 4: ex003 answers wrong, ex007 raises. Returns the run,
+    its suite and prompt, and the most targets seen running at once."""
     in_flight = 0
     peak = 0
     lock = threading.Lock()
@@ -200,6 +202,11 @@ def test_sync_run_respects_concurrency_and_stores_everything(eval_db):
     )
     prompt = llmtrace.Prompt("sum", template="{q}")
     run = suite.run(model="gpt-4o-mini", prompt=prompt, epochs=2, concurrency=4, seed=7, db=eval_db)
+    return run, suite, prompt, peak
+
+
+def test_sync_run_respects_concurrency_and_scores_every_example(eval_db):
+    run, _, _, peak = _run_sums(eval_db)
     assert 2 <= peak <= 4
     assert run.status == "completed" and len(run.results) == 40
     assert run.mean("exact_match") == pytest.approx(36 / 40)
@@ -208,6 +215,9 @@ def test_sync_run_respects_concurrency_and_stores_everything(eval_db):
     assert {r.example_id for r in errored} == {"ex007"}
     assert all(r.scores["exact_match"].value == 0.0 for r in errored)
 
+
+def test_sync_run_stores_its_envelope_results_and_dataset(eval_db):
+    run, suite, prompt, _ = _run_sums(eval_db)
     [stored] = llmtrace.query("SELECT * FROM eval_runs WHERE run_id = ?", [run.id], db=eval_db)
     assert (stored["suite"], stored["dataset_version"], stored["model"]) == (
         "sums",
