@@ -175,32 +175,39 @@ TRACELOOP_REQUEST_TYPE: Final = "llm.request.type"
 TRACELOOP_USAGE_TOTAL_TOKENS: Final = "llm.usage.total_tokens"
 
 
-# --- The store's promoted columns: column name -> the attribute it is read from ---------------
-# Columns not listed here (ids, names, times, status, kind) come from the span itself.
-PROMOTED_COLUMNS: Final[dict[str, str]] = {
-    "operation": GEN_AI_OPERATION_NAME,
-    "provider": GEN_AI_PROVIDER_NAME,
-    "model": GEN_AI_REQUEST_MODEL,
-    "prompt_name": GEN_AI_PROMPT_NAME,
-    "prompt_version": GEN_AI_PROMPT_VERSION,
-    "prompt_hash": PROMPT_HASH,
-    "retrieval_index": GEN_AI_DATA_SOURCE_ID,
-    "retrieval_index_version": RETRIEVAL_INDEX_VERSION,
-    "tool_name": GEN_AI_TOOL_NAME,
-    "tool_call_id": GEN_AI_TOOL_CALL_ID,
-    "input_tokens": GEN_AI_USAGE_INPUT_TOKENS,
-    "output_tokens": GEN_AI_USAGE_OUTPUT_TOKENS,
-    "cost_usd": COST_USD,
-    "guardrail_policy": GUARDRAIL_POLICY,
-    "guardrail_action": GUARDRAIL_ACTION,
-    "guardrail_score": GUARDRAIL_SCORE,
-    "judge_model": JUDGE_MODEL,
-    "judge_version": JUDGE_VERSION,
-    "dataset_version": DATASET_VERSION,
-    "eval_run_id": EVAL_RUN_ID,
-    "eval_example_id": EVAL_EXAMPLE_ID,
+# --- The store's promoted columns: column name -> (the attribute it is read from, SQL type) --
+# Columns not listed here (ids, names, times, status, kind) come from the span itself. The
+# batch's Arrow schema (exporters/duckdb/rows.py), the INSERT (store/batch_sql.py) and
+# `stats --by` (cli/stats.py) follow this table; a column added here needs a migration in
+# store/schema.py too, which the store checks (schema.promoted_column_problems).
+PROMOTED_COLUMNS: Final[dict[str, tuple[str, str]]] = {
+    "operation": (GEN_AI_OPERATION_NAME, "VARCHAR"),
+    "provider": (GEN_AI_PROVIDER_NAME, "VARCHAR"),
+    "model": (GEN_AI_REQUEST_MODEL, "VARCHAR"),
+    "prompt_name": (GEN_AI_PROMPT_NAME, "VARCHAR"),
+    "prompt_version": (GEN_AI_PROMPT_VERSION, "VARCHAR"),
+    "prompt_hash": (PROMPT_HASH, "VARCHAR"),
+    "retrieval_index": (GEN_AI_DATA_SOURCE_ID, "VARCHAR"),
+    "retrieval_index_version": (RETRIEVAL_INDEX_VERSION, "VARCHAR"),
+    "tool_name": (GEN_AI_TOOL_NAME, "VARCHAR"),
+    "tool_call_id": (GEN_AI_TOOL_CALL_ID, "VARCHAR"),
+    "input_tokens": (GEN_AI_USAGE_INPUT_TOKENS, "BIGINT"),
+    "output_tokens": (GEN_AI_USAGE_OUTPUT_TOKENS, "BIGINT"),
+    "cost_usd": (COST_USD, "DOUBLE"),
+    "guardrail_policy": (GUARDRAIL_POLICY, "VARCHAR"),
+    "guardrail_action": (GUARDRAIL_ACTION, "VARCHAR"),
+    "guardrail_score": (GUARDRAIL_SCORE, "DOUBLE"),
+    "judge_model": (JUDGE_MODEL, "VARCHAR"),
+    "judge_version": (JUDGE_VERSION, "VARCHAR"),
+    "dataset_version": (DATASET_VERSION, "VARCHAR"),
+    "eval_run_id": (EVAL_RUN_ID, "VARCHAR"),
+    "eval_example_id": (EVAL_EXAMPLE_ID, "VARCHAR"),
     # Added by migration 5 (spans from anywhere): what identifies and prices one model call.
-    "response_id": GEN_AI_RESPONSE_ID,
-    "cache_read_input_tokens": GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    "cache_creation_input_tokens": GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    "response_id": (GEN_AI_RESPONSE_ID, "VARCHAR"),
+    "cache_read_input_tokens": (GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "BIGINT"),
+    "cache_creation_input_tokens": (GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, "BIGINT"),
+}
+# column -> the attribute it is read from
+PROMOTED_ATTRIBUTES: Final[dict[str, str]] = {
+    column: attribute for column, (attribute, _) in PROMOTED_COLUMNS.items()
 }

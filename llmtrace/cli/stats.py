@@ -8,28 +8,16 @@ from typing import Annotated
 
 import typer
 
-from ..semconv import context_attribute
+from ..semconv import PROMOTED_COLUMNS, context_attribute
 from ._common import DbOption, FormatOption, OutputFormat, UserError, emit_rows, read_rows
 from ._table import Column
 
+# The span's own text columns and every promoted text column (semconv.PROMOTED_COLUMNS).
 COLUMNS = (
     "kind",
     "name",
     "service_name",
-    "operation",
-    "provider",
-    "model",
-    "prompt_name",
-    "prompt_version",
-    "retrieval_index",
-    "retrieval_index_version",
-    "tool_name",
-    "guardrail_policy",
-    "guardrail_action",
-    "judge_model",
-    "judge_version",
-    "dataset_version",
-    "eval_run_id",
+    *(column for column, (_, sql_type) in PROMOTED_COLUMNS.items() if sql_type == "VARCHAR"),
     "status",
 )
 # Context keys kept as attributes rather than columns; `user` is short for `user_id`.

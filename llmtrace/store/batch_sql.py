@@ -45,7 +45,7 @@ def insert_sql(source: str, schema: pa.Schema) -> str:
     present = set(schema.names)
     return _INSERT_SQL.format(
         source=source,
-        columns=", ".join(name if name in present else "NULL" for name in _COLUMNS),
+        columns=", ".join(name if name in present else f"NULL AS {name}" for name in _COLUMNS),
         service="service_name" if resource is None else _literal(service) if service else "NULL",
         resource="resource::JSON" if resource is None else f"{_literal(resource)}::JSON",
     )

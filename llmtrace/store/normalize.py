@@ -202,7 +202,7 @@ def _sources_in(keys: set[str]) -> tuple[_KindSources, _FieldSources]:
     field_sources = []
     for column, names in FIELD_SOURCES.items():
         present = tuple(name for name in names if name in keys)
-        promoted_only = present == (sc.PROMOTED_COLUMNS.get(column),)
+        promoted_only = present == (sc.PROMOTED_ATTRIBUTES.get(column),)
         if present and not (promoted_only and column != "provider"):
             field_sources.append((column, present))
     return kind_sources, tuple(field_sources)
@@ -285,7 +285,7 @@ def normalize_batch(
     def column(name: str) -> list[Any]:
         values = columns.get(name)
         if values is None:
-            key = sc.PROMOTED_COLUMNS.get(name)
+            key = sc.PROMOTED_ATTRIBUTES.get(name)
             values = [a.get(key) for a in attributes] if key in keys else [None] * n
             columns[name] = values
         return values

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..semconv import PROMOTED_COLUMNS
 from .calls import (
     CALL_VIEWS_SQL,
     FASTER_CALL_VIEWS_SQL,
@@ -18,7 +19,13 @@ from .judge_tables import JUDGE_TABLES_SQL
 from .production_tables import PRODUCTION_TABLES_SQL
 from .release_tables import RELEASE_TABLES_SQL
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_version", "apply_migrations"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "applied_version",
+    "apply_migrations",
+    "promoted_column_problems",
+]
 
 _SPANS = """
 CREATE TABLE spans (
@@ -219,6 +226,21 @@ def _applied_versions(conn: Any) -> set[int]:
     return {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
 
 
+def promoted_column_problems(conn: Any) -> list[str]:
+    """What ``spans`` lacks of ``semconv.PROMOTED_COLUMNS`` (a column, or its SQL type): a
+    promoted column is added by a migration, never by the table alone."""
+    have = {str(row[0]): str(row[1]) for row in conn.execute("DESCRIBE spans").fetchall()}
+    problems = []
+    for column, (_, sql_type) in PROMOTED_COLUMNS.items():
+        if column not in have:
+            problems.append(
+                f"spans has no column {column} (semconv.PROMOTED_COLUMNS): add a migration"
+            )
+        elif have[column] != sql_type:
+            problems.append(f"spans.{column} is {have[column]}, PROMOTED_COLUMNS says {sql_type}")
+    return problems
+
+
 def apply_migrations(conn: Any, migrations: list[tuple[int, str, str]] | None = None) -> int:
     """Bring the store up to date; returns the version it is at afterwards.
 
@@ -250,4 +272,6 @@ def apply_migrations(conn: Any, migrations: list[tuple[int, str, str]] | None = 
         except Exception:
             conn.execute("ROLLBACK")
             raise
+    if migrations is MIGRATIONS and (problems := promoted_column_problems(conn)):
+        raise RuntimeError("; ".join(problems))
     return max(current, missing[-1][0])

@@ -45,22 +45,16 @@ __all__ = [
     "spans_to_batch",
 ]
 
-_INT_COLUMNS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-)
-_FLOAT_COLUMNS = ("cost_usd", "guardrail_score")
-_PROMOTED = tuple(sc.PROMOTED_COLUMNS.items())
+# The Arrow type of each SQL type a promoted column may have (semconv.PROMOTED_COLUMNS).
+_ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+_PROMOTED = tuple(sc.PROMOTED_ATTRIBUTES.items())
+_PROMOTED_TYPES = {
+    column: _ARROW_TYPES[sql_type] for column, (_, sql_type) in sc.PROMOTED_COLUMNS.items()
+}
 
 
 def _column_type(column: str) -> pa.DataType:
-    if column in _INT_COLUMNS:
-        return pa.int64()
-    if column in _FLOAT_COLUMNS:
-        return pa.float64()
-    return pa.string()
+    return _PROMOTED_TYPES[column]
 
 
 BATCH_SCHEMA = pa.schema(
