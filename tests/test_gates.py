@@ -225,12 +225,17 @@ def gate_cli(db, *args, env=None):
     )
 
 
-def test_cli_exit_codes_and_reports(runs, tmp_path):
-    db, ids = runs
-    config = tmp_path / "gates.yaml"
+def _gates_yaml(tmp_path):
     import yaml
 
+    config = tmp_path / "gates.yaml"
     config.write_text(yaml.safe_dump(GATES))
+    return config
+
+
+def test_cli_passing_gate_exits_0_with_junit_markdown_json_and_step_summary(runs, tmp_path):
+    db, ids = runs
+    config = _gates_yaml(tmp_path)
     summary = tmp_path / "summary.md"
     passing = gate_cli(
         db,
@@ -259,6 +264,10 @@ def test_cli_exit_codes_and_reports(runs, tmp_path):
     assert "| decision | rule | estimate | interval | n | note |" in markdown
     assert summary.read_text() == markdown
 
+
+def test_cli_failing_gate_exits_1_with_junit_failures(runs, tmp_path):
+    db, ids = runs
+    config = _gates_yaml(tmp_path)
     failing = gate_cli(
         db,
         "--config",
@@ -275,6 +284,10 @@ def test_cli_exit_codes_and_reports(runs, tmp_path):
     assert int(failed_suite.get("failures")) >= 1
     assert failed_suite.find("testcase/failure") is not None
 
+
+def test_cli_refuses_incomparable_runs_unless_allowed_and_a_bad_config(runs, tmp_path):
+    db, ids = runs
+    config = _gates_yaml(tmp_path)
     mismatch = gate_cli(
         db, "--config", str(config), "--candidate", ids["other_data"], "--baseline", ids["base"]
     )
