@@ -51,6 +51,7 @@ _GUARDRAIL = re.compile(r"^guardrail\.([A-Za-z0-9_\-.]+)\.block_rate$")
 _EVALUATION = re.compile(r"^(quality|safety)\.([A-Za-z0-9_\-.]+)$")
 _table_ids = itertools.count()
 _FROM_EVALUATIONS = ("score", "violation", "any_violation")
+_JOINED = ("llm_ms", "block")
 
 Kind = Literal["rate", "score", "mean", "percentile"]
 
@@ -127,6 +128,7 @@ class WindowData:
     evaluations: str = ""
     calls: str = ""
     _evaluations_ready: bool = False
+    _joined: dict[str, str] = field(default_factory=dict)
     cluster_levels: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, _Clusters | None] = field(default_factory=dict)
     _estimates: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -178,7 +180,17 @@ class WindowData:
         sql = observations_sql(
             metric.source, self.traces, self.evaluations, self.calls, self.window.start
         )
-        return sql, [metric.parameter] if metric.parameter is not None else []
+        params = [metric.parameter] if metric.parameter is not None else []
+        if metric.source not in _JOINED:
+            return sql, params
+        # a join of the window's traces with its calls or spans is made once, then read by
+        # the sums, the percentile and its effective size
+        key = f"{metric.source}:{metric.parameter}"
+        if key not in self._joined:
+            table = f"{self.traces}_obs{len(self._joined)}"
+            self.conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params)
+            self._joined[key] = table
+        return f"SELECT cluster, value FROM {self._joined[key]}", []
 
     def clusters(self, metric: TraceMetric) -> _Clusters:
         """Per-cluster sums and counts of the metric's observations (cached; the metrics
