@@ -38,6 +38,7 @@ from .exporters.duckdb.otlp_batch import context as _context
 from .exporters.duckdb.otlp_batch import events as _events
 from .exporters.duckdb.otlp_batch import links as _links
 from .exporters.duckdb.otlp_batch import request_batch, resource_on_rows
+from .receiver_workers import ConversionPool, read_batch
 
 __all__ = ["ReceiverCounts", "TraceReceiver", "is_loopback", "spans_from_request"]
 
@@ -116,7 +117,8 @@ class ReceiverCounts:
 
 class TraceReceiver:
     """OTLP/HTTP on ``port`` (``/v1/traces``) and OTLP/gRPC on ``grpc_port`` (None: off), each
-    request handed to ``exporter`` (a :class:`DuckDBSpanExporter` for the store)."""
+    request handed to ``exporter`` (a :class:`DuckDBSpanExporter` for the store), converted by
+    ``workers`` processes when there are any (``receiver_workers``), else on its own thread."""
 
     def __init__(
         self,
@@ -126,6 +128,7 @@ class TraceReceiver:
         port: int = 4318,
         grpc_port: int | None = 4317,
         token: str | None = None,
+        workers: int = 0,
     ) -> None:
         if not is_loopback(host) and not token:
             raise ValueError(
@@ -144,6 +147,9 @@ class TraceReceiver:
         self.grpc_port: int | None = None
         if grpc_port is not None:
             self._grpc, self.grpc_port = _grpc_server(self, host, grpc_port)
+        self._pool: ConversionPool | None = None
+        if workers > 0 and isinstance(exporter, DuckDBSpanExporter):
+            self._pool = ConversionPool(workers)
 
     # --- shared by both transports -----------------------------------------------------------
     def authorized(self, header: str | None) -> bool:
@@ -154,6 +160,16 @@ class TraceReceiver:
 
     def ingest(self, body: bytes) -> tuple[Any, str | None]:
         """Decode and store one request; (response, None) or (None, why it is malformed)."""
+        converted = self._pool.convert(body) if self._pool is not None else None
+        if converted is not None and converted[0] == "malformed":
+            self.counts.add(malformed_requests=1)
+            return None, converted[1]
+        if converted is not None and converted[0] == "ok":
+            assert isinstance(self.exporter, DuckDBSpanExporter)  # the pool is only for it
+            batch = read_batch(converted[1])
+            n = batch.num_rows
+            result = self.exporter.export_batch(batch) if n else _SUCCESS
+            return self._respond(n, converted[2], result), None
         try:
             request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
         except DecodeError as exc:
@@ -162,7 +178,10 @@ class TraceReceiver:
         return self.store(request), None
 
     def store(self, request: Any) -> Any:
-        stored, rejected, result = self._export(request)
+        return self._respond(*self._export(request))
+
+    def _respond(self, stored: int, rejected: int, result: SpanExportResult) -> Any:
+        """Count what became of a request's spans; the OTLP response that says so."""
         failed = result is not SpanExportResult.SUCCESS
         self.counts.add(
             requests=1,
@@ -202,6 +221,8 @@ class TraceReceiver:
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> TraceReceiver:
+        if self._pool is not None:
+            self._pool.warm()
         self._http_thread.start()
         if self._grpc is not None:
             self._grpc.start()
@@ -212,6 +233,8 @@ class TraceReceiver:
         self._http.server_close()
         if self._grpc is not None:
             self._grpc.stop(grace=1.0).wait()
+        if self._pool is not None:
+            self._pool.shutdown()
         self.exporter.force_flush()
 
     def __enter__(self) -> TraceReceiver:
@@ -236,6 +259,14 @@ def _status_body(code: int, message: str) -> bytes:
     return body
 
 
+def _http_head(status: int, date: str, length: int) -> bytes:
+    return (
+        f"HTTP/1.1 {status} {BaseHTTPRequestHandler.responses[status][0]}\r\n"
+        f"Date: {date}\r\nContent-Type: application/x-protobuf\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode("ascii")
+
+
 def _http_handler(receiver: TraceReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -249,13 +280,7 @@ def _http_handler(receiver: TraceReceiver) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, status: int, body: bytes) -> None:
             """Status line, headers and body in one write (one segment, one system call)."""
-            head = (
-                f"HTTP/1.1 {status} {self.responses[status][0]}\r\n"
-                f"Date: {self.date_time_string()}\r\n"
-                "Content-Type: application/x-protobuf\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            )
-            self.wfile.write(head.encode("ascii") + body)
+            self.wfile.write(_http_head(status, self.date_time_string(), len(body)) + body)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

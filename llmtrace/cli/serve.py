@@ -33,15 +33,29 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes that convert requests for the store (0: the server's own threads); "
+            "worth it with cores to spare beside the store's merger process."
+        ),
+    ] = 0,
     db: DbOption = None,
 ) -> None:
     """Receive OTLP spans from any process or a Collector into the store, until stopped."""
+    if workers < 0:
+        raise UserError(f"serve --workers {workers}: give 0 or more worker processes")
     path = writable_store(db)
     token = token or os.environ.get(TOKEN_VARIABLE) or None
     exporter = DuckDBSpanExporter(path)
     try:
         receiver = TraceReceiver(
-            exporter, host=host, port=port, grpc_port=grpc_port or None, token=token
+            exporter,
+            host=host,
+            port=port,
+            grpc_port=grpc_port or None,
+            token=token,
+            workers=workers,
         )
     except ValueError as exc:
         exporter.shutdown()
@@ -56,6 +70,7 @@ def serve_command(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     grpc_note = f", gRPC on {host}:{receiver.grpc_port}" if receiver.grpc_port else ""
+    grpc_note += f", {workers} conversion worker(s)" if workers else ""
     typer.echo(f"receiving OTLP on http://{host}:{receiver.port}/v1/traces{grpc_note} into {path}")
     try:
         with receiver:

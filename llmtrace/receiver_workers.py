@@ -1,0 +1,92 @@
+"""Worker processes that turn OTLP request bodies into the store's Arrow batches, for
+``llmtrace serve --workers N``.
+
+Decoding and converting a request is pure Python under one GIL: one process converts at most
+one core's worth (about 15 us a span). With workers, the receiver's process only reads the
+request, hands the body to a worker, and gets back the batch as Arrow IPC bytes (a copy, no
+per-span work) for its exporter; the workers convert in parallel. Worth it only with cores to
+spare beside the merger process and the senders. A worker that dies or cannot be reached costs
+nothing but speed: the receiver converts that request itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from .exporters.duckdb.otlp_batch import request_batch, resource_on_rows
+from .pricing import genai_prices_snapshot
+
+__all__ = ["ConversionPool", "Converted", "convert_body", "read_batch"]
+
+# (what happened, its payload, spans rejected): ("ok", Arrow IPC stream bytes, n),
+# ("malformed", why, 0) or ("fallback", None, 0) when the worker could not convert it.
+Converted = tuple[str, Any, int]
+_EMPTY_REQUEST = b""  # an ExportTraceServiceRequest without spans
+
+
+def convert_body(body: bytes) -> Converted:
+    """In a worker: one request body to the store's batch, as Arrow IPC stream bytes."""
+    try:
+        request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+    except DecodeError as exc:
+        return "malformed", f"not an OTLP ExportTraceServiceRequest: {exc}", 0
+    try:
+        batch, rejected = request_batch(request)
+        batch = resource_on_rows(batch)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_table(batch)
+        return "ok", sink.getvalue().to_pybytes(), rejected
+    except Exception:  # the receiver converts it itself, salvaging span by span
+        return "fallback", None, 0
+
+
+def read_batch(payload: bytes) -> pa.Table:
+    return pa.ipc.open_stream(payload).read_all()
+
+
+def _start_worker() -> None:
+    # Ctrl-C is for the receiver, which stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(Exception):  # the first batch would load them otherwise
+        genai_prices_snapshot()
+
+
+class ConversionPool:
+    """``workers`` processes converting request bodies (started fresh: the receiver has
+    threads, which a fork would copy mid-flight)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.converted_requests = 0  # by a worker (the rest, if any, by the receiver)
+        self._pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+        )
+
+    def convert(self, body: bytes) -> Converted | None:
+        """The worker's answer; None when no worker could be reached (the caller converts)."""
+        try:
+            converted = self._pool.submit(convert_body, body).result()
+        except Exception:  # a broken pool, a worker killed, the pool shut down
+            return None
+        self.converted_requests += 1
+        return converted
+
+    def warm(self) -> None:
+        """Start the workers now (each imports llmtrace and loads the prices), not on the
+        first requests."""
+        for _ in range(self.workers):
+            self._pool.submit(convert_body, _EMPTY_REQUEST)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
