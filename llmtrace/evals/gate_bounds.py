@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import stats
-from .gate_config import JUDGE_AGREEMENT, GateConfig, GateRule
+from .gate_config import GateConfig, GateRule
 from .gate_judges import agreement_interval_at
 from .gate_metrics import (
     PERCENTILES,
@@ -203,7 +203,7 @@ def _rule_notes(rule: GateRule, candidate: RunData) -> list[str]:
 def _absolute_bounds(rule: GateRule, candidate: RunData, config: GateConfig) -> list[_Bound]:
     metric = rule.metric
     cap = ""
-    if JUDGE_AGREEMENT.match(metric):
+    if _kind(metric) == "agreement":
         interval_at, notes, cap = agreement_interval_at(metric, candidate)
     else:
         interval_at, notes = _absolute_interval_at(metric, candidate, config)

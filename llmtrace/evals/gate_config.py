@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import UserError
 from .data_checks import DataRule
+from .gate_metrics import find_metric, metric_names
 
 __all__ = [
     "GateConfig",
@@ -21,26 +21,14 @@ __all__ = [
     "load_gate_config",
 ]
 
-STATIC_METRICS = (
-    "safety.violation_rate",
-    "latency.p50_ms",
-    "latency.p95_ms",
-    "latency.p99_ms",
-    "latency.mean_ms",
-    "cost.usd_total",
-    "cost.usd_per_example",
-    "cost.usd_per_success",
-    "tokens.per_example",
-    "errors.rate",
-)
-_SCORER_METRIC = re.compile(r"^(quality|safety)\.[A-Za-z0-9_\-]+$")
-JUDGE_AGREEMENT = re.compile(r"^judge\.(?P<judge>[A-Za-z0-9_\-]+)\.agreement$")
-
 
 def higher_is_better(metric: str) -> bool:
-    """Quality scores and a judge's agreement with human labels are better high; everything
-    else a gate names (violations, latency, cost, tokens, errors) is better low."""
-    return metric.startswith("quality.") or JUDGE_AGREEMENT.match(metric) is not None
+    """Whether the registered metric is better high (quality scores, a judge's agreement);
+    everything else a gate names (violations, latency, cost, tokens, errors) is better low."""
+    found = find_metric(metric)
+    if found is None:  # a trace gate's metric (production/trace_metrics.py)
+        return metric.startswith("quality.")
+    return found.higher_is_better
 
 
 class GateConfigError(UserError):
@@ -59,7 +47,9 @@ class GateRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metric: str = Field(description="quality.<scorer>, safety.<scorer> or a named metric")
+    metric: str = Field(
+        description="a registered gate metric (gate_metrics.py), e.g. quality.<scorer>"
+    )
     min: float | None = Field(None, description="absolute lower bound")
     max: float | None = Field(None, description="absolute upper bound")
     max_drop: float | None = Field(
@@ -75,17 +65,9 @@ class GateRule(BaseModel):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, metric: str) -> str:
-        if (
-            metric in STATIC_METRICS
-            or _SCORER_METRIC.match(metric)
-            or JUDGE_AGREEMENT.match(metric)
-        ):
+        if find_metric(metric) is not None:
             return metric
-        raise ValueError(
-            f"unknown metric {metric!r}; use quality.<scorer>, safety.<scorer>, "
-            "judge.<scorer>.agreement or one of "
-            f"{', '.join(STATIC_METRICS)}"
-        )
+        raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(metric_names())}")
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> GateRule:
@@ -95,15 +77,16 @@ class GateRule(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _agreement_is_absolute(self) -> GateRule:
-        if JUDGE_AGREEMENT.match(self.metric):
+    def _absolute_only(self) -> GateRule:
+        found = find_metric(self.metric)
+        if found is not None and found.absolute_only:
             relative = ("max_drop", "max_rise", "max_increase_pct")
             given = [f for f in relative if getattr(self, f) is not None]
             if given:
                 raise _FieldError(
                     given[0],
-                    f"{self.metric} is read from the judge's stored calibration, not from the "
-                    "runs, so it has no baseline bound; use min (e.g. min: 0.7)",
+                    f"{self.metric} is not measured on the runs (a judge's stored calibration), "
+                    "so it has no baseline bound; use min (e.g. min: 0.7)",
                 )
         return self
 

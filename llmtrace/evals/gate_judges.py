@@ -23,7 +23,7 @@ from typing import Any
 
 from . import stats
 from .calibration_store import JudgeCalibration, calibration_for
-from .gate_config import JUDGE_AGREEMENT
+from .gate_metrics import JUDGE_AGREEMENT
 from .gate_outcomes import GateError, GateOutcome
 from .metrics import RunData
 from .stats.distributions import _z
