@@ -134,16 +134,22 @@ def _warm_up(exporter: DuckDBSpanExporter, port: int) -> None:
     exporter.force_flush(120_000)
 
 
-def _serve(count: int, encoded_once: bool, seconds: float) -> tuple[float, float, float]:
+def _serve(
+    count: int, encoded_once: bool, seconds: float, workers: int = 0
+) -> tuple[float, float, float]:
     """Spans/s from ``count`` senders into the receiver, until all of them are in DuckDB, and
-    the CPU microseconds a span cost the receiver's process and the merger process."""
+    the CPU microseconds a span cost the receiver's process (with its workers, if any) and the
+    merger process."""
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "serve.duckdb"
         exporter = DuckDBSpanExporter(db)
-        receiver = TraceReceiver(exporter, port=0, grpc_port=None).start()
-        _warm_up(exporter, receiver.port)
+        receiver = TraceReceiver(exporter, port=0, grpc_port=None, workers=workers).start()
+        for _ in range(max(workers, 1)):
+            _warm_up(exporter, receiver.port)
         process = exporter._merger._process  # the merger, for its CPU time
         merger_pid = None if process is None else process.pid
+        pool = receiver._pool._pool if receiver._pool is not None else None
+        worker_pids = [] if pool is None else list(pool._processes)
         cpu: list[float] = []
         endpoint = f"http://127.0.0.1:{receiver.port}/v1/traces"
         sent, start = _senders(
@@ -151,18 +157,22 @@ def _serve(count: int, encoded_once: bool, seconds: float) -> tuple[float, float
             count,
             encoded_once,
             seconds,
-            lambda: cpu.extend((time.process_time(), _cpu_s(merger_pid))),
+            lambda: cpu.extend(
+                (time.process_time(), _cpu_s(merger_pid), *map(_cpu_s, worker_pids))
+            ),
         )
         if not exporter.force_flush(120_000):
             raise RuntimeError("the receiver's spans did not all land in the store")
         elapsed = time.perf_counter() - start
-        receiver_us = (time.process_time() - cpu[0]) / sent * 1e6
+        in_workers = sum(_cpu_s(pid) - cpu[2 + i] for i, pid in enumerate(worker_pids))
+        receiver_us = (time.process_time() - cpu[0] + in_workers) / sent * 1e6
         merger_us = (_cpu_s(merger_pid) - cpu[1]) / sent * 1e6
         receiver.stop()
         exporter.shutdown()
         stored = duckdb.connect(str(db), read_only=True).execute("SELECT count(*) FROM spans")
         found = stored.fetchone()
         warm = SPANS_PER_REQUEST
+        warm *= max(workers, 1)
         if found is None or found[0] != sent + warm or receiver.counts.spans != sent + warm:
             raise RuntimeError(f"sent {sent} spans (and {warm} to warm up), stored {found}")
         return sent / elapsed, receiver_us, merger_us
@@ -215,6 +225,10 @@ def ingest(seconds: float = SECONDS, repeats: int = 1) -> dict[str, tuple[float,
         ("serve, 1 exporter", lambda: _serve(1, False, seconds)),
         (f"serve, {SENDERS} exporters", lambda: _serve(SENDERS, False, seconds)),
         (f"serve, {SENDERS} senders, bodies encoded once", lambda: _serve(SENDERS, True, seconds)),
+        (
+            f"serve --workers 2, {SENDERS} senders, bodies encoded once",
+            lambda: _serve(SENDERS, True, seconds, workers=2),
+        ),
     ]
     runs: dict[str, list[tuple[float, ...]]] = {}
     for _ in range(repeats):
