@@ -27,26 +27,24 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
     return exit_info.value.code, out, err
 
 
-def test_register_approve_promote_releases_and_rollback(store, capsys):
+def _promote(capsys, db, config, version, by, *extra):
+    return cli(
+        capsys, "promote", version, "--to", "production", "--config", str(config),
+        "--by", by, *extra, "--db", str(db),
+    )  # fmt: skip
+
+
+def _production_gates(tmp):
+    return gates_file(tmp, {"production": {"approvals": 1, "roles": ["owner"]}})
+
+
+def test_register_then_promote_needs_an_approval(store, capsys):
     db, runs, tmp = store
-    config = gates_file(tmp, {"production": {"approvals": 1, "roles": ["owner"]}})
-    base, same = runs["base"], runs["same"]
-    code, out, _ = cli(capsys, "register", base[:8], "--name", "bot", "--db", str(db))
+    config = _production_gates(tmp)
+    code, out, _ = cli(capsys, "register", runs["base"][:8], "--name", "bot", "--db", str(db))
     assert code == 0 and out.startswith("bot v1 ") and "[candidate]" in out
     v1 = out.strip().splitlines()[-1]
-    code, out, err = cli(
-        capsys,
-        "promote",
-        v1[:8],
-        "--to",
-        "production",
-        "--config",
-        str(config),
-        "--by",
-        "alice",
-        "--db",
-        str(db),
-    )
+    code, out, err = _promote(capsys, db, config, v1[:8], "alice")
     assert code == 1
     assert "refused: production needs 1 approval(s) with role owner; has 0" in out
     assert err.startswith(f"llmtrace: promotion of {v1} to production refused: ")
@@ -54,65 +52,49 @@ def test_register_approve_promote_releases_and_rollback(store, capsys):
         capsys, "approve", v1[:8], "--by", "alice", "--role", "owner", "--db", str(db)
     )
     assert (code, out) == (0, f"approved bot v1 ({v1}) by alice (owner)\n")
-    code, out, _ = cli(
-        capsys,
-        "promote",
-        v1[:8],
-        "--to",
-        "production",
-        "--config",
-        str(config),
-        "--by",
-        "alice",
-        "--db",
-        str(db),
-    )
+    code, out, _ = _promote(capsys, db, config, v1[:8], "alice")
     assert code == 0, out
     assert "(absolute bounds only)" in out and out.endswith(
         f"promoted bot v1 ({v1}) to production\n"
     )
-
     code, out, _ = cli(capsys, "rollback", "bot", "--by", "bob", "--reason", "p95", "--db", str(db))
     assert code == 1  # nothing before v1
 
-    v2 = cli(capsys, "register", same, "--name", "bot", "--db", str(db))[1].split()[-1]
-    cli(capsys, "approve", v2, "--by", "carol", "--role", "owner", "--db", str(db))
-    code, out, _ = cli(
-        capsys,
-        "promote",
-        v2[:9],
-        "--to",
-        "production",
-        "--config",
-        str(config),
-        "--by",
-        "carol",
-        "--reason",
-        "v2 prompt",
-        "--db",
-        str(db),
-    )
-    assert code == 0 and f"vs production run {base}" in out
+
+def test_a_second_release_is_listed_and_rolled_back(store, capsys):
+    db, runs, tmp = store  # shared by the module's tests: this one's releases are "bot2"
+    config = _production_gates(tmp)
+    base, same = runs["base"], runs["same"]
+    versions = []
+    for run, who in ((base, "alice"), (same, "carol")):
+        version = cli(capsys, "register", run, "--name", "bot2", "--db", str(db))[1].split()[-1]
+        cli(capsys, "approve", version, "--by", who, "--role", "owner", "--db", str(db))
+        code, out, _ = _promote(capsys, db, config, version[:9], who, "--reason", "new prompt")
+        assert code == 0, out
+        versions.append(version)
+    v1, v2 = versions
+    assert f"vs production run {base}" in out
 
     code, out, _ = cli(capsys, "releases", "--db", str(db), "--format", "json")
     assert code == 0
-    assert json.loads(out) == [
+    listed = [r for r in json.loads(out) if r["name"] == "bot2"]
+    assert listed == [
         {
-            "name": "bot",
+            "name": "bot2",
             "production": f"v2 {v2}",
             "rollback_restores": f"v1 {v1}",
             "releases": 2,
             "waiting": 0,
         }
     ]
-    code, out, _ = cli(capsys, "releases", "bot", "--db", str(db))
+    code, out, _ = cli(capsys, "releases", "bot2", "--db", str(db))
     assert code == 0
-    assert f"in production: bot v2 ({v2})" in out and f"a rollback restores: v1 {v1}" in out
+    assert f"in production: bot2 v2 ({v2})" in out and f"a rollback restores: v1 {v1}" in out
 
     code, out, _ = cli(
-        capsys, "rollback", "bot", "--by", "bob", "--reason", "p95 regression", "--db", str(db)
+        capsys, "rollback", "bot2", "--by", "bob", "--reason", "p95 regression", "--db", str(db)
     )
-    assert (code, out) == (0, f"rolled back bot v2 ({v2}); restored bot v1 ({v1})\n")
+    assert (code, out) == (0, f"rolled back bot2 v2 ({v2}); restored bot2 v1 ({v1})\n")
 
 
 def test_bad_input_exits_2_with_one_line(store, capsys):
