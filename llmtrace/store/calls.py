@@ -279,11 +279,10 @@ ranked AS (
             PARTITION BY s.trace_id, s.provider, s.response_id
             ORDER BY s.start_time DESC, s.duration_ms, s.span_id
         ) = 1 AS first_in_trace
-    FROM spans s
-    SEMI JOIN repeated r
+    FROM repeated r JOIN spans s  -- (repeated is distinct: a join is a semi join here)
         ON r.provider IS NOT DISTINCT FROM s.provider AND r.response_id = s.response_id
-    ANTI JOIN wrapped w ON w.wrapper_row = s.rowid
-    WHERE s.kind IN {_INFERENCE_KINDS}
+    WHERE s.kind IN {_INFERENCE_KINDS} AND s.response_id IS NOT NULL
+      AND s.rowid NOT IN (SELECT wrapper_row FROM wrapped)
 ),
 touched AS (SELECT call_row AS row_id FROM wrapped UNION SELECT row_id FROM ranked),
 filled AS (
