@@ -56,6 +56,7 @@ def test_each_summary_is_the_first_paragraph_of_the_commands_own_help(name):
     assert command.name == name
     first_paragraph = (command.help or "").split("\n\n")[0]
     assert " ".join(first_paragraph.split()) == entry.summary
+    assert not [p.name for p in command.params if "completion" in (p.name or "")]  # as before
 
 
 def test_a_command_imports_its_own_module_only(tmp_path):

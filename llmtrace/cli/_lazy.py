@@ -36,11 +36,12 @@ class LazyCommand:
         """The click command, built once per process."""
         if self._loaded is None:
             target = getattr(importlib.import_module(f"llmtrace.cli.{self.module}"), self.attribute)
-            if not isinstance(target, typer.Typer):
-                single = typer.Typer()
+            if isinstance(target, typer.Typer):  # a group, without completion options of its own
+                self._loaded = typer.main.get_group(target)
+            else:
+                single = typer.Typer(add_completion=False)
                 single.command(name=name, cls=Command)(target)
-                target = single
-            self._loaded = typer.main.get_command(target)
+                self._loaded = typer.main.get_command(single)
             self._loaded.short_help = self.summary  # listed the same, loaded or not
         return self._loaded
 
