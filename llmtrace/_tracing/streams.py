@@ -1,20 +1,19 @@
-"""Traced calls and streams: one ending for a call, one scope for each step of a stream.
+"""Traced calls and streams: one ending for a call, one for a step of a stream.
 
 A decorated call, sync or async alike, makes its span current, runs, and then either fails
 the span (``fail_call``) or finishes it with what it returned (``finish_call``), which for an
 llm call may keep it open over a returned stream or coroutine. The span of a stream stays open
-until the stream is exhausted, closed or collected. Each step of the wrapped iterator runs
-inside a :class:`_Step` scope, sync or async alike, that attaches the span to the context and
-detaches it again before the chunk is handed back: no context is ever held across a
-``yield``, so a stream abandoned half-way cannot leak its span into the next request ("Failed
-to detach context" in other SDKs).
+until the stream is exhausted, closed or collected. Each step of the wrapped iterator, sync or
+async alike, attaches the span to the context and detaches it again before the chunk is handed
+back (a step that raises ends or fails the span in ``_stopped``): no context is ever held
+across a ``yield``, so a stream abandoned half-way cannot leak its span into the next request
+("Failed to detach context" in other SDKs).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as otel_context
@@ -33,37 +32,16 @@ __all__ = [
 T = TypeVar("T")
 
 
-class _Step:
-    """One step of a traced stream, sync or async: the span is current while the inner
-    iterator produces the chunk; its end (``done``: StopIteration / StopAsyncIteration) ends
-    the span, any other exception fails it."""
-
-    __slots__ = ("ctx", "done", "live", "token")
-
-    def __init__(self, stream: _TracedStream, done: type[BaseException]) -> None:
-        self.live = stream._live
-        self.ctx = stream._ctx
-        self.done = done
-        self.token: object = None
-
-    def __enter__(self) -> None:
-        self.token = otel_context.attach(self.ctx)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if exc is None:
-                return
-            if isinstance(exc, self.done):
-                self.live.end()
-            else:
-                self.live.fail(exc)
-        finally:
-            otel_context.detach(self.token)  # type: ignore[arg-type]
+def _stopped(live: LiveSpan, token: object, exc: BaseException, done: type[BaseException]) -> None:
+    """A stream step raised: its end (``done``: StopIteration / StopAsyncIteration) ends the
+    span, anything else fails it; then the span is detached. (The caller re-raises ``exc``.)"""
+    try:
+        if isinstance(exc, done):
+            live.end()
+        else:
+            live.fail(exc)
+    finally:
+        otel_context.detach(token)  # type: ignore[arg-type]
 
 
 class _TracedStream:
@@ -109,8 +87,13 @@ class TracedIterator(_TracedStream, Generic[T]):
         return self._step(self._inner.throw, *args)
 
     def _step(self, fn: Any, *args: Any) -> T:
-        with _Step(self, StopIteration):
+        token = otel_context.attach(self._ctx)
+        try:
             chunk = fn(*args)
+        except BaseException as exc:
+            _stopped(self._live, token, exc, StopIteration)
+            raise
+        otel_context.detach(token)
         self._live.record_chunk(chunk)
         return chunk  # type: ignore[no-any-return]
 
@@ -151,8 +134,13 @@ class TracedAsyncIterator(_TracedStream, Generic[T]):
         return await self._astep(self._inner.athrow, *args)
 
     async def _astep(self, fn: Any, *args: Any) -> T:
-        with _Step(self, StopAsyncIteration):
+        token = otel_context.attach(self._ctx)
+        try:
             chunk = await fn(*args)
+        except BaseException as exc:
+            _stopped(self._live, token, exc, StopAsyncIteration)
+            raise
+        otel_context.detach(token)
         self._live.record_chunk(chunk)
         return chunk  # type: ignore[no-any-return]
 
