@@ -157,3 +157,4 @@ def test_every_report_shows_the_data_rows(runs, tmp_path):
         assert "data.license" in text and "data.pii_rows" in text
     html = evals.report(ids["gpl"], result=result, db=db)
     assert "data.license" in html and "GPL-3.0" in html
+    assert "1 of them data checks: exact counts, no interval." in html  # the verdict says why

@@ -34,9 +34,11 @@ def _why(result: GateResult) -> str:
     counts = {d: sum(g.decision == d for g in result.gates) for d in ("pass", "warn", "fail")}
     level = f" at {result.confidence:.0%} confidence" if result.confidence else ""
     if result.decision == "fail":
+        data = sum(g.decision == "fail" and g.metric.startswith("data.") for g in result.gates)
+        exact = f" {data} of them data checks: exact counts, no interval." if data else ""
         return (
             f"{counts['fail']} of {len(result.gates)} bounds shown broken{level}: "
-            "the whole interval lies on the wrong side of the bound."
+            f"the whole interval lies on the wrong side of the bound.{exact}"
         )
     if result.decision == "warn":
         return (
