@@ -143,3 +143,27 @@ def _support_bot(clock: FakeClock | None = None):
         dataset_version="qa@1", eval_run_id="run-1", eval_example_id="ex-1", tenant="acme"
     ):
         handle("where is my order?")
+
+
+def hold_the_store(path: Path) -> subprocess.Popen[str]:
+    """Another process that holds the store until told to let go."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from llmtrace.store import connect_write
+            conn = connect_write(Path({str(path)!r}))
+            print("locked", flush=True)
+            sys.stdin.readline()
+            conn.close()
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder

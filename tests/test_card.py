@@ -8,8 +8,8 @@ from llmtrace import evals
 from llmtrace.cli import main
 from llmtrace.errors import UserError
 from llmtrace.evals.html._style import STYLESHEET
+from tests.html_checks import external_references, parse
 from tests.registry_fixtures import make_reproducible_run
-from tests.test_report_html import external_references, parse
 
 GATES = {"gates": [{"metric": "quality.exact_match", "min": 0.5}]}
 

@@ -16,8 +16,8 @@ from llmtrace.evals.html.bars import CountSeries, share_bars
 from llmtrace.evals.production.drift_features import Bins
 from llmtrace.evals.production.drift_html import drift_to_html
 from llmtrace.evals.production.drift_result import DriftResult, FeatureDrift
+from tests.html_checks import external_references, parse
 from tests.production_traffic import TrafficWindows, shared_traffic
-from tests.test_report_html import external_references, parse
 
 
 @pytest.fixture

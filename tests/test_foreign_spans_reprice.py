@@ -8,7 +8,7 @@ import pytest
 
 from llmtrace.cli import main
 from llmtrace.store.connection import connect_write
-from tests.test_foreign_spans import list_price, load, make_spans_for, store_spans
+from tests.foreign_spans_helpers import list_price, load, make_spans_for, store_spans
 
 
 @pytest.fixture

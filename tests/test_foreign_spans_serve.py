@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.receiver import TraceReceiver
 from tests.conftest import ROOT
-from tests.test_foreign_spans import list_price
+from tests.foreign_spans_helpers import list_price
 
 OPENINFERENCE_CHAT = {
     "openinference.span.kind": "LLM",

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from datetime import datetime, timedelta, timezone
 
 import duckdb
@@ -28,7 +25,10 @@ from llmtrace.store.batch_sql import insert_sql
 from llmtrace.store.schema import MIGRATIONS
 from llmtrace.store.spool import merge_spool, spool_dir, spool_files, write_spool
 from llmtrace.testing import FakeClock, make_spans
-from tests.conftest import _support_bot  # a traced support bot, shared with the CLI tests
+from tests.conftest import (  # a traced support bot, shared with the CLI tests
+    _support_bot,
+    hold_the_store,
+)
 
 
 def test_every_promoted_column_is_filled_from_real_spans(store):
@@ -193,35 +193,11 @@ def test_query_params_formats_and_read_only(store):
     assert not (store.parent / "missing.duckdb").exists()
 
 
-def _hold_the_store(path):
-    """Another process that holds the store until told to let go."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import sys, time
-            from pathlib import Path
-            from llmtrace.store import connect_write
-            conn = connect_write(Path({str(path)!r}))
-            print("locked", flush=True)
-            sys.stdin.readline()
-            conn.close()
-        """),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
-
-
 def test_a_busy_store_keeps_the_batch_on_disk_until_it_can_go_in(tmp_path):
     """Another process holds the file: the flush says so, the batch waits on disk beside the
     store, and goes in once the file is free."""
     path = tmp_path / "busy.duckdb"
-    holder = _hold_the_store(path)
+    holder = hold_the_store(path)
     try:
         exporter = DuckDBSpanExporter(path, lock_timeout_s=0.05)
         assert exporter.export(make_spans(5)) == SpanExportResult.SUCCESS

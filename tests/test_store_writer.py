@@ -24,8 +24,7 @@ from llmtrace.store.batch_sql import RESOURCE_KEY
 from llmtrace.store.spool import merge_spool, spool_dir, spool_files, write_spool
 from llmtrace.store.writer import ROW_GROUP_ROWS, StoreWriter
 from llmtrace.testing import make_spans
-from tests.conftest import ROOT, run_python
-from tests.test_store import _hold_the_store
+from tests.conftest import ROOT, hold_the_store, run_python
 
 
 def _read(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -238,7 +237,7 @@ def test_what_a_killed_process_handed_over_still_lands(tmp_path):
 
 def test_the_files_of_a_merger_that_died_go_to_the_next_reader(tmp_path, caplog):
     path = tmp_path / "orphans.duckdb"
-    holder = _hold_the_store(path)
+    holder = hold_the_store(path)
     exporter = DuckDBSpanExporter(path, lock_timeout_s=0.05)
     caplog.set_level(logging.WARNING, logger="llmtrace")
     try:
