@@ -77,3 +77,33 @@ def test_where_to_add_things_names_files_and_names_that_exist():
     assert len(placed) >= 12
     missing = [(f, n) for f, n in placed if n not in (package / f).read_text()]
     assert missing == []
+
+
+def _test_modules() -> list[Path]:
+    return sorted((Path(llmtrace.__file__).parent.parent / "tests").glob("test_*.py"))
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared fixtures live in conftest.py and shared helpers in helper modules, so running or
+    deleting one test module never depends on another."""
+    offenders = []
+    for path in _test_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests.test_"):
+                offenders.append(f"{path.name} imports {node.module}")
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.startswith("tests.test_")]
+                offenders += [f"{path.name} imports {name}" for name in names]
+    assert offenders == []
+
+
+def test_no_test_is_over_60_lines():
+    long_tests = [
+        f"{path.name}::{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in _test_modules()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.name.startswith("test_")
+        and (node.end_lineno or 0) - node.lineno + 1 > 60
+    ]
+    assert long_tests == []
