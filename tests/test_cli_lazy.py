@@ -79,3 +79,38 @@ def test_an_unknown_command_still_suggests_the_near_one():
     assert done.returncode == 2
     assert "No such command 'stat'" in done.stderr and "'stats'" in done.stderr
     assert os.linesep not in done.stderr.rstrip("\n")  # one line
+
+
+def test_a_read_opens_the_store_once_and_still_refuses_a_foreign_file(
+    tmp_path, monkeypatch, capsys
+):
+    import duckdb
+
+    from llmtrace.cli import _store
+    from llmtrace.store import connect_write
+    from llmtrace.store import query as store_query
+
+    opened: list[object] = []
+
+    def counting(real):
+        def connect(*args, **kwargs):
+            opened.append(args[0])
+            return real(*args, **kwargs)
+
+        return connect
+
+    monkeypatch.setattr(_store, "connect_read", counting(_store.connect_read))
+    monkeypatch.setattr(store_query, "connect_read", counting(store_query.connect_read))
+    ours = tmp_path / "ours.duckdb"
+    connect_write(ours).close()
+    with pytest.raises(SystemExit) as done:
+        main(["sql", "SELECT 1 AS one", "--db", str(ours), "--format", "json"])
+    assert (done.value.code, json.loads(capsys.readouterr().out)) == (0, [{"one": 1}])
+    assert opened == [ours]
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER)")
+    with pytest.raises(SystemExit) as done:
+        main(["sql", "SELECT 1", "--db", str(foreign)])
+    assert done.value.code == 2
+    assert "another application's DuckDB file" in capsys.readouterr().err

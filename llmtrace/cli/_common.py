@@ -18,7 +18,7 @@ import typer
 from ..errors import UserError
 from ..store.connection import StoreMissingError
 from ..store.query import open_store_for_read
-from ._store import readable_store, resolve_db
+from ._store import check_tables, readable_store, resolve_db
 from ._table import Column, render, short_ids
 
 __all__ = [
@@ -73,7 +73,7 @@ def read_rows(
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run read-only SQL; store and SQL problems become :class:`UserError`. ``sandboxed``: the
     SQL can reach no other file and no network (see ``connect_read``)."""
-    path = readable_store(db)
+    path = readable_store(db, check_schema=False)  # checked on the connection that reads
     try:  # a busy or unusable store is mapped to exit 2 by main(), with its own message
         conn = open_store_for_read(path, sandboxed=sandboxed)
     except StoreMissingError:
@@ -81,6 +81,7 @@ def read_rows(
     except duckdb.Error as exc:
         raise UserError(f"{path}: {first_line(exc)}") from None
     try:
+        check_tables(conn, path)
         result = conn.execute(sql, list(params)) if params else conn.execute(sql)
         if result is None:  # only comments or semicolons
             raise UserError(f"no SQL statement in {sql!r}")

@@ -24,7 +24,7 @@ from ..store.connection import (
 from ..store.query import default_db_path
 from ..store.spool import spool_files
 
-__all__ = ["readable_store", "resolve_db", "writable_store"]
+__all__ = ["check_tables", "readable_store", "resolve_db", "writable_store"]
 
 
 def resolve_db(db: Path | None) -> Path:
@@ -36,14 +36,16 @@ def resolve_db(db: Path | None) -> Path:
     return default_db_path(None)
 
 
-def readable_store(db: Path | None) -> Path:
-    """The store to read: it must exist and be an llmtrace DuckDB file (it is never created)."""
+def readable_store(db: Path | None, *, check_schema: bool = True) -> Path:
+    """The store to read: it must exist and be an llmtrace DuckDB file (it is never created).
+    ``check_schema=False``: the caller checks the tables itself with :func:`check_tables` on
+    the connection it reads with, instead of a connection opened here for that alone."""
     path = resolve_db(db)
     if not path.exists() and not path.is_symlink():
         if spool_files(path, include_live=True):
             return path  # spans wait beside a store not created yet: reading merges them
         raise UserError(f"no llmtrace store at {path} (set --db or LLMTRACE_DB)")
-    _check_file(path)
+    _check_file(path, check_schema)
     return path
 
 
@@ -65,7 +67,7 @@ def writable_store(db: Path | None) -> Path:
     return path
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, check_schema: bool = True) -> None:
     if path.is_dir():
         raise StoreUnusable(
             f"--db {path} is a folder; give a file path, like {path / 'llmtrace.duckdb'}"
@@ -74,7 +76,8 @@ def _check_file(path: Path) -> None:
         check_store_file(path, for_write=False)
     except StoreUnusableError as exc:
         raise StoreUnusable(f"--db {exc}") from None
-    _check_schema(path)
+    if check_schema:
+        _check_schema(path)
 
 
 def _check_schema(path: Path) -> None:
@@ -87,14 +90,17 @@ def _check_schema(path: Path) -> None:
     except duckdb.Error as exc:
         raise StoreUnusable(f"--db {path}: {_first_line(exc)}") from None
     try:
-        tables = {
-            name
-            for (name,) in conn.execute(
-                "SELECT table_name FROM information_schema.tables"
-            ).fetchall()
-        }
+        check_tables(conn, path)
     finally:
         conn.close()
+
+
+def check_tables(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a DuckDB file whose tables are not llmtrace's (see :func:`_check_schema`)."""
+    tables = {
+        name
+        for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
     if tables and "schema_migrations" not in tables:
         raise StoreUnusable(
             f"--db {path} is another application's DuckDB file (no llmtrace tables); "
