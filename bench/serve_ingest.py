@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 
 from llmtrace.exporters import DuckDBSpanExporter
-from llmtrace.receiver import TraceReceiver
+from llmtrace.receiver import TraceReceiver, store_exporter
 
 SENDERS = 4
 SPANS_PER_REQUEST = 512
@@ -142,7 +142,7 @@ def _serve(
     merger process."""
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "serve.duckdb"
-        exporter = DuckDBSpanExporter(db)
+        exporter = store_exporter(db)  # as llmtrace serve stores
         receiver = TraceReceiver(exporter, port=0, grpc_port=None, workers=workers).start()
         for _ in range(max(workers, 1)):
             _warm_up(exporter, receiver.port)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hmac
 import ipaddress
+import os
 import socket
 import threading
 import zlib
@@ -33,6 +34,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._internal import report_internal_error
 from .exporters.duckdb import DuckDBSpanExporter
+from .exporters.duckdb.gathering import GATHER_S
 from .exporters.duckdb.otlp_batch import attributes as _attributes
 from .exporters.duckdb.otlp_batch import context as _context
 from .exporters.duckdb.otlp_batch import events as _events
@@ -40,7 +42,14 @@ from .exporters.duckdb.otlp_batch import links as _links
 from .exporters.duckdb.otlp_batch import request_batch, resource_on_rows
 from .receiver_workers import ConversionPool, read_batch
 
-__all__ = ["ReceiverCounts", "TraceReceiver", "is_loopback", "spans_from_request"]
+__all__ = [
+    "SERVE_IDLE_RELEASE_S",
+    "ReceiverCounts",
+    "TraceReceiver",
+    "is_loopback",
+    "spans_from_request",
+    "store_exporter",
+]
 
 _KINDS = {0: SpanKind.INTERNAL, 1: SpanKind.INTERNAL, 2: SpanKind.SERVER, 3: SpanKind.CLIENT}
 _KINDS.update({4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER})
@@ -95,6 +104,18 @@ def spans_from_request(request: Any) -> tuple[list[ReadableSpan], int]:
                     )
                 )
     return spans, rejected
+
+
+# How long serve's merger keeps the store after a write when nothing else comes: longer than
+# the writer's longest gathering (GATHER_S), so that under a steady trickle of requests it does
+# not close (and checkpoint) and reopen the store between two hand-offs. A reader or another
+# writer that signals it is waiting still gets the store at once.
+SERVE_IDLE_RELEASE_S = 2 * GATHER_S
+
+
+def store_exporter(path: str | os.PathLike[str]) -> DuckDBSpanExporter:
+    """The exporter ``llmtrace serve`` stores received spans with."""
+    return DuckDBSpanExporter(path, idle_release_s=SERVE_IDLE_RELEASE_S)
 
 
 @dataclass

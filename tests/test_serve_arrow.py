@@ -14,9 +14,16 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.exporters.duckdb.conversion import convert
+from llmtrace.exporters.duckdb.gathering import GATHER_S
 from llmtrace.exporters.duckdb.otlp_batch import request_batch, resource_on_rows
 from llmtrace.exporters.duckdb.rows import BATCH_SCHEMA, batch_resource
-from llmtrace.receiver import TraceReceiver, spans_from_request
+from llmtrace.receiver import (
+    SERVE_IDLE_RELEASE_S,
+    TraceReceiver,
+    spans_from_request,
+    store_exporter,
+)
+from llmtrace.store.connection import connect_read
 
 T0 = 1_764_400_000_000_000_000
 
@@ -233,3 +240,24 @@ def test_many_exporters_connecting_at_once_are_all_queued(tmp_path):
             s.close()
         receiver._http.server_close()
         receiver.exporter.shutdown()
+
+
+def test_serve_keeps_the_store_between_writes_but_not_from_a_reader(tmp_path):
+    """serve's merger holds the store for longer than the writer gathers, so that a steady
+    trickle of requests does not close and reopen it each time; a reader still gets it at once
+    (it signals that it waits), not when the hold runs out."""
+    assert SERVE_IDLE_RELEASE_S > GATHER_S
+    db = tmp_path / "held.duckdb"
+    exporter = store_exporter(db)
+    receiver = TraceReceiver(exporter, port=0, grpc_port=None)
+    receiver.store(varied_request())
+    deadline = time.monotonic() + 60
+    while exporter.exported_spans < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exporter.exported_spans == 8  # committed; the merger now holds the store, idle
+    conn = connect_read(db, timeout_s=0.9 * SERVE_IDLE_RELEASE_S)  # StoreBusyError if not
+    try:
+        assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(8,)]
+    finally:
+        conn.close()
+        exporter.shutdown()

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ..exporters.duckdb import DuckDBSpanExporter
-from ..receiver import TraceReceiver
+from ..receiver import TraceReceiver, store_exporter
 from ._common import DbOption
 from ._store import writable_store
 
@@ -47,7 +46,7 @@ def serve_command(
         raise UserError(f"serve --workers {workers}: give 0 or more worker processes")
     path = writable_store(db)
     token = token or os.environ.get(TOKEN_VARIABLE) or None
-    exporter = DuckDBSpanExporter(path)
+    exporter = store_exporter(path)
     try:
         receiver = TraceReceiver(
             exporter,
