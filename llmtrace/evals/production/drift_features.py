@@ -114,7 +114,8 @@ class Selection:
         traces, evaluations = f"_lt_drift_traces_{suffix}", f"_lt_drift_evals_{suffix}"
         calls, spans = f"_lt_drift_calls_{suffix}", f"_lt_drift_spans_{suffix}"
         selections = [(roots, since) for _, roots, since in sides]
-        conn.execute(selections_table_sql(traces, selections, where, all_calls))
+        # drift reads no cluster: no cluster attribute is read
+        conn.execute(selections_table_sql(traces, selections, where, all_calls, levels=0))
         conn.execute(evaluations_table_sql(evaluations, traces, with_sel=True))
         # each side's calls and spans joined once, then read by every pass over them
         conn.execute(

@@ -22,6 +22,7 @@ __all__ = [
     "CLUSTER_LEVELS",
     "PER_TRACE_VALUES",
     "calls_table_sql",
+    "cluster_level_sql",
     "evaluations_table_sql",
     "observations_sql",
     "run_roots",
@@ -120,8 +121,36 @@ def _since_case(selections: Sequence[tuple[str, datetime | None]], column: str) 
     return f"coalesce(CASE r.sel {arms} END, FALSE)"
 
 
+def _roots_sql(
+    selections: Sequence[tuple[str, datetime | None]], read: tuple[tuple[str, str], ...]
+) -> str:
+    """Per selection and trace: its first root's start and latency, and each cluster level
+    of ``read`` (the earliest root's)."""
+    member = ", ".join(
+        f"CASE WHEN ({roots}) THEN {k} END" for k, (roots, _) in enumerate(selections)
+    )
+    anywhere = " OR ".join(f"({roots})" for roots, _ in selections)
+    # each attribute read by name in the scan (DuckDB reads only its shredded column)
+    attributes = "".join(f"attributes['{attr}']::VARCHAR AS {level}, " for level, attr in read)
+    labels = "".join(f", arg_min({level}, start_time) AS {level}" for level, _ in read)
+    return f"""
+    SELECT sel, trace_id, min(start_time) AS start_time,
+           arg_min(duration_ms, start_time) AS root_ms{labels}
+    FROM (
+        SELECT trace_id, start_time, duration_ms, {attributes}
+               unnest(list_filter([{member}], lambda k: k IS NOT NULL)) AS sel
+        FROM spans WHERE {anywhere}
+    )
+    GROUP BY sel, trace_id
+"""
+
+
 def selections_table_sql(
-    table: str, selections: Sequence[tuple[str, datetime | None]], where: str | None, calls: str
+    table: str,
+    selections: Sequence[tuple[str, datetime | None]],
+    where: str | None,
+    calls: str,
+    levels: int = len(CLUSTER_LEVELS),
 ) -> str:
     """``CREATE TEMP TABLE table``: one row per selection ``sel`` (its place in
     ``selections``) and trace whose root span meets that selection's condition (see
@@ -133,34 +162,19 @@ def selections_table_sql(
     one scan of the root spans, and the error and ``where`` flags from one scan of the spans
     that carry them: a trace has an error (or matches) when one of its spans does and started
     no earlier than its selection's start (``since``, None for a run) less ``SKEW`` of clock
-    difference between services, which also lets DuckDB skip older row groups."""
-    member = ", ".join(
-        f"CASE WHEN ({roots}) THEN {k} END" for k, (roots, _) in enumerate(selections)
-    )
-    anywhere = " OR ".join(f"({roots})" for roots, _ in selections)
-    # each attribute read by name in the scan (DuckDB reads only its shredded column)
-    attributes = ", ".join(
-        f"attributes['{attr}']::VARCHAR AS {level}" for level, attr in CLUSTER_LEVELS
-    )
-    labels = ", ".join(f"arg_min({level}, start_time) AS {level}" for level, _ in CLUSTER_LEVELS)
-    level_case = " ".join(
-        f"WHEN r.{level} IS NOT NULL THEN '{level}'" for level, _ in CLUSTER_LEVELS
-    )
-    cluster = ", ".join(f"'{level}:' || r.{level}" for level, _ in CLUSTER_LEVELS)
+    difference between services, which also lets DuckDB skip older row groups.
+
+    Only the first ``levels`` of :data:`CLUSTER_LEVELS` are read (each attribute missing from
+    the shredded columns costs a pass over every root's attributes): a trace without them is
+    clustered alone until :func:`cluster_level_sql` reads the next level for it."""
+    read = CLUSTER_LEVELS[:levels]
+    level_case = " ".join(f"WHEN r.{level} IS NOT NULL THEN '{level}'" for level, _ in read)
+    cluster = "".join(f"'{level}:' || r.{level}, " for level, _ in read)
     keep = f"AND {_since_case(selections, 'm.last_at')}" if where else ""
     join_matched = "LEFT JOIN matched m ON m.trace_id = r.trace_id" if where else ""
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
-WITH roots AS (
-    SELECT sel, trace_id, min(start_time) AS start_time,
-           arg_min(duration_ms, start_time) AS root_ms, {labels}
-    FROM (
-        SELECT trace_id, start_time, duration_ms, {attributes},
-               unnest(list_filter([{member}], lambda k: k IS NOT NULL)) AS sel
-        FROM spans WHERE {anywhere}
-    )
-    GROUP BY sel, trace_id
-),
+WITH roots AS ({_roots_sql(selections, read)}),
 errors AS (
     SELECT trace_id, max(start_time) AS last_at FROM spans
     WHERE status = 'ERROR' {_recent(selections)} GROUP BY trace_id
@@ -174,8 +188,8 @@ calls AS (
 )
 SELECT r.sel, r.trace_id, r.start_time, r.root_ms,
        {_since_case(selections, "e.last_at")} AS has_error,
-       CASE {level_case} ELSE 'trace' END AS cluster_level,
-       coalesce({cluster}, 'trace:' || r.trace_id) AS cluster,
+       {f"CASE {level_case} ELSE 'trace' END" if read else "'trace'"} AS cluster_level,
+       coalesce({cluster}'trace:' || r.trace_id) AS cluster,
        c.cost_usd, coalesce(c.tokens, 0) AS tokens
 FROM roots r LEFT JOIN errors e ON e.trace_id = r.trace_id
 {join_matched}
@@ -191,6 +205,35 @@ def selection_view_sql(view: str, table: str, sel: int) -> str:
         f"CREATE OR REPLACE TEMP VIEW {view} AS "
         f"SELECT * EXCLUDE (sel) FROM {table} WHERE sel = {sel}"
     )
+
+
+def cluster_level_sql(
+    table: str, selections: Sequence[tuple[str, datetime | None]], level: int
+) -> str:
+    """``UPDATE table`` (of :func:`selections_table_sql`): the traces still clustered alone
+    that carry ``CLUSTER_LEVELS[level]``'s attribute on a root take that cluster; only their
+    roots' attributes are read."""
+    name, attr = CLUSTER_LEVELS[level]
+    member = ", ".join(
+        f"CASE WHEN ({roots}) THEN {k} END" for k, (roots, _) in enumerate(selections)
+    )
+    anywhere = " OR ".join(f"({roots})" for roots, _ in selections)
+    return f"""
+UPDATE {table} SET cluster_level = '{name}', cluster = '{name}:' || f.label
+FROM (
+    SELECT sel, trace_id, arg_min(label, start_time) AS label
+    FROM (
+        SELECT trace_id, start_time, attributes['{attr}']::VARCHAR AS label,
+               unnest(list_filter([{member}], lambda k: k IS NOT NULL)) AS sel
+        FROM spans
+        WHERE ({anywhere})
+          AND trace_id IN (SELECT trace_id FROM {table} WHERE cluster_level = 'trace')
+    )
+    GROUP BY sel, trace_id
+) f
+WHERE f.sel = {table}.sel AND f.trace_id = {table}.trace_id AND {table}.cluster_level = 'trace'
+  AND f.label IS NOT NULL
+"""
 
 
 def traces_table_sql(
