@@ -220,13 +220,25 @@ def ingest(seconds: float = SECONDS, repeats: int = 1) -> dict[str, tuple[float,
     microseconds a span cost its process and the merger's (steady under a loaded machine, where
     spans/s are not)."""
     scenarios: list[tuple[str, Any]] = [
-        ("dropping collector, 1 exporter", lambda: (_dropped(1, seconds),)),
-        (f"dropping collector, {SENDERS} exporters", lambda: (_dropped(SENDERS, seconds),)),
-        ("serve, 1 exporter", lambda: _serve(1, False, seconds)),
-        (f"serve, {SENDERS} exporters", lambda: _serve(SENDERS, False, seconds)),
-        (f"serve, {SENDERS} senders, bodies encoded once", lambda: _serve(SENDERS, True, seconds)),
         (
-            f"serve --workers 2, {SENDERS} senders, bodies encoded once",
+            "raw OTLP exporter into a dropping collector, 1 exporter",
+            lambda: (_dropped(1, seconds),),
+        ),
+        (
+            f"raw OTLP exporters into a dropping collector, {SENDERS}",
+            lambda: (_dropped(SENDERS, seconds),),
+        ),
+        ("llmtrace serve end to end, 1 exporter", lambda: _serve(1, False, seconds)),
+        (
+            f"llmtrace serve end to end, {SENDERS} exporters",
+            lambda: _serve(SENDERS, False, seconds),
+        ),
+        (
+            f"llmtrace serve end to end, {SENDERS} senders of pre-encoded bodies",
+            lambda: _serve(SENDERS, True, seconds),
+        ),
+        (
+            f"llmtrace serve --workers 2, {SENDERS} senders of pre-encoded bodies",
             lambda: _serve(SENDERS, True, seconds, workers=2),
         ),
     ]
@@ -264,7 +276,7 @@ def first_call() -> tuple[float, float]:
 def run(seconds: float = SECONDS) -> None:
     for name, (rate, *cpu) in ingest(seconds).items():
         note = f" (CPU per span: receiver {cpu[0]:.1f} us, merger {cpu[1]:.1f} us)" if cpu else ""
-        print(f"llmtrace {name}: {rate:,.0f} spans/s end to end{note}")
+        print(f"{name}: {rate:,.0f} spans/s{note}")
     print("  (target: >= 50,000 spans/s from 4 exporters into the store)")
     first, second = first_call()
     print(
