@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,39 +22,12 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 )
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.receiver import TraceReceiver
 from tests.conftest import ROOT
 from tests.foreign_spans_helpers import list_price
-
-OPENINFERENCE_CHAT = {
-    "openinference.span.kind": "LLM",
-    "llm.provider": "openai",
-    "llm.model_name": "gpt-4o-mini",
-    "llm.token_count.prompt": 12,
-    "llm.token_count.completion": 5,
-}
-GENAI_EMBEDDINGS = {
-    "gen_ai.operation.name": "embeddings",
-    "gen_ai.provider.name": "openai",
-    "gen_ai.request.model": "text-embedding-3-small",
-    "gen_ai.usage.input_tokens": 8,
-}
-
-
-def send(exporter: SpanExporter, service: str) -> None:
-    """A Node-or-Go-like service: a request span with two GenAI calls, sent over OTLP."""
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("some.other.sdk")
-    with tracer.start_as_current_span("POST /answer"):
-        tracer.start_span("ChatCompletion", attributes=OPENINFERENCE_CHAT).end()
-        tracer.start_span("embeddings", attributes=GENAI_EMBEDDINGS).end()
-    provider.shutdown()
+from tests.serve_helpers import free_port, post, send
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -96,19 +66,6 @@ def test_http_and_grpc_exporters_land_normalised_and_priced(served):
     ]
     traces = rows(db, "SELECT root_name, span_count, input_tokens FROM traces")
     assert traces == [("POST /answer", 3, 20)] * 2
-
-
-def post(port: int, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/traces",
-        data=body,
-        headers={"Content-Type": "application/x-protobuf", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 def test_malformed_payloads_get_the_otlp_error_and_are_counted(served):
@@ -173,14 +130,8 @@ def test_beyond_loopback_a_token_is_required(tmp_path):
         TraceReceiver(DuckDBSpanExporter(tmp_path / "x.duckdb"), host="0.0.0.0", port=0)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_command_serves_until_sigterm_and_says_what_it_stored(tmp_path):
-    db, port = tmp_path / "cli.duckdb", _free_port()
+    db, port = tmp_path / "cli.duckdb", free_port()
     command = ["serve", "--port", str(port), "--grpc-port", "0", "--db", str(db)]
     process = subprocess.Popen(
         [sys.executable, "-m", "llmtrace", *command],

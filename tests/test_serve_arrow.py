@@ -24,117 +24,7 @@ from llmtrace.receiver import (
     store_exporter,
 )
 from llmtrace.store.connection import connect_read
-
-T0 = 1_764_400_000_000_000_000
-
-
-def _set(attributes, key, value):
-    v = attributes.add(key=key).value
-    if isinstance(value, bool):
-        v.bool_value = value
-    elif isinstance(value, int):
-        v.int_value = value
-    elif isinstance(value, float):
-        v.double_value = value
-    elif isinstance(value, bytes):
-        v.bytes_value = value
-    elif isinstance(value, list):
-        for item in value:
-            v.array_value.values.add().string_value = item
-    elif isinstance(value, dict):
-        for k, item in value.items():
-            v.kvlist_value.values.add(key=k).value.string_value = item
-    else:
-        v.string_value = value
-
-
-def _span(spans, name, trace, span, **fields):
-    out = spans.add(name=name, trace_id=trace, span_id=span, kind=fields.pop("kind", 0))
-    out.start_time_unix_nano = fields.pop("start", T0)
-    out.end_time_unix_nano = fields.pop("end", T0 + 5_000)
-    out.parent_span_id = fields.pop("parent", b"")
-    if "status" in fields:
-        out.status.code, out.status.message = fields.pop("status")
-    for key, value in fields.pop("attributes", {}).items():
-        _set(out.attributes, key, value)
-    return out
-
-
-def varied_request(second_service: str = "other") -> trace_service_pb2.ExportTraceServiceRequest:
-    """Every field the receiver reads, and the odd values it must keep as the SDK path does."""
-    request = trace_service_pb2.ExportTraceServiceRequest()
-    first = request.resource_spans.add()
-    _set(first.resource.attributes, "service.name", "node-app")
-    _set(first.resource.attributes, "host.cores", 8)
-    scope = first.scope_spans.add()
-    scope.scope.name, scope.scope.version = "some.sdk", "1.2"
-    trace = bytes(range(1, 17))
-    _span(scope.spans, "POST /answer", trace, b"\x00" * 7 + b"\x01", kind=2)
-    chat = {
-        "openinference.span.kind": "LLM",
-        "llm.provider": "openai",
-        "llm.model_name": "gpt-4o-mini",
-        "llm.token_count.prompt": 12,
-        "llm.token_count.completion": 5,
-    }
-    _span(
-        scope.spans,
-        "ChatCompletion",
-        trace,
-        b"\x02" * 8,
-        parent=b"\x00" * 7 + b"\x01",
-        kind=3,
-        attributes=chat,
-    )
-    odd = {
-        "flag": True,
-        "ratio": 0.25,
-        "blob": b"\xff\x00ab",
-        "tags": ["a", "b"],
-        "map": {"k": "v"},
-        "empty": "",
-        "big": 2**62,
-    }
-    errored = _span(
-        scope.spans,
-        "tool lookup",
-        trace,
-        b"\x03" * 8,
-        parent=b"\x02" * 3,
-        status=(2, "it broke"),
-        attributes={"llmtrace.kind": "tool", **odd},
-        end=0,
-    )
-    event = errored.events.add(name="exception", time_unix_nano=T0 + 10)
-    _set(event.attributes, "exception.type", "ValueError")
-    errored.links.add(trace_id=b"\x09" * 16, span_id=b"\x08" * 8)
-    errored.links.add(trace_id=b"\x09" * 4, span_id=b"\x08" * 8)  # dropped: bad ids
-    _span(scope.spans, "ok with message", trace, b"\x04" * 8, status=(1, "dropped"), kind=9)
-    _span(scope.spans, "short id", trace[:4], b"\x05" * 8)  # rejected
-    _span(scope.spans, "long span id", trace, b"\x06" * 9)  # rejected
-    second = request.resource_spans.add()
-    _set(second.resource.attributes, "service.name", second_service)
-    if second_service == "node-app":  # the same resource as the first: carried once
-        _set(second.resource.attributes, "host.cores", 8)
-    embed = {
-        "gen_ai.operation.name": "embeddings",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "text-embedding-3-small",
-        "gen_ai.usage.input_tokens": 8,
-    }
-    for i, kind in enumerate((1, 3, 4, 5)):
-        _span(
-            second.scope_spans.add().spans,
-            f"embeddings {i}",
-            b"\x07" * 16,
-            bytes([i + 1]) * 8,
-            kind=kind,
-            attributes=embed,
-            status=(2, ""),
-        )
-    second.scope_spans.add()  # an empty scope
-    request.resource_spans.add()  # an empty resource
-    return request
+from tests.serve_helpers import add_span, set_value, varied_request
 
 
 def sdk_path(request) -> tuple[pa.Table, int]:
@@ -158,7 +48,7 @@ def test_the_arrow_batch_is_the_one_the_sdk_path_makes(second_service):
 
 def test_a_request_with_no_valid_span_is_an_empty_batch():
     request = trace_service_pb2.ExportTraceServiceRequest()
-    _span(request.resource_spans.add().scope_spans.add().spans, "x", b"\x01", b"\x02")
+    add_span(request.resource_spans.add().scope_spans.add().spans, "x", b"\x01", b"\x02")
     batch, rejected = request_batch(request)
     assert (batch.num_rows, rejected) == (0, 1)
 
@@ -201,10 +91,10 @@ def test_requests_from_different_services_are_stored_together(tmp_path):
     for i in range(requests):
         request = trace_service_pb2.ExportTraceServiceRequest()
         resource_spans = request.resource_spans.add()
-        _set(resource_spans.resource.attributes, "service.name", f"service-{i % 2}")
+        set_value(resource_spans.resource.attributes, "service.name", f"service-{i % 2}")
         spans = resource_spans.scope_spans.add().spans
         for n in range(50):
-            _span(spans, "work", bytes([i + 1]) * 16, (n + 1).to_bytes(8, "big"))
+            add_span(spans, "work", bytes([i + 1]) * 16, (n + 1).to_bytes(8, "big"))
         receiver.store(request)
     assert exporter.force_flush()
     exporter.shutdown()

@@ -17,10 +17,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.receiver import TraceReceiver
 from tests.conftest import ROOT
-from tests.test_cli import run_cli
-from tests.test_foreign_spans import list_price
-from tests.test_foreign_spans_serve import _free_port, post, send
-from tests.test_serve_arrow import varied_request
+from tests.foreign_spans_helpers import list_price
+from tests.serve_helpers import free_port, post, send, varied_request
 
 
 def _rows(db) -> list[tuple[object, ...]]:
@@ -84,13 +82,28 @@ def test_a_dead_pool_costs_only_speed(tmp_path):
 
 
 def test_the_command_takes_workers_and_refuses_a_negative_count(tmp_path):
-    done = run_cli("serve", "--workers", "-1", "--db", str(tmp_path / "x.duckdb"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmtrace",
+            "serve",
+            "--workers",
+            "-1",
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "serve --workers -1: give 0 or more worker processes" in done.stderr
 
 
 def test_the_command_with_a_worker_serves_until_sigterm(tmp_path):
-    db, port = tmp_path / "cli.duckdb", _free_port()
+    db, port = tmp_path / "cli.duckdb", free_port()
     command = ["serve", "--port", str(port), "--grpc-port", "0", "--workers", "1"]
     process = subprocess.Popen(
         [sys.executable, "-m", "llmtrace", *command, "--db", str(db)],
