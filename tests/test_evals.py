@@ -400,10 +400,12 @@ import time, llmtrace
 from llmtrace import evals
 llmtrace.configure(db={str(db)!r})
 ds = evals.Dataset.from_records([{{"input": i}} for i in range(200)], name="slow")
+started = []
 def target(example):
+    if not started:  # the run is recorded before its first example: interrupt only after it
+        started.append(print("started", flush=True))
     time.sleep(0.1)
     return example.input
-print("started", flush=True)
 evals.Suite(name="slow", dataset=ds, target=target).run(model="m", concurrency=2)
 """
     process = subprocess.Popen(
@@ -414,7 +416,7 @@ evals.Suite(name="slow", dataset=ds, target=target).run(model="m", concurrency=2
         text=True,
     )
     assert process.stdout.readline().strip() == "started"
-    time.sleep(1.5)
+    time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0 and "KeyboardInterrupt" in stderr
