@@ -9,7 +9,7 @@ from llmtrace.evals import GateConfigError
 from llmtrace.evals.gate_config import higher_is_better, parse_gate_config
 from llmtrace.evals.gate_metrics import REGISTRY, find_metric, gate_metric, metric_names
 from llmtrace.evals.gates import decide_rules
-from tests.test_gate_rules import make_run
+from llmtrace.evals.metrics import RunData
 
 
 def test_every_registered_metric_is_found_by_its_own_name_first():
@@ -40,7 +40,8 @@ def tokens_squared():
 
 
 def test_a_metric_declared_once_is_validated_directed_and_decided(tokens_squared):
-    run = make_run(latency={f"e{i}": [100.0] for i in range(30)})
+    run = RunData({"run_id": "cand", "dataset_version": "v1", "status": "completed"})
+    run.tokens.update({f"e{i}": [100.0, 100.0] for i in range(30)})
     config = parse_gate_config(
         {"gates": [{"metric": "tokens.squared_per_example", "max": 20_000}]}, "gates.yaml"
     )
