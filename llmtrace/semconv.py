@@ -113,6 +113,8 @@ SPAN_KINDS: Final = (
     KIND_GUARDRAIL,
     KIND_JUDGE,
 )
+# The kinds that are a call to a model: they get token estimates and a price.
+PRICED_KINDS: Final = (KIND_LLM, KIND_JUDGE)
 
 # Values of llmtrace.usage.source.
 USAGE_FROM_PROVIDER: Final = "provider"

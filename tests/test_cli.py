@@ -145,6 +145,17 @@ def test_stats_groups_and_validates(filled, capsys):
     assert code == 2 and "--since 'yesterday'" in err
 
 
+def test_stats_kind_takes_every_span_kind(filled, capsys):
+    """--kind offers each kind in semconv.SPAN_KINDS (a new kind needs no CLI change)."""
+    code, out, _ = cli(
+        capsys, "stats", "--kind", "tool", "--by", "kind", "--db", str(filled), "-f", "json"
+    )
+    assert code == 0 and [r["kind"] for r in json.loads(out)] == ["tool"]
+    code, _, err = cli(capsys, "stats", "--kind", "agent", "--db", str(filled))
+    kinds = "all, workflow, llm, tool, retrieval, guardrail, judge"
+    assert code == 2 and f"--kind 'agent': choose from {kinds}" in err
+
+
 def test_export_parquet_partitions_by_day(filled, capsys, tmp_path):
     out_dir = tmp_path / "parquet"
     code, out, _ = cli(capsys, "export", "--parquet", str(out_dir), "--db", str(filled))

@@ -25,7 +25,6 @@ from .runtime import runtime
 
 __all__ = ["defer_estimate", "late_attributes", "with_late_attributes"]
 
-_PRICED_KINDS = (sc.KIND_LLM, sc.KIND_JUDGE)
 # The SDK hands processors a snapshot of the span, not the span itself, so what is left to do
 # is kept here, by (trace id, span id): the texts to count, then what was computed, so that
 # every exporter of a span shares one computation. Bounded: the oldest entries go first (an
@@ -130,7 +129,7 @@ def _waiting(attributes: Any) -> bool:
 def late_attributes(span: Any, price: bool = True) -> dict[str, Any]:
     """The attributes left to the exporters of one llmtrace llm or judge span (maybe none)."""
     attributes = _attributes(span)
-    if attributes.get(sc.SPAN_KIND) not in _PRICED_KINDS:
+    if attributes.get(sc.SPAN_KIND) not in sc.PRICED_KINDS:
         return {}
     late: dict[str, Any] = {}
     if _waiting(attributes):

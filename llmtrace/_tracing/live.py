@@ -26,7 +26,6 @@ from .runtime import runtime
 __all__ = ["LiveSpan", "current_span"]
 
 _HANDLE_ATTR = "_llmtrace_live"
-_PRICED_KINDS = (sc.KIND_LLM, sc.KIND_JUDGE)
 
 
 def _document_id(doc: Any) -> str | None:
@@ -351,7 +350,7 @@ class LiveSpan:
         self._ended = True
         end_time_ns = runtime.time_ns()
         try:
-            if self.kind in _PRICED_KINDS:
+            if self.kind in sc.PRICED_KINDS:
                 self._finish_llm()
             if self._pending:
                 self.span.set_attributes(self._pending)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..semconv import PROMOTED_COLUMNS, context_attribute
+from ..semconv import PROMOTED_COLUMNS, SPAN_KINDS, context_attribute
 from ._common import DbOption, FormatOption, OutputFormat, UserError, emit_rows, read_rows
 from ._table import Column
 
@@ -23,7 +23,7 @@ COLUMNS = (
 # Context keys kept as attributes rather than columns; `user` is short for `user_id`.
 CONTEXT_KEYS = ("user_id", "session_id", "conversation_id")
 _ALIASES = {"user": "user_id", "session": "session_id", "conversation": "conversation_id"}
-KINDS = ("all", "workflow", "llm", "tool", "retrieval", "guardrail", "judge")
+KINDS = ("all", *SPAN_KINDS)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
