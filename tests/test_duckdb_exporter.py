@@ -90,7 +90,8 @@ EXIT_WITHOUT_FLUSH = """
 @pytest.mark.parametrize("exporter_first", [True, False], ids=["exporter-first", "provider-first"])
 def test_plain_sdk_pipeline_loses_nothing_at_exit(tmp_path, exporter_first):
     """Whichever exit hook runs first (the exporter's or the SDK provider's), every span lands
-    and nothing is printed, not even the bindings' leak report."""
+    (in the store, or spooled beside it for the next reader: exit starts no merger) and nothing
+    is printed, not even the bindings' leak report."""
     db = tmp_path / "exit.duckdb"
     make_exporter = f"exporter = DuckDBSpanExporter({str(db)!r})"
     make_provider = "provider = TracerProvider()"
@@ -100,6 +101,7 @@ def test_plain_sdk_pipeline_loses_nothing_at_exit(tmp_path, exporter_first):
     done = run_python(EXIT_WITHOUT_FLUSH.format(first=first, second=second))
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+    assert llmtrace.query("SELECT count(*) AS n FROM spans", db=db) == [{"n": 1_500}]
     assert _count(db) == 1_500
 
 

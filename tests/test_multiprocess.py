@@ -7,10 +7,13 @@ import sys
 import time
 
 import llmtrace
+from llmtrace.store.spool import spool_dir
 from tests.conftest import ROOT, run_python
 
+# Each writer pauses halfway, so its first spans are exported (and its merger started) while
+# it still runs: a process that ends first hands everything to the spool at exit instead.
 WRITER = """
-import os, sys
+import os, sys, time
 import llmtrace
 llmtrace.configure(service_name=f"writer-{sys.argv[2]}", db=sys.argv[1])
 
@@ -20,6 +23,8 @@ def work(i):
 
 for i in range(int(sys.argv[3])):
     work(i)
+    if i == int(sys.argv[3]) // 2:
+        time.sleep(1.5)
 """
 
 
@@ -38,7 +43,7 @@ def test_four_writers_and_a_reader_lose_nothing(tmp_path):
     ]
     reads = 0
     while any(w.poll() is None for w in writers):
-        if db.exists():
+        if db.exists() or spool_dir(db).exists():  # stored, or handed over to be
             done = subprocess.run(
                 [
                     sys.executable,

@@ -24,7 +24,6 @@ or it dies, its files become spool files that whoever opens the store next merge
 from __future__ import annotations
 
 import atexit
-import contextlib
 import functools
 import os
 import queue
@@ -40,19 +39,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ..._internal import logger, report_internal_error, warn_once
-from ...store.connection import StoreBusyError, StoreUnusableError, connect_write
-from ...store.spool import (
-    merge_spool,
-    release_handoffs,
-    spool_dir,
-    spool_files,
-    write_handoff,
-    write_spool,
-)
+from ...store.spool import release_handoffs, spool_dir, spool_files, write_handoff, write_spool
 from ...store.writer import ROW_GROUP_ROWS
 from .conversion import convert_salvaging
 from .forksafe import arrow_work
 from .gathering import Gathered
+from .merge_here import merge_spool_here
 from .merger_client import MergerClient
 
 __all__ = ["RECOMMENDED_BATCH", "DuckDBSpanExporter"]
@@ -100,6 +92,15 @@ def _stop_writers_at_exit() -> None:
 
 
 atexit.register(_stop_writers_at_exit)
+
+
+def _at_exit() -> bool:
+    """Whether the process is on its way out: the main thread has finished (Python marks it so
+    before the atexit handlers run, among them the batch processors' last export). From then
+    on what is left goes to a merger already running or to the spool, for the next writer or
+    reader to merge: no merger is started or waited for and nothing is merged here, so a
+    short process's exit stays quick."""
+    return _exiting or not threading.main_thread().is_alive()
 
 
 class DuckDBSpanExporter(SpanExporter):
@@ -296,7 +297,7 @@ class DuckDBSpanExporter(SpanExporter):
             item.done.set()
         elif item is _STOP:
             self._drain()
-            self._merger.stop(timeout_s=_STOP_MERGER_S)
+            self._merger.stop(timeout_s=_STOP_MERGER_S, wait=not _at_exit())
             self._merge_spool_here(self.lock_timeout_s)  # what raced the stop, if any
             self._say_what_is_left()
             return True
@@ -321,7 +322,7 @@ class DuckDBSpanExporter(SpanExporter):
             report_internal_error("DuckDBSpanExporter hand-off", exc)
             self._spool(batch)
             return
-        if not self._merger.hand_over(handoff):
+        if not self._merger.hand_over(handoff, start=not _at_exit()):
             # No merger: anyone merges it. The client may have released it already (a merger
             # that died while it was being handed over).
             release_handoffs([handoff])
@@ -364,34 +365,15 @@ class DuckDBSpanExporter(SpanExporter):
         logger.debug("%s: batch spooled for the next writer or reader to merge", self.path)
 
     def _merge_spool_here(self, timeout_s: float) -> bool:
-        """Merge spool files from this process, through the duckdb module's shared instance
-        (the one every other connection of this process to the file shares too)."""
-        if not spool_files(self.path):
-            return True
-        try:
-            conn = connect_write(self.path, timeout_s=timeout_s)
-        except StoreBusyError:
-            return False
-        except StoreUnusableError as exc:
-            warn_once(f"unusable:{self.path}", f"llmtrace: spans not stored: {exc}")
-            return False
-        except Exception as exc:  # a full disk, a damaged file: the spool files stay
-            warn_once(
-                f"unopenable:{self.path}", f"llmtrace: spans not stored in {self.path}: {exc}"
-            )
-            return False
-        try:
-            merge_spool(conn, self.path)
-        except Exception as exc:
-            warn_once(f"merge:{self.path}", f"llmtrace: spooled spans not merged: {exc}")
-        finally:
-            with contextlib.suppress(Exception):
-                conn.close()
-        return not spool_files(self.path)
+        """Merge spool files from this process; at exit they are left for the next writer or
+        reader instead: exit stays quick."""
+        if _at_exit():
+            return not spool_files(self.path)
+        return merge_spool_here(self.path, timeout_s)
 
     def _say_what_is_left(self) -> None:
         """At the end: say once what is still waiting beside the store, and where."""
-        files = spool_files(self.path)
+        files = [] if _at_exit() else spool_files(self.path)  # at exit spooling is the plan
         if files:
             warn_once(
                 f"left:{self.path}",

@@ -82,15 +82,19 @@ class MergerClient:
         self._flush_ids = itertools.count()
 
     # --- use ----------------------------------------------------------------------------------
-    def hand_over(self, path: Path) -> bool:
-        """Give the merger a hand-off file; False when no merger runs (spool the file)."""
+    def hand_over(self, path: Path, *, start: bool = True) -> bool:
+        """Give the merger a hand-off file; False when no merger runs (spool the file). With
+        ``start=False`` (at exit) only a merger already running with room to spare takes it:
+        starting one, or waiting for one, would hold the process's exit up."""
         if self.unusable is not None:
             return False
-        process = self._running()
-        if process is None:
+        process = self._running() if start else self._process
+        if process is None or process.poll() is not None:
             return False
         with self._changed:
             while len(self._in_flight) >= _MAX_IN_FLIGHT and self._process is process:
+                if not start:
+                    return False
                 self._changed.wait(0.1)
             if self._process is not process:
                 return False
@@ -118,12 +122,18 @@ class MergerClient:
                 self._changed.wait(left)
             return self._flushes.pop(flush_id, "") == "ok"
 
-    def stop(self, timeout_s: float = 60.0) -> None:
-        """Let the merger merge everything handed over, then wait for it to exit."""
+    def stop(self, timeout_s: float = 60.0, *, wait: bool = True) -> None:
+        """Let the merger merge everything handed over, then wait for it to exit. Without
+        ``wait`` (at exit) it finishes on its own after this process is gone: what it holds
+        is its own until then, and anyone's once it ends (see ``spool``)."""
         process, self._process = self._process, None
         if process is None:
             return
         self._send(process, "stop")
+        if not wait:
+            with contextlib.suppress(OSError):
+                process.stdin.close()  # type: ignore[union-attr]
+            return
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
