@@ -1,10 +1,12 @@
-"""A batch of finished spans to Arrow, as ``export()`` does it: with the cyclic garbage
-collector paused, and salvaging what it can when one span cannot be converted."""
+"""A batch of finished spans to Arrow, as ``export()`` does it: salvaging what it can when one
+span cannot be converted, and with the cyclic garbage collector paused if the application asks
+for that (``LLMTRACE_EXPORT_PAUSES_GC=1``)."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
@@ -45,20 +47,28 @@ def convert_salvaging(spans: Sequence[ReadableSpan]) -> tuple[pa.Table | None, i
         return None, len(spans)
 
 
+# Set to 1 to pause the cyclic garbage collector while a batch converts (see below).
+PAUSE_GC_ENV = "LLMTRACE_EXPORT_PAUSES_GC"
+
+
 @contextlib.contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector around a batch's conversion (as ``subprocess`` once
-    did around fork), unless the application turned it off itself.
+    """Pause the cyclic garbage collector around a batch's conversion, only when the
+    application asked for it (``LLMTRACE_EXPORT_PAUSES_GC=1``): the collector belongs to the
+    application, and tracing does not turn it off behind its back.
 
-    Why: the conversion's column lists (8,192 references each) live while the application's
-    thread keeps allocating, so every collection the application triggers meanwhile traverses
-    them. Measured here over 200,000 spans: the collector's time went from 1.4 s (an exporter
-    that drops) to 1.8-2.2 s with conversion, and to 1.0 s with it paused during conversion.
+    Why one might: the conversion's column lists (8,192 references each) live while the
+    application's thread keeps allocating, so every collection the application triggers
+    meanwhile traverses them. Measured here over 200,000 spans: the collector's time went from
+    1.4 s (an exporter that drops) to 1.8-2.2 s with conversion, and to 1.0 s with it paused
+    during conversion (``make bench`` prints the tight loop both ways).
     """
     was_enabled = gc.isenabled()
-    gc.disable()
+    pause = was_enabled and os.environ.get(PAUSE_GC_ENV, "") not in ("", "0")
+    if pause:
+        gc.disable()
     try:
         yield
     finally:
-        if was_enabled:
+        if pause:
             gc.enable()
