@@ -10,6 +10,7 @@ from . import (
     evals_bench,
     faults,
     gate_calibration,
+    lean_runtime,
     lean_start,
     production,
     releases,
@@ -29,6 +30,8 @@ def main() -> None:
     tracing_overhead.run()
     print()
     lean_start.run(quick=quick)
+    print()
+    lean_runtime.run(quick=quick)
     print()
     serve_ingest.run()
     print()

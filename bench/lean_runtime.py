@@ -1,0 +1,310 @@
+"""Issue 19, the runtime half: the merger's memory, exit, many short processes, the ``@llm``
+hot path and throughput into the store. Each figure is a ratio against a baseline measured in
+this run (or a bound), printed next to its target. Every figure runs in fresh processes, so one
+does not inherit another's heap, threads or merger.
+
+    python -m bench.lean_runtime [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .common import line
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The @llm call every figure traces, and a raw OpenTelemetry span with the same attributes.
+_PRELUDE = """
+import gc, os, sys, time
+RESPONSE = {"id": "chatcmpl-1", "model": "gpt-4o-mini",
+            "choices": [{"message": {"content": "Paris."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 30}}
+MESSAGES = [{"role": "user", "content": "Capital of France?"}]
+def model_call(messages):
+    return RESPONSE
+ATTRS = {"llmtrace.span.kind": "llm", "gen_ai.operation.name": "chat",
+         "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
+         "gen_ai.prompt.name": "answer", "gen_ai.prompt.version": "1", "llmtrace.prompt.hash": "x"}
+END = {"gen_ai.response.model": "gpt-4o-mini", "gen_ai.response.id": "chatcmpl-1",
+       "gen_ai.response.finish_reasons": ("stop",), "llmtrace.usage.source": "provider",
+       "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 30,
+       "llmtrace.cost.usd": 3.6e-05, "llmtrace.cost.input_usd": 1.8e-05,
+       "llmtrace.cost.output_usd": 1.8e-05, "llmtrace.pricing.source": "genai-prices"}
+MODE, N, DB = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if MODE == "llmtrace":
+    import llmtrace
+    handle = llmtrace.configure(service_name="bench", db=DB)
+    traced = llmtrace.llm(model="gpt-4o-mini", provider="openai")(model_call)
+    def one():
+        return traced(MESSAGES)
+elif MODE == "raw":
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    class Dropping(SpanExporter):
+        def export(self, spans):
+            return SpanExportResult.SUCCESS
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_span_processor(BatchSpanProcessor(Dropping(), max_queue_size=65536,
+        max_export_batch_size=8192, schedule_delay_millis=500))
+    tracer = provider.get_tracer("bench")
+    def one():
+        with tracer.start_as_current_span("chat gpt-4o-mini", attributes=ATTRS) as span:
+            result = model_call(MESSAGES)
+            span.set_attributes(END)
+            return result
+else:  # untraced: the same program, nothing configured
+    import llmtrace
+    traced = llmtrace.llm(model="gpt-4o-mini", provider="openai")(model_call)
+    def one():
+        return traced(MESSAGES)
+"""
+
+# Exit: the time from the last traced call to the end of the process, seen from outside.
+_EXIT = (
+    _PRELUDE
+    + """
+for _ in range(N):
+    one()
+sys.stdout.write(repr(time.time()) + "\\n")
+sys.stdout.flush()
+"""
+)
+
+# Memory: 100k spans, then the merger's peak RSS (RUSAGE_CHILDREN once it was waited for).
+_MEMORY = (
+    _PRELUDE
+    + """
+import resource
+for i in range(N):
+    one()
+    if i % 1000 == 999:
+        time.sleep(0.002)  # an application does other things between calls
+handle.shutdown()
+child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(child)
+"""
+)
+
+# Throughput: spans/s of a tight loop until every span is exported (stored, or dropped).
+_LOOP = (
+    _PRELUDE
+    + """
+import json
+if MODE == "llmtrace":
+    # The same raw span as the baseline, through llmtrace's provider into the store.
+    from llmtrace._tracing.runtime import runtime
+    tracer = runtime.tracer
+    def one():
+        with tracer.start_as_current_span("chat gpt-4o-mini", attributes=ATTRS) as span:
+            result = model_call(MESSAGES)
+            span.set_attributes(END)
+            return result
+start = time.perf_counter()
+for _ in range(N):
+    one()
+if MODE == "llmtrace":
+    ok = handle.flush()
+    elapsed = time.perf_counter() - start
+    dropped = sum(handle.dropped_spans.values())
+    handle.shutdown()
+    stored = llmtrace.query("SELECT count(*) AS n FROM spans")[0]["n"]
+else:
+    provider.force_flush()
+    elapsed = time.perf_counter() - start
+    ok, dropped, stored = True, 0, N
+print(json.dumps({"rate": N / elapsed, "dropped": dropped, "stored": stored, "ok": ok}))
+"""
+)
+
+
+# Hot path: per-call microseconds, interleaved, in one process: @llm into the real store, a
+# workflow around it, and a raw span with the same attributes on a provider of its own (a batch
+# processor and a dropping exporter).
+_HOT = (
+    _PRELUDE
+    + """
+import json
+from bench.common import interleaved, per_call_us
+llm_call = one
+flow = llmtrace.workflow("answer")(lambda m: traced(m))
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+class Dropping(SpanExporter):
+    def export(self, spans):
+        return SpanExportResult.SUCCESS
+provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+provider.add_span_processor(BatchSpanProcessor(Dropping(), max_queue_size=65536,
+    max_export_batch_size=8192, schedule_delay_millis=500))
+tracer = provider.get_tracer("bench")
+def raw():
+    with tracer.start_as_current_span("chat gpt-4o-mini", attributes=ATTRS) as span:
+        result = model_call(MESSAGES)
+        span.set_attributes(END)
+        return result
+llm_call(); flow(MESSAGES); raw()
+figures = interleaved({
+    "raw": lambda: per_call_us(raw, N),
+    "llm": lambda: per_call_us(llm_call, N),
+    "nested": lambda: per_call_us(lambda: flow(MESSAGES), N),
+}, int(sys.argv[4]))
+ok = handle.flush()
+figures["dropped"] = sum(handle.dropped_spans.values())
+print(json.dumps(figures))
+"""
+)
+
+
+def _python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    return result.stdout
+
+
+def _exit_ms(mode: str, spans: int, folder: Path) -> float:
+    db = str(folder / f"exit-{mode}-{time.monotonic_ns()}.duckdb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", _EXIT, mode, str(spans), db], stdout=subprocess.PIPE, cwd=ROOT
+    )
+    assert process.stdout is not None
+    stamp = float(process.stdout.readline())
+    process.wait()
+    return (time.time() - stamp) * 1000
+
+
+def _stored(db: Path) -> int:
+    import llmtrace
+
+    return int(llmtrace.query("SELECT count(*) AS n FROM spans", db=db)[0]["n"])
+
+
+def _short_processes(mode: str, processes: int, spans: int, db: Path) -> float:
+    """Wall seconds for ``processes`` processes of ``spans`` calls each, all at once."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(processes) as pool:
+        list(pool.map(lambda _: _python(_EXIT, mode, str(spans), str(db)), range(processes)))
+    return time.perf_counter() - start
+
+
+def memory(spans: int, folder: Path) -> float:
+    db = folder / "memory.duckdb"
+    return float(_python(_MEMORY, "llmtrace", str(spans), str(db)).split()[-1])
+
+
+def exits(repeats: int, folder: Path) -> dict[str, float]:
+    runs: dict[str, list[float]] = {"raw": [], "llmtrace": []}
+    for _ in range(repeats):
+        for mode in runs:
+            runs[mode].append(_exit_ms(mode, 1000, folder))
+    return {mode: statistics.median(values) for mode, values in runs.items()}
+
+
+def _env(pause_gc: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "LLMTRACE_EXPORT_PAUSES_GC"}
+    if pause_gc:
+        env["LLMTRACE_EXPORT_PAUSES_GC"] = "1"
+    return env
+
+
+def throughput(
+    spans: int, repeats: int, folder: Path, *, pause_gc: bool = False
+) -> dict[str, dict[str, float]]:
+    runs: dict[str, list[dict[str, float]]] = {"raw": [], "llmtrace": []}
+    for _ in range(repeats):
+        for mode in runs:
+            db = folder / f"loop-{time.monotonic_ns()}.duckdb"
+            out = _python(_LOOP, mode, str(spans), str(db), env=_env(pause_gc))
+            runs[mode].append(json.loads(out.splitlines()[-1]))
+    return {
+        mode: {
+            "rate": statistics.median(r["rate"] for r in values),
+            "dropped": max(r["dropped"] for r in values),
+            "short": max(spans - r["stored"] for r in values),
+        }
+        for mode, values in runs.items()
+    }
+
+
+def hot_path(calls: int, repeats: int, folder: Path, *, pause_gc: bool = False) -> dict[str, float]:
+    db = folder / f"hot-{time.monotonic_ns()}.duckdb"
+    out = _python(_HOT, "llmtrace", str(calls), str(db), str(repeats), env=_env(pause_gc))
+    return dict(json.loads(out.splitlines()[-1]))
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    print("lean runtime (issue 19): merger, exit, short processes, throughput into the store")
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        hot = hot_path(2_000 if quick else 4_000, 7 if quick else 21, folder)
+        line("raw OTel span, same attributes, BSP + dropping", f"{hot['raw']:.2f} us/call")
+        line("@llm into the real store", f"{hot['llm']:.2f} us/call")
+        line("  ratio @llm / raw span", f"{hot['llm'] / hot['raw']:.2f}x", "(target <= 1.2x)")
+        line("workflow -> @llm into the real store", f"{hot['nested']:.2f} us/call")
+        line("  ratio nested / raw span", f"{hot['nested'] / hot['raw']:.2f}x", "(target <= 2.2x)")
+        line("  spans dropped", f"{hot['dropped']:.0f}", "(target: 0)")
+        figures["llm_ratio"] = hot["llm"] / hot["raw"]
+        figures["nested_ratio"] = hot["nested"] / hot["raw"]
+
+        merger_mib = memory(100_000, folder)
+        line("merger peak RSS, 100k @llm spans", f"{merger_mib:.0f} MiB", "(target <= 80 MiB)")
+        figures["merger_mib"] = merger_mib
+
+        exit_ms = exits(3 if quick else 7, folder)
+        added = exit_ms["llmtrace"] - exit_ms["raw"]
+        line("exit after 1,000 spans: raw OTel + dropping", f"{exit_ms['raw']:.0f} ms")
+        line("exit after 1,000 spans: llmtrace + store", f"{exit_ms['llmtrace']:.0f} ms")
+        line("  added at exit over raw OTel", f"{added:+.0f} ms", "(target <= +100 ms)")
+        figures["exit_added_ms"] = added
+
+        untraced = _short_processes("untraced", 50, 10, folder / "short-untraced.duckdb")
+        short_db = folder / "short.duckdb"
+        traced = _short_processes("llmtrace", 50, 10, short_db)
+        stored = _stored(short_db)
+        line("50 parallel processes x 10 spans: untraced", f"{untraced:.2f} s")
+        line("50 parallel processes x 10 spans: traced into one store", f"{traced:.2f} s")
+        line("  ratio traced / untraced", f"{traced / untraced:.2f}x", "(target <= 1.5x)")
+        line("  spans stored (a read after they exit)", f"{stored} of 500", "(target: all)")
+        figures["short_ratio"] = traced / untraced
+        figures["short_stored"] = stored
+
+        loop_spans, loop_repeats = (20_000, 3) if quick else (100_000, 5)
+        paused = throughput(loop_spans, loop_repeats, folder, pause_gc=True)
+        line(
+            "  with LLMTRACE_EXPORT_PAUSES_GC=1 (opt-in): store / raw OTel",
+            f"{paused['llmtrace']['rate'] / paused['raw']['rate']:.2f}x",
+        )
+        loop = throughput(loop_spans, loop_repeats, folder)
+        rate = loop["llmtrace"]["rate"] / loop["raw"]["rate"]
+        line("tight loop: raw OTel + dropping exporter", f"{loop['raw']['rate']:,.0f} spans/s")
+        line(
+            "tight loop: the same spans into the store", f"{loop['llmtrace']['rate']:,.0f} spans/s"
+        )
+        line("  ratio store / raw OTel", f"{rate:.2f}x", "(target >= 0.8x)")
+        line(
+            "  spans dropped / not stored (worst run)",
+            f"{loop['llmtrace']['dropped']:.0f} / {loop['llmtrace']['short']:.0f}",
+            "(target: 0 / 0)",
+        )
+        figures["loop_ratio"] = rate
+    return figures
+
+
+if __name__ == "__main__":
+    run(quick="--quick" in sys.argv)
