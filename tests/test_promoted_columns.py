@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from llmtrace import semconv as sc
-from llmtrace.cli.stats import COLUMNS
+from llmtrace.cli.stats import COLUMNS, IDENTIFIERS
 from llmtrace.exporters.duckdb.rows import BATCH_SCHEMA, spans_to_batch
 from llmtrace.store.batch_sql import insert_sql
 from llmtrace.store.schema import apply_migrations, promoted_column_problems
@@ -46,8 +46,11 @@ def test_a_column_whose_type_changed_without_a_migration_fails_the_check(monkeyp
 def test_the_arrow_schema_and_stats_by_follow_the_table():
     for column, (_, sql_type) in sc.PROMOTED_COLUMNS.items():
         assert BATCH_SCHEMA.field(column).type == ARROW[sql_type], column
-    text_columns = [c for c, (_, t) in sc.PROMOTED_COLUMNS.items() if t == "VARCHAR"]
+    text_columns = [
+        c for c, (_, t) in sc.PROMOTED_COLUMNS.items() if t == "VARCHAR" and c not in IDENTIFIERS
+    ]
     assert [c for c in COLUMNS if c in sc.PROMOTED_COLUMNS] == text_columns
+    assert {"model", "prompt_version", "eval_run_id"} <= set(COLUMNS)
     assert {c: a for c, (a, _) in sc.PROMOTED_COLUMNS.items()} == sc.PROMOTED_ATTRIBUTES
 
 

@@ -12,12 +12,18 @@ from ..semconv import PROMOTED_COLUMNS, SPAN_KINDS, context_attribute
 from ._common import DbOption, FormatOption, OutputFormat, UserError, emit_rows, read_rows
 from ._table import Column
 
-# The span's own text columns and every promoted text column (semconv.PROMOTED_COLUMNS).
+# Promoted text columns that identify one span or call: a group each, nothing to compare.
+IDENTIFIERS = ("prompt_hash", "tool_call_id", "eval_example_id", "response_id")
+# The span's own text columns and every other promoted text column (semconv.PROMOTED_COLUMNS).
 COLUMNS = (
     "kind",
     "name",
     "service_name",
-    *(column for column, (_, sql_type) in PROMOTED_COLUMNS.items() if sql_type == "VARCHAR"),
+    *(
+        column
+        for column, (_, sql_type) in PROMOTED_COLUMNS.items()
+        if sql_type == "VARCHAR" and column not in IDENTIFIERS
+    ),
     "status",
 )
 # Context keys kept as attributes rather than columns; `user` is short for `user_id`.
