@@ -125,3 +125,30 @@ def test_conversion_leaves_the_collector_alone_unless_asked(monkeypatch):
     assert conversion.convert(spans).num_rows == 3
     assert seen == [True, False]
     assert gc.isenabled()
+
+
+def test_shutdown_waits_for_a_slow_last_export_past_the_sdks_limit(monkeypatch):
+    """The SDK gives the last export at shutdown a fixed time (30 s), then lets the interpreter
+    end it mid-batch; llmtrace's batch processor waits for it (here the SDK's limit is made
+    0.1 s and the export takes 0.6 s)."""
+    import time
+
+    from opentelemetry.sdk._shared_internal import BatchProcessor
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from llmtrace._tracing.processors import CountingBatchSpanProcessor
+
+    monkeypatch.setattr(BatchProcessor.shutdown, "__defaults__", (100,))
+    exported: list[int] = []
+
+    class Slow(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            time.sleep(0.6)
+            exported.append(len(spans))
+            return SpanExportResult.SUCCESS
+
+    processor = CountingBatchSpanProcessor(Slow(), schedule_delay_millis=60_000)
+    for span in make_spans(5):
+        processor.on_end(span)
+    processor.shutdown()
+    assert exported == [5]
