@@ -1,5 +1,6 @@
-"""Issue 19, the runtime half: the merger stays lean, a short process exits without starting
-or waiting for a merger, and nothing is lost on the way."""
+"""Issue 19, the runtime half: the merger stays lean, a short process exits without starting a
+merger (and, with LLMTRACE_FAST_EXIT=1, without merging at all), and nothing is lost on the
+way."""
 
 from __future__ import annotations
 
@@ -59,8 +60,12 @@ if len(sys.argv) > 3:  # a merger is running at exit, with spans it has not been
 """
 
 
-def _run_short(path: object, spans: int, *extra: str) -> subprocess.Popen[str]:
+def _run_short(
+    path: object, spans: int, *extra: str, fast_exit: bool = False
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
+    if fast_exit:
+        env["LLMTRACE_FAST_EXIT"] = "1"
     return subprocess.Popen(
         [sys.executable, "-c", _SHORT, str(path), str(spans), *extra],
         env=env,
@@ -69,9 +74,21 @@ def _run_short(path: object, spans: int, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def test_a_short_process_spools_at_exit_and_starts_no_merger(tmp_path):
+def test_a_short_process_stores_its_spans_itself_at_exit(tmp_path):
+    """By default exit stores everything: a plain DuckDB client sees the spans as soon as the
+    process has ended, nothing waits in the spool and nothing is said."""
     path = tmp_path / "short.duckdb"
     process = _run_short(path, 10)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert err == ""
+    assert spool_files(path) == []
+    assert _count(path) == 10
+
+
+def test_a_fast_exit_spools_and_starts_no_merger(tmp_path):
+    path = tmp_path / "short.duckdb"
+    process = _run_short(path, 10, fast_exit=True)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert not path.exists()  # no merger ran, and the process merged nothing itself
@@ -94,11 +111,21 @@ def test_fifty_short_processes_lose_nothing(tmp_path):
     assert _count(path) == 500
 
 
-def test_a_merger_running_at_exit_finishes_after_its_process(tmp_path):
-    """The exit hands the rest to the running merger (or the spool) and does not wait for it;
-    a read right after the process ends sees every span, once."""
+def test_a_merger_running_at_exit_is_waited_for(tmp_path):
+    """By default the merger running at exit stores the rest before the process ends: a plain
+    DuckDB client can open the file and sees every span, once."""
     path = tmp_path / "running.duckdb"
     process = _run_short(path, 300, "--flush-midway")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert _count(path) == 600
+
+
+def test_a_merger_running_at_a_fast_exit_finishes_after_its_process(tmp_path):
+    """A fast exit hands the rest to the running merger (or the spool) and does not wait for
+    it; a read through llmtrace right after the process ends sees every span, once."""
+    path = tmp_path / "running.duckdb"
+    process = _run_short(path, 300, "--flush-midway", fast_exit=True)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert llmtrace.query("SELECT count(*) AS n FROM spans", db=path) == [{"n": 600}]

@@ -97,10 +97,21 @@ atexit.register(_stop_writers_at_exit)
 def _at_exit() -> bool:
     """Whether the process is on its way out: the main thread has finished (Python marks it so
     before the atexit handlers run, among them the batch processors' last export). From then
-    on what is left goes to a merger already running or to the spool, for the next writer or
-    reader to merge: no merger is started or waited for and nothing is merged here, so a
-    short process's exit stays quick."""
+    on no merger is started: what is left goes to a merger already running or to the spool,
+    which this process then merges itself (cheaper than starting a merger process)."""
     return _exiting or not threading.main_thread().is_alive()
+
+
+FAST_EXIT_ENV = "LLMTRACE_FAST_EXIT"
+
+
+def _leave_for_next_reader() -> bool:
+    """At exit, with ``LLMTRACE_FAST_EXIT=1`` (opt-in): leave the spool to the next llmtrace
+    writer or reader and wait for no merger, so a short process exits quickly. The price: a
+    plain DuckDB client sees those spans only after llmtrace has opened the store once, and a
+    merger still running holds the file's lock for a moment after the process has gone. By
+    default exit stores everything, so the file answers plain SQL as soon as the process ends."""
+    return _at_exit() and os.environ.get(FAST_EXIT_ENV, "").strip() == "1"
 
 
 class DuckDBSpanExporter(SpanExporter):
@@ -297,7 +308,7 @@ class DuckDBSpanExporter(SpanExporter):
             item.done.set()
         elif item is _STOP:
             self._drain()
-            self._merger.stop(timeout_s=_STOP_MERGER_S, wait=not _at_exit())
+            self._merger.stop(timeout_s=_STOP_MERGER_S, wait=not _leave_for_next_reader())
             self._merge_spool_here(self.lock_timeout_s)  # what raced the stop, if any
             self._say_what_is_left()
             return True
@@ -365,15 +376,15 @@ class DuckDBSpanExporter(SpanExporter):
         logger.debug("%s: batch spooled for the next writer or reader to merge", self.path)
 
     def _merge_spool_here(self, timeout_s: float) -> bool:
-        """Merge spool files from this process; at exit they are left for the next writer or
-        reader instead: exit stays quick."""
-        if _at_exit():
+        """Merge spool files from this process (at a fast exit they are left for the next
+        writer or reader instead)."""
+        if _leave_for_next_reader():
             return not spool_files(self.path)
         return merge_spool_here(self.path, timeout_s)
 
     def _say_what_is_left(self) -> None:
         """At the end: say once what is still waiting beside the store, and where."""
-        files = [] if _at_exit() else spool_files(self.path)  # at exit spooling is the plan
+        files = [] if _leave_for_next_reader() else spool_files(self.path)  # the plan, then
         if files:
             warn_once(
                 f"left:{self.path}",
