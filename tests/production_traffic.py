@@ -2,7 +2,7 @@
 
 ``traffic_store`` runs one subprocess per window (each ``llmtrace.configure(db=...)``), so the
 store holds what an application would leave: a baseline window, an unchanged window (same
-distributions, another seed) and a window with a planted regression (latency x3, error rate
+distributions, another seed) and a window with a planted regression (latency x5, error rate
 and guardrail blocks up). Each window is the wall-clock interval its process ran in.
 """
 
@@ -27,7 +27,7 @@ db, mode, seed, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv
 llmtrace.configure(db=db, service_name="support-bot", capture_content=mode != "nocapture")
 rng = random.Random(seed)
 regress = mode == "regression"
-slow = 3.0 if regress else 1.0
+slow = 5.0 if regress else 1.0  # x5: sleep overshoot on a loaded machine blurs x3
 p_error = 0.20 if regress else 0.02
 p_block = 0.30 if regress else 0.05
 

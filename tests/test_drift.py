@@ -92,7 +92,7 @@ def test_numeric_drift_matches_numpy_on_the_reference_deciles(traffic: TrafficWi
     psi, js = direct_psi_js(ref_counts, cur_counts)
     assert latency.psi == pytest.approx(psi, abs=1e-9)
     assert latency.js == pytest.approx(js, abs=1e-9)
-    assert latency.psi is not None and latency.psi > 1.0  # latency x3 moved nearly every trace
+    assert latency.psi is not None and latency.psi > 1.0  # latency x5 moved nearly every trace
 
 
 def test_categorical_drift_matches_numpy_with_other_and_epsilon(traffic: TrafficWindows) -> None:

@@ -1,7 +1,7 @@
 """Production gates over windows of traces written by real traced processes (issue 17).
 
 Three windows: a baseline, an unchanged window (same distributions, another seed) and one with a
-planted regression (latency x3, error rate 2% -> 20%, guardrail blocks 5% -> 30%). The gate
+planted regression (latency x5, error rate 2% -> 20%, guardrail blocks 5% -> 30%). The gate
 fails exactly the planted rules and passes the unchanged window, through the Python API and the
 CLI (exit codes, reports, stored rows with their window).
 """
