@@ -5,8 +5,6 @@ file)."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,6 +16,7 @@ from ..evals.calibration_store import store_calibration
 from ..evals.dataset import Dataset
 from ..evals.scorers import Scorer
 from ._common import DbOption
+from ._imports import import_reference
 from ._store import writable_store
 
 __all__ = ["calibrate_command", "load_judge"]
@@ -25,19 +24,9 @@ __all__ = ["calibrate_command", "load_judge"]
 
 def load_judge(reference: str) -> Scorer:
     """Import ``module:attribute`` (the current directory is importable): an ``evals.judge``."""
-    module_name, _, attribute = reference.partition(":")
-    if not module_name or not attribute:
-        raise UserError(f"{reference!r}: expected MODULE:JUDGE, like judges:helpful")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(
-            f"{reference!r}: importing {module_name!r} raised {type(exc).__name__}: {first}"
-        ) from None
-    found = getattr(module, attribute, None)
+    found, module_name, attribute = import_reference(
+        reference, repr(reference), "MODULE:JUDGE, like judges:helpful"
+    )
     if not isinstance(found, Scorer):
         raise UserError(f"{reference!r}: {attribute!r} in {module_name} is not an evals.judge")
     if found.judge_version is None:

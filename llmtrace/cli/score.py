@@ -4,12 +4,10 @@ resume: nothing is scored twice)."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +17,7 @@ from ..evals.production.scoring import ScoreReport, score_traces
 from ..evals.production.windows import window_from_options
 from ..evals.scorers import Scorer, scorer
 from ._common import DbOption
+from ._imports import import_reference
 from ._store import writable_store
 
 __all__ = ["load_scorer", "score_command"]
@@ -27,20 +26,9 @@ __all__ = ["load_scorer", "score_command"]
 def load_scorer(reference: str) -> Scorer:
     """Import ``module:attribute`` (the current directory is importable): an evals.Scorer, or
     a function ``(example, output) -> float | bool`` scored as quality under its own name."""
-    module_name, _, attribute = reference.partition(":")
-    if not module_name or not attribute:
-        raise UserError(f"--scorer {reference!r}: expected MODULE:SCORER, like scorers:helpful")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(
-            f"--scorer {reference!r}: importing {module_name!r} raised "
-            f"{type(exc).__name__}: {first}"
-        ) from None
-    found = getattr(module, attribute, None)
+    found, module_name, attribute = import_reference(
+        reference, f"--scorer {reference!r}", "MODULE:SCORER, like scorers:helpful"
+    )
     if isinstance(found, Scorer):
         return found
     if callable(found):
