@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from .store.query import default_db_path, read_query
+from ._store_path import default_db_path
+from .store.query import read_query
 
 __all__ = ["query"]
 

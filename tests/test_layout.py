@@ -28,9 +28,11 @@ def _imported_modules(path: Path) -> set[str]:
     return found
 
 
-def test_no_store_module_imports_the_tracing_configuration():
+def test_no_store_module_imports_the_tracing_configuration_or_runtime():
+    """The store knows paths and price tables handed to it, never the tracing side's state."""
+    tracing = ("llmtrace._config", "llmtrace._tracing")
     offenders = {
-        path.name: sorted(m for m in _imported_modules(path) if m.startswith("llmtrace._config"))
+        path.name: sorted(m for m in _imported_modules(path) if m.startswith(tracing))
         for path in sorted(STORE.glob("*.py"))
     }
     assert {name: mods for name, mods in offenders.items() if mods} == {}
@@ -107,3 +109,19 @@ def test_no_test_is_over_60_lines():
         and (node.end_lineno or 0) - node.lineno + 1 > 60
     ]
     assert long_tests == []
+
+
+def test_default_store_path_follows_configure_then_env(tmp_path, monkeypatch):
+    """Which store a call means when it names none: the argument, else the one configure()
+    chose, else LLMTRACE_DB, else ./llmtrace.duckdb (decided outside store/)."""
+    from llmtrace._store_path import default_db_path
+    from llmtrace._tracing.runtime import runtime
+
+    monkeypatch.setattr(runtime, "db_path", None)
+    monkeypatch.delenv("LLMTRACE_DB", raising=False)
+    assert default_db_path() == Path("llmtrace.duckdb")
+    monkeypatch.setenv("LLMTRACE_DB", str(tmp_path / "env.duckdb"))
+    assert default_db_path() == tmp_path / "env.duckdb"
+    monkeypatch.setattr(runtime, "db_path", str(tmp_path / "configured.duckdb"))
+    assert default_db_path() == tmp_path / "configured.duckdb"
+    assert default_db_path(tmp_path / "named.duckdb") == tmp_path / "named.duckdb"

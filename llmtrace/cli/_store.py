@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from .._store_path import default_db_path
 from ..errors import StoreUnusable, UserError
 from ..store.connection import (
     StoreBusyError,
@@ -21,7 +22,6 @@ from ..store.connection import (
     check_store_file,
     connect_read,
 )
-from ..store.query import default_db_path
 from ..store.spool import spool_files
 
 __all__ = ["check_tables", "readable_store", "resolve_db", "writable_store"]

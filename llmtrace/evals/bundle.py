@@ -25,9 +25,9 @@ from typing import Any
 
 import duckdb
 
+from .._store_path import default_db_path
 from ..errors import UserError
 from ..store.connection import connect_write
-from ..store.query import default_db_path
 from ..store.schema import SCHEMA_VERSION
 from .release_store import read
 

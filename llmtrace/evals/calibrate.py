@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..store.query import default_db_path
+from .._store_path import default_db_path
 from . import stats
 from .calibration_store import JudgeCalibration, store_calibration
 from .dataset import Dataset

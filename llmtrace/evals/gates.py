@@ -38,8 +38,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .._store_path import default_db_path
 from ..store.connection import connect_write
-from ..store.query import default_db_path
 from .data_checks import data_outcomes
 from .gate_bounds import _bounds
 from .gate_config import GateConfig, load_gate_config, parse_gate_config

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._store_path import default_db_path
 from ..errors import UserError
-from ..store.query import default_db_path
 from .lineage_graph import Edge, Lineage, LineageNode
 from .registry import Release
 from .release_store import read, reading, resolve_release_id

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..store.query import default_db_path
+from .._store_path import default_db_path
 from . import stats
 from .gate_config import GateConfig, GateRule
 from .gate_metrics import PERCENTILES, _clusters, _kind

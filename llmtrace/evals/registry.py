@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .._store_path import default_db_path
 from ..errors import UserError
-from ..store.query import default_db_path
 from . import promotion, rollback
 from .release_store import (
     EventRecord,

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._store_path import default_db_path
 from ..errors import UserError
 from ..prompts import Prompt
-from ..store.query import default_db_path
 from .dataset import Dataset, DatasetError
 from .envelope import _git, _package_versions
 from .gates import GateResult, gate

@@ -26,9 +26,9 @@ from typing import Any
 
 from .. import _config
 from .._settings import UNSET
+from .._store_path import default_db_path
 from ..errors import RunInterrupted, UserError
 from ..prompts import Prompt
-from ..store.query import default_db_path
 from .data_checks import measure_dataset
 from .dataset import Dataset
 from .envelope import build_envelope

@@ -1,7 +1,7 @@
 """The embedded DuckDB store: schema and migrations, safe connections, and read-only queries."""
 
 from .connection import StoreBusyError, StoreMissingError, connect_read, connect_write
-from .query import ReadOnlyQueryError, default_db_path, read_query
+from .query import ReadOnlyQueryError, read_query
 from .schema import SCHEMA_VERSION, apply_migrations
 
 __all__ = [
@@ -12,6 +12,5 @@ __all__ = [
     "apply_migrations",
     "connect_read",
     "connect_write",
-    "default_db_path",
     "read_query",
 ]

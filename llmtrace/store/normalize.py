@@ -263,9 +263,11 @@ class NormalizedBatch:
 
 
 def _default_prices() -> PriceTable:
-    from .._tracing.runtime import runtime
+    """The installed price table, for a caller that brings none (the exporter brings the one
+    ``configure()`` set, with the user's own prices)."""
+    from ..pricing import PriceTable
 
-    return runtime.prices
+    return PriceTable()
 
 
 def normalize_batch(

@@ -6,7 +6,6 @@ flushes the spans this process traced and then calls ``read_query``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,18 +15,11 @@ from ..errors import UserError
 from .connection import StoreBusyError, connect_read, connect_write
 from .spool import merge_spool, spool_files
 
-__all__ = ["ReadOnlyQueryError", "default_db_path", "open_store_for_read", "read_query"]
+__all__ = ["ReadOnlyQueryError", "open_store_for_read", "read_query"]
 
 
 class ReadOnlyQueryError(UserError):
     """A query tried to change the store; ``query`` and ``llmtrace sql`` only read."""
-
-
-def default_db_path(db: str | os.PathLike[str] | None = None) -> Path:
-    """``db``, else the store ``configure()`` chose, else LLMTRACE_DB, else ./llmtrace.duckdb."""
-    from .._tracing.runtime import runtime
-
-    return Path(db or runtime.db_path or os.environ.get("LLMTRACE_DB") or "llmtrace.duckdb")
 
 
 def open_store_for_read(

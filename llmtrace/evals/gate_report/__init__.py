@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..._store_path import default_db_path
 from ...errors import UserError
-from ...store.query import default_db_path
 from ..calibrate import JudgeCalibration
 from ..calibration_store import load_calibrations
 from ..gate_config import GateConfig

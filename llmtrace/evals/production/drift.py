@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from ...store.query import default_db_path
+from ..._store_path import default_db_path
 from .config import DriftConfig, TraceGateConfig, load_trace_config
 from .drift_features import (
     FEATURES,

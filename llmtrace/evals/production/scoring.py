@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from ... import semconv as sc
+from ..._store_path import default_db_path
 from ...errors import UserError
 from ...store.connection import connect_write
-from ...store.query import default_db_path, open_store_for_read
+from ...store.query import open_store_for_read
 from ..dataset import Example
 from ..scorers import Score, Scorer, code_version
 from .trace_gate import check_where

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from ...store.query import default_db_path
+from ..._store_path import default_db_path
 from ..gate_bounds import _Bound
 from ..gate_decisions import _decide, _holm
 from ..gates import GateOutcome

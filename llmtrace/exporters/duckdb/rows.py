@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from ... import semconv as sc
 from ..._internal import report_internal_error
 from ..._tracing.late import with_late_attributes
+from ..._tracing.runtime import runtime
 from ...store.batch_sql import RESOURCE_KEY, SERVICE_KEY
 from ...store.normalize import DERIVED_COLUMNS, normalize_batch
 from .values import bytes_text, clean_text, dumps, strings
@@ -347,7 +348,7 @@ def fields_to_batch(fields: SpanFields) -> pa.Table:
     if sc.SPAN_KIND in keys:  # the llmtrace kind wins over the OpenTelemetry span kind
         kinds = [a.get(sc.SPAN_KIND) or k for a, k in zip(attributes, kinds, strict=True)]
     # Other conventions' names to the same columns, and every model call priced (normalize).
-    normalized = normalize_batch(attributes, kinds, keys)
+    normalized = normalize_batch(attributes, kinds, keys, runtime.prices)  # loads when used
     kinds, filled = normalized.kinds, normalized.columns
     promoted = [
         _typed(filled[column], column)
