@@ -10,7 +10,15 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["default_db_path"]
+__all__ = ["DB_ENV", "db_from_env", "default_db_path"]
+
+DB_ENV = "LLMTRACE_DB"
+
+
+def db_from_env() -> str | None:
+    """The store LLMTRACE_DB names, if any (the one place outside ``configure()``'s settings
+    table that reads it)."""
+    return os.environ.get(DB_ENV) or None
 
 
 def default_db_path(db: str | os.PathLike[str] | None = None) -> Path:
@@ -23,4 +31,4 @@ def default_db_path(db: str | os.PathLike[str] | None = None) -> Path:
         from ._tracing.runtime import runtime
 
         configured = runtime.db_path
-    return Path(configured or os.environ.get("LLMTRACE_DB") or "llmtrace.duckdb")
+    return Path(configured or db_from_env() or "llmtrace.duckdb")

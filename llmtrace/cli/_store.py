@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from .._store_path import default_db_path
+from .._store_path import db_from_env, default_db_path
 from ..errors import StoreUnusable, UserError
 from ..store.connection import (
     StoreBusyError,
@@ -30,7 +30,7 @@ __all__ = ["check_tables", "readable_store", "resolve_db", "writable_store"]
 def resolve_db(db: Path | None) -> Path:
     """``--db``, else LLMTRACE_DB, else the store ``configure()`` chose in this process (when
     the CLI runs inside one, as tests do), else ./llmtrace.duckdb."""
-    chosen = db or os.environ.get("LLMTRACE_DB")
+    chosen = db or db_from_env()
     if chosen or "llmtrace._tracing.runtime" not in sys.modules:  # not loaded: not configured
         return Path(chosen or "llmtrace.duckdb")  # and no OpenTelemetry import to find that out
     return default_db_path(None)
