@@ -180,3 +180,35 @@ def test_drift_bad_input_exits_2_with_one_line(
     )
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_without_a_rule_drift_is_reported_not_judged(
+    traffic: TrafficWindows, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A large shift with no drift: section is not a pass: every feature and the whole result
+    say ``none`` (reported only), exit 0; a rule on one feature judges that one alone."""
+    result = evals.drift(
+        window(traffic.baseline), window(traffic.regression), db=traffic.db, store=False
+    )
+    latency = next(f for f in result.features if f.feature == "latency_ms")
+    assert latency.psi is not None and latency.psi > 1.0
+    assert {f.decision for f in result.features} <= {"none", "warn"}
+    assert result.decision == "none" and result.passed
+
+    out_md = tmp_path / "drift.md"
+    code, out, _ = cli(
+        capsys, "drift", "--db", str(traffic.db), "--reference", "..".join(traffic.baseline),
+        "--current", "..".join(traffic.regression), "--markdown", str(out_md),
+    )  # fmt: skip
+    assert code == 0 and out.strip().endswith("decision: none")
+    assert out_md.read_text().startswith("## llmtrace drift: ℹ️ no rule")
+
+    config = tmp_path / "one.yaml"
+    config.write_text("drift:\n  features:\n    model: {psi_max: 0.25}\n")
+    judged = evals.drift(
+        window(traffic.baseline), window(traffic.regression), db=traffic.db, store=False,
+        config=config,
+    )  # fmt: skip
+    decisions = {f.feature: f.decision for f in judged.features}
+    assert decisions["model"] == "pass" and decisions["latency_ms"] == "none"
+    assert judged.decision == "pass"

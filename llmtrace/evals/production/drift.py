@@ -104,9 +104,15 @@ def _features(data: Selection, wanted: Sequence[str] | None) -> list[FeatureSpec
 
 
 def _decide(found: FeatureDrift, rules: DriftConfig | None) -> None:
-    if rules is None or found.psi is None or found.js is None:
+    """``fail`` past a bound, ``pass`` within every bound, ``none`` with no bound to judge by
+    (the values are reported, not judged: a large PSI without a rule is not a pass)."""
+    if found.psi is None or found.js is None:
         return
-    bounds = rules.bounds_for(found.feature)
+    bounds = rules.bounds_for(found.feature) if rules is not None else None
+    if bounds is None or (bounds.psi_max is None and bounds.js_max is None):
+        found.decision, found.reason = "none", "no drift rule for this feature"
+        return
+    found.decision = "pass"
     broken = []
     if bounds.psi_max is not None and found.psi > bounds.psi_max:
         broken.append(f"PSI {found.psi:.4g} > psi_max {bounds.psi_max:g}")

@@ -10,7 +10,7 @@ from .drift_result import EPSILON, DriftResult, FeatureDrift
 
 __all__ = ["drift_to_html"]
 
-_SYMBOLS = {"pass": "✓", "warn": "!", "fail": "✗"}
+_SYMBOLS = {"pass": "✓", "warn": "!", "fail": "✗", "none": "–"}
 
 
 def _banner(result: DriftResult) -> str:
@@ -21,6 +21,11 @@ def _banner(result: DriftResult) -> str:
         if failed
         else f"No drift rule broken over {len(result.features)} features."
     )
+    if result.decision == "none":
+        why = (
+            "No drift rule applies (add a drift: section to the gates file): the values below "
+            "are reported, not judged."
+        )
     return (
         f'<div class="verdict d-{escape(result.decision)}" role="status">'
         f'<span class="word">{_SYMBOLS.get(result.decision, "")} {escape(result.decision)}</span>'

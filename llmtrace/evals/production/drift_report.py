@@ -9,7 +9,7 @@ from .drift_result import DriftResult
 
 __all__ = ["drift_to_json", "drift_to_junit", "drift_to_markdown"]
 
-_ICONS = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail"}
+_ICONS = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "none": "ℹ️ no rule"}
 
 
 def _num(value: float | None) -> str:

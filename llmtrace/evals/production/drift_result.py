@@ -16,7 +16,8 @@ EPSILON = 1e-6
 
 @dataclass
 class FeatureDrift:
-    """One feature: its fixed bins, both count vectors, PSI, JS and (with rules) a decision."""
+    """One feature: its fixed bins, both count vectors, PSI, JS and a decision (``none`` when
+    no rule judges it)."""
 
     feature: str
     kind: str
@@ -25,7 +26,7 @@ class FeatureDrift:
     current_counts: list[int]
     psi: float | None
     js: float | None
-    decision: str = "pass"
+    decision: str = "none"
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,7 +56,12 @@ class DriftResult:
 
     @property
     def decision(self) -> str:
-        return "fail" if any(f.decision == "fail" for f in self.features) else "pass"
+        """``fail`` when a feature broke its bound, ``pass`` when some feature was judged and
+        none failed, ``none`` when no feature had a rule (reported only)."""
+        decisions = {f.decision for f in self.features}
+        if "fail" in decisions:
+            return "fail"
+        return "pass" if decisions & {"pass", "warn"} else "none"
 
     @property
     def passed(self) -> bool:
