@@ -36,6 +36,19 @@ def per_call_us(fn: Callable[[], object], calls: int) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
+def then(run: Callable[[], float], after: Callable[[], object]) -> Callable[[], float]:
+    """A candidate that calls ``after`` once it has been timed: a flush, so each timed run
+    starts with empty queues and no span is dropped for lack of room (a dropped span costs
+    less than a stored one, which would flatter the side that drops)."""
+
+    def candidate() -> float:
+        figure = run()
+        after()
+        return figure
+
+    return candidate
+
+
 def interleaved(candidates: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
     """Median of ``repeats`` alternating runs of each candidate (each returns a figure)."""
     results: dict[str, list[float]] = {name: [] for name in candidates}

@@ -134,7 +134,7 @@ _HOT = (
     _PRELUDE
     + """
 import json
-from bench.common import interleaved, per_call_us
+from bench.common import interleaved, per_call_us, then
 llm_call = one
 flow = llmtrace.workflow("answer")(lambda m: traced(m))
 from opentelemetry.sdk.resources import Resource
@@ -153,10 +153,10 @@ def raw():
         span.set_attributes(END)
         return result
 llm_call(); flow(MESSAGES); raw()
-figures = interleaved({
-    "raw": lambda: per_call_us(raw, N),
-    "llm": lambda: per_call_us(llm_call, N),
-    "nested": lambda: per_call_us(lambda: flow(MESSAGES), N),
+figures = interleaved({  # each run flushed after it is timed: none drops for lack of room
+    "raw": then(lambda: per_call_us(raw, N), provider.force_flush),
+    "llm": then(lambda: per_call_us(llm_call, N), handle.flush),
+    "nested": then(lambda: per_call_us(lambda: flow(MESSAGES), N), handle.flush),
 }, int(sys.argv[4]))
 ok = handle.flush()
 figures["dropped"] = sum(handle.dropped_spans.values())
