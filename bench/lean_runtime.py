@@ -39,14 +39,9 @@ END = {"gen_ai.response.model": "gpt-4o-mini", "gen_ai.response.id": "chatcmpl-1
        "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 30,
        "llmtrace.cost.usd": 3.6e-05, "llmtrace.cost.input_usd": 1.8e-05,
        "llmtrace.cost.output_usd": 1.8e-05, "llmtrace.pricing.source": "genai-prices"}
-MODE, N, DB = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-if MODE == "llmtrace":
-    import llmtrace
-    handle = llmtrace.configure(service_name="bench", db=DB)
-    traced = llmtrace.llm(model="gpt-4o-mini", provider="openai")(model_call)
-    def one():
-        return traced(MESSAGES)
-elif MODE == "raw":
+def raw_tracing():
+    # A raw span with the same attributes on a provider of its own (a batch processor and an
+    # exporter that drops): the provider, to flush, and the traced call.
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -57,11 +52,21 @@ elif MODE == "raw":
     provider.add_span_processor(BatchSpanProcessor(Dropping(), max_queue_size=65536,
         max_export_batch_size=8192, schedule_delay_millis=500))
     tracer = provider.get_tracer("bench")
-    def one():
+    def raw():
         with tracer.start_as_current_span("chat gpt-4o-mini", attributes=ATTRS) as span:
             result = model_call(MESSAGES)
             span.set_attributes(END)
             return result
+    return provider, raw
+MODE, N, DB = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if MODE == "llmtrace":
+    import llmtrace
+    handle = llmtrace.configure(service_name="bench", db=DB)
+    traced = llmtrace.llm(model="gpt-4o-mini", provider="openai")(model_call)
+    def one():
+        return traced(MESSAGES)
+elif MODE == "raw":
+    provider, one = raw_tracing()
 else:  # untraced: the same program, nothing configured
     import llmtrace
     traced = llmtrace.llm(model="gpt-4o-mini", provider="openai")(model_call)
@@ -137,21 +142,7 @@ import json
 from bench.common import interleaved, per_call_us, then
 llm_call = one
 flow = llmtrace.workflow("answer")(lambda m: traced(m))
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-class Dropping(SpanExporter):
-    def export(self, spans):
-        return SpanExportResult.SUCCESS
-provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
-provider.add_span_processor(BatchSpanProcessor(Dropping(), max_queue_size=65536,
-    max_export_batch_size=8192, schedule_delay_millis=500))
-tracer = provider.get_tracer("bench")
-def raw():
-    with tracer.start_as_current_span("chat gpt-4o-mini", attributes=ATTRS) as span:
-        result = model_call(MESSAGES)
-        span.set_attributes(END)
-        return result
+provider, raw = raw_tracing()
 llm_call(); flow(MESSAGES); raw()
 figures = interleaved({  # each run flushed after it is timed: none drops for lack of room
     "raw": then(lambda: per_call_us(raw, N), provider.force_flush),
