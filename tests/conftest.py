@@ -167,3 +167,15 @@ def hold_the_store(path: Path) -> subprocess.Popen[str]:
     )
     assert holder.stdout.readline().strip() == "locked"
     return holder
+
+
+def cli_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``llmtrace ARGS`` in this process: its exit code (0 when it exits without one),
+    stdout and stderr."""
+    from llmtrace.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return int(code) if isinstance(code, int) else 0, out, err

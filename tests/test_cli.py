@@ -11,8 +11,8 @@ import sys
 import pytest
 
 import llmtrace
-from llmtrace.cli import main
 from tests.conftest import ROOT, _support_bot
+from tests.conftest import cli_in_process as cli
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -24,13 +24,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         env=env,
         timeout=120,
     )
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from llmtrace import evals
-from llmtrace.cli import main
 from llmtrace.evals.production import Window
+from tests.conftest import cli_in_process as cli
 from tests.production_traffic import TrafficWindows, shared_traffic
 
 EPSILON = 1e-6
@@ -111,14 +111,6 @@ def test_categorical_drift_matches_numpy_with_other_and_epsilon(traffic: Traffic
     assert actions.js == pytest.approx(js, abs=1e-9)
     model = next(f for f in result.features if f.feature == "model")
     assert model.psi == pytest.approx(0.0, abs=1e-12)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return int(code) if isinstance(code, int) else 0, out, err
 
 
 def test_drift_rules_exit_1_on_the_shift_and_record_the_bins(

@@ -16,8 +16,8 @@ import duckdb
 import pytest
 
 from llmtrace import evals
-from llmtrace.cli import main
 from llmtrace.evals.production import Window
+from tests.conftest import cli_in_process as cli
 from tests.production_traffic import TrafficWindows, shared_traffic
 
 PROD_YAML = """
@@ -65,14 +65,6 @@ def config(tmp_path: Path) -> Path:
 
 def window(bounds: tuple[str, str]) -> Window:
     return Window(datetime.fromisoformat(bounds[0]), datetime.fromisoformat(bounds[1]))
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return int(code) if isinstance(code, int) else 0, out, err
 
 
 def window_args(traffic: TrafficWindows, name: str) -> list[str]:

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from llmtrace.cli import main
 from tests.conftest import ROOT
+from tests.conftest import cli_in_process as cli
 from tests.registry_fixtures import gates_file, make_runs
 
 
@@ -18,13 +18,6 @@ def store(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("registry-cli")
     db = tmp / "cli.duckdb"
     return db, make_runs(db), tmp
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 def _promote(capsys, db, config, version, by, *extra):

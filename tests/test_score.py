@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from llmtrace import evals
-from llmtrace.cli import main
 from llmtrace.evals.production import Window
 from llmtrace.evals.production.scoring import score_traces, scorer_version
+from tests.conftest import cli_in_process as cli
 from tests.production_traffic import TrafficWindows, run_traffic, shared_traffic
 
 SCORERS = """
@@ -39,14 +39,6 @@ def store(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> tuple[Pat
     copy = tmp_path / "scored.duckdb"
     shutil.copy(traffic.db, copy)
     return copy, traffic
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return int(code) if isinstance(code, int) else 0, out, err
 
 
 def evaluation_events(db: Path, name: str) -> list[tuple[str, str, str, float]]:
