@@ -11,20 +11,15 @@ ids of the wrong length are rejected one by one (OTLP partial success) and count
 
 from __future__ import annotations
 
-import gzip
 import hmac
 import ipaddress
 import os
-import socket
 import threading
-import zlib
 from concurrent import futures
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from google.protobuf.message import DecodeError
-from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -40,6 +35,7 @@ from .exporters.duckdb.otlp_batch import context as _context
 from .exporters.duckdb.otlp_batch import events as _events
 from .exporters.duckdb.otlp_batch import links as _links
 from .exporters.duckdb.otlp_batch import request_batch, resource_on_rows
+from .receiver_http import HTTPServer, http_handler
 from .receiver_workers import ConversionPool, read_batch
 
 __all__ = [
@@ -54,7 +50,6 @@ __all__ = [
 _KINDS = {0: SpanKind.INTERNAL, 1: SpanKind.INTERNAL, 2: SpanKind.SERVER, 3: SpanKind.CLIENT}
 _KINDS.update({4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER})
 _STATUS = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
-_MAX_BODY = 64 * 1024 * 1024
 _SUCCESS = SpanExportResult.SUCCESS
 
 
@@ -159,7 +154,7 @@ class TraceReceiver:
         self.exporter = exporter
         self.token = token
         self.counts = ReceiverCounts()
-        self._http = _HTTPServer((host, port), _http_handler(self))
+        self._http = HTTPServer((host, port), http_handler(self))
         self.port = self._http.server_address[1]
         self._http_thread = threading.Thread(
             target=self._http.serve_forever, name="llmtrace-serve-http", daemon=True
@@ -263,87 +258,6 @@ class TraceReceiver:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    """A thread per connection (an exporter keeps its connection open). Many exporters may
-    connect at once (a fleet starting, a collector's fan-in): a deeper listen backlog than
-    socketserver's 5, so that none waits out a SYN retry while the accept loop waits for the
-    GIL."""
-
-    daemon_threads = True
-    request_queue_size = 128
-
-
-def _status_body(code: int, message: str) -> bytes:
-    body: bytes = status_pb2.Status(code=code, message=message).SerializeToString()
-    return body
-
-
-def _http_head(status: int, date: str, length: int) -> bytes:
-    return (
-        f"HTTP/1.1 {status} {BaseHTTPRequestHandler.responses[status][0]}\r\n"
-        f"Date: {date}\r\nContent-Type: application/x-protobuf\r\n"
-        f"Content-Length: {length}\r\n\r\n"
-    ).encode("ascii")
-
-
-def _http_handler(receiver: TraceReceiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # counted, not logged
-            pass
-
-        def setup(self) -> None:
-            super().setup()  # replies go out whole (below), at once: no Nagle wait on them
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def _reply(self, status: int, body: bytes) -> None:
-            """Status line, headers and body in one write (one segment, one system call)."""
-            self.wfile.write(_http_head(status, self.date_time_string(), len(body)) + body)
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if 0 < length <= _MAX_BODY else b""
-            if self.path.split("?")[0] != "/v1/traces":
-                self._reply(404, _status_body(code_pb2.NOT_FOUND, "POST spans to /v1/traces"))
-                return
-            if not receiver.authorized(self.headers.get("Authorization")):
-                receiver.counts.add(unauthorized_requests=1)
-                self._reply(
-                    401, _status_body(code_pb2.UNAUTHENTICATED, "a bearer token is required")
-                )
-                return
-            if length > _MAX_BODY:
-                receiver.counts.add(malformed_requests=1)
-                self._reply(413, _status_body(code_pb2.INVALID_ARGUMENT, "payload too large"))
-                return
-            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            if content_type != "application/x-protobuf":
-                receiver.counts.add(malformed_requests=1)
-                self._reply(
-                    415,
-                    _status_body(
-                        code_pb2.INVALID_ARGUMENT,
-                        f"content type {content_type!r}: send application/x-protobuf",
-                    ),
-                )
-                return
-            try:
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-            except (OSError, EOFError, zlib.error) as exc:
-                receiver.counts.add(malformed_requests=1)
-                self._reply(400, _status_body(code_pb2.INVALID_ARGUMENT, f"bad gzip body: {exc}"))
-                return
-            response, problem = receiver.ingest(body)
-            if problem is not None:
-                self._reply(400, _status_body(code_pb2.INVALID_ARGUMENT, problem))
-                return
-            self._reply(200, response.SerializeToString())
-
-    return Handler
 
 
 def _grpc_server(receiver: TraceReceiver, host: str, port: int) -> tuple[Any, int]:
