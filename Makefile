@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed
 PHOENIX_VERSION := 20.26.1
 PHOENIX_VENV := .venv-phoenix
 PHOENIX_STAMP := $(PHOENIX_VENV)/.installed-$(PHOENIX_VERSION)
+# The OpenTelemetry JS SDK and its OTLP exporters (pinned in bench/node/package-lock.json), for
+# serve's ingest bench with real Node exporters: installed here, never by a test or the bench.
+NODE_DIR := .bench-node
+NODE_STAMP := $(NODE_DIR)/.installed
 
 .PHONY: demo test bench lint clean browser
 
@@ -21,6 +25,16 @@ $(PHOENIX_STAMP):
 	$(PYTHON) -m venv $(PHOENIX_VENV)
 	$(PHOENIX_VENV)/bin/pip install --quiet 'arize-phoenix==$(PHOENIX_VERSION)'
 	touch $(PHOENIX_STAMP)
+
+# Without npm the bench says so and leaves the Node figures out.
+$(NODE_STAMP): bench/node/package.json bench/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  mkdir -p $(NODE_DIR) && cp bench/node/package.json bench/node/package-lock.json $(NODE_DIR)/ && \
+	  npm ci --prefix $(NODE_DIR) --no-audit --no-fund --silent && touch $(NODE_STAMP) || \
+	  echo "the OpenTelemetry JS SDK could not be installed into $(NODE_DIR): no Node figures"; \
+	else \
+	  echo "npm is missing: the serve bench leaves out the Node exporters (install node and npm)"; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.support_bot.demo
@@ -46,7 +60,7 @@ browser:
 test: $(STAMP) $(PHOENIX_STAMP) browser
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
@@ -56,4 +70,4 @@ lint: $(STAMP)
 	$(BIN)/python scripts/check_layout.py
 
 clean:
-	rm -rf $(VENV) $(PHOENIX_VENV) llmtrace.duckdb llmtrace.duckdb.* build *.egg-info  # .* the store's .wal, .spool/, .waiting
+	rm -rf $(VENV) $(PHOENIX_VENV) $(NODE_DIR) llmtrace.duckdb llmtrace.duckdb.* build *.egg-info  # .* the store's .wal, .spool/, .waiting
