@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.core import HAS_RICH, TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+from . import _rich_help
+from ._coerce import install_params
 
 __all__ = ["Command", "Group"]
 
@@ -19,7 +22,7 @@ def _plain_flags(params: list[Any]) -> list[Any]:
     for param in params:
         if isinstance(param, TyperOption) and (param.is_flag or param.count):
             param.metavar = ""  # a flag takes no value: show none
-    return params
+    return install_params(params)  # and plain values converted without pydantic
 
 
 class Command(TyperCommand):
@@ -37,12 +40,22 @@ class Command(TyperCommand):
                 pieces.append(name if param.required else f"[{name}]")
         return pieces
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        if HAS_RICH and self.rich_markup_mode is not None:
+            _rich_help.load()
+        super().format_help(ctx, formatter)
+
 
 class Group(TyperGroup):
     """The top-level group: the same help rules as :class:`Command`."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _plain_flags(super().get_params(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        if HAS_RICH and self.rich_markup_mode is not None:
+            _rich_help.load()
+        super().format_help(ctx, formatter)
 
 
 def version_callback(value: bool) -> None:

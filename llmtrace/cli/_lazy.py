@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import typer
 
+from ._coerce import install
 from ._help import Command, Group
 
 __all__ = ["LazyCommand", "LazyGroup"]
@@ -43,6 +44,7 @@ class LazyCommand:
                 single.command(name=name, cls=Command)(target)
                 self._loaded = typer.main.get_command(single)
             self._loaded.short_help = self.summary  # listed the same, loaded or not
+            install(self._loaded)  # plain values converted without importing pydantic
         return self._loaded
 
     @property
