@@ -3,7 +3,9 @@ rule on random span trees, however the spans of one call arrive (batches in any 
 processes, the spool).
 
 Migration 10 joins calls to their wrappers by DuckDB's row id and climbs only traces where a
-call has a parent; migration 7's view (still used over Parquet) is the reference here.
+call has a parent; migration 11 only those where a call's parent is a call or a plain span
+(found by span id, then checked to be of the same trace). Migration 7's view (still used over
+Parquet) is the reference here.
 """
 
 from __future__ import annotations
@@ -115,6 +117,22 @@ def test_same_rows_as_migration_7_on_random_trees(conn, seed):
     for view in ("llm_calls", "traces"):
         got = conn.execute(f"SELECT count(*), sum(input_tokens), sum(cost_usd) FROM {view}")
         assert got.fetchall()[0][:2] == _reference_totals(conn, view)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_span_ids_repeated_across_traces_pair_only_within_a_trace(conn, seed):
+    # migration 11 finds a call's parent by span id alone, then checks the trace: with the
+    # same span ids in every trace (a foreign system's counter, a copied trace) the rows are
+    # still migration 7's
+    rows = [
+        (trace_id, span_id[-8:].rjust(16, "0"), parent and parent[-8:].rjust(16, "0"), *rest)
+        for trace_id, span_id, parent, *rest in random_spans(100 + seed)
+    ]
+    assert len({r[1] for r in rows}) < len(rows) / 4  # the ids repeat
+    insert(conn, rows)
+    assert calls(conn, "model_calls") == calls(conn, "reference_calls")
+    wrapped = conn.execute("SELECT count(*) FROM model_calls WHERE wrapper_span_id IS NOT NULL")
+    assert wrapped.fetchall()[0][0] > 0
 
 
 def _reference_totals(conn: duckdb.DuckDBPyConnection, view: str) -> tuple[Any, ...]:

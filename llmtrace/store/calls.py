@@ -26,7 +26,13 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CALL_VIEWS_SQL", "FASTER_CALL_VIEWS_SQL", "NEW_SPAN_COLUMNS_SQL", "ROW_CALL_VIEWS_SQL"]
+__all__ = [
+    "CALL_PARENT_VIEWS_SQL",
+    "CALL_VIEWS_SQL",
+    "FASTER_CALL_VIEWS_SQL",
+    "NEW_SPAN_COLUMNS_SQL",
+    "ROW_CALL_VIEWS_SQL",
+]
 
 NEW_SPAN_COLUMNS_SQL: Final = """
 ALTER TABLE spans ADD COLUMN response_id VARCHAR;
@@ -231,13 +237,18 @@ _CLIMBED_KINDS = "('llm', 'judge', 'internal', 'client', 'server', 'producer', '
 # by DuckDB's row id (free to read), and a call that no rule touches (not wrapped, not a
 # wrapper, its response id not repeated) is read as it is. A join whose other side is empty
 # reads next to nothing. Parquet has no row ids: evals/production/source.py keeps migration 7's.
-ROW_CALL_VIEWS_SQL: Final = f"""
-CREATE OR REPLACE VIEW model_calls AS
-WITH RECURSIVE
+_ANY_PARENT = f"""
 nested AS MATERIALIZED (  -- traces where a call has a parent: the only ones to climb
     SELECT DISTINCT trace_id FROM spans
     WHERE kind IN {_INFERENCE_KINDS} AND parent_span_id IS NOT NULL
-),
+),"""
+
+
+def _row_call_views(nested: str) -> str:
+    """Migration 10's view, with ``nested`` (the CTE of the traces to climb) as given."""
+    return f"""
+CREATE OR REPLACE VIEW model_calls AS
+WITH RECURSIVE{nested}
 links AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.kind, s.rowid AS row_id,
            coalesce(s.response_id, s.span_id) AS call_key
@@ -313,3 +324,24 @@ SELECT f.* EXCLUDE (call_row), coalesce(r.first_in_store, TRUE) AS first_in_stor
        coalesce(r.first_in_trace, TRUE) AS first_in_trace
 FROM filled f LEFT JOIN ranked r ON r.row_id = f.call_row;
 """
+
+
+ROW_CALL_VIEWS_SQL: Final = _row_call_views(_ANY_PARENT)
+
+# Migration 11: migration 10 climbed every trace where a call has a parent, which is every
+# trace of an application whose calls sit under a workflow or agent span: the join on trace and
+# span ids it meant to avoid. Only a call whose parent is a call or a plain span can be wrapped,
+# so only those traces are climbed; the parent is found by its span id alone (16 bytes, no
+# trace id to hash), each pair then checked by row id to be of one trace.
+_CALL_PARENT = f"""
+parents AS MATERIALIZED (  -- a call and a span of a climbed kind that has its parent's id
+    SELECT c.rowid AS call_row, p.rowid AS parent_row
+    FROM spans c JOIN spans p ON p.span_id = c.parent_span_id
+    WHERE c.kind IN {_INFERENCE_KINDS} AND p.kind IN {_CLIMBED_KINDS}
+),
+nested AS MATERIALIZED (  -- traces where a call's parent is a call or a plain span
+    SELECT DISTINCT c.trace_id FROM parents x
+    JOIN spans c ON c.rowid = x.call_row JOIN spans p ON p.rowid = x.parent_row
+    WHERE c.trace_id = p.trace_id
+),"""
+CALL_PARENT_VIEWS_SQL: Final = _row_call_views(_CALL_PARENT)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..semconv import PROMOTED_COLUMNS
 from .calls import (
+    CALL_PARENT_VIEWS_SQL,
     CALL_VIEWS_SQL,
     FASTER_CALL_VIEWS_SQL,
     NEW_SPAN_COLUMNS_SQL,
@@ -204,6 +205,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "model_calls reads only the calls a rule touches (nested traces, repeated response "
         "ids): as fast as spans when nothing is nested, the same rows",
         ROW_CALL_VIEWS_SQL,
+    ),
+    (
+        11,
+        "model_calls climbs only traces where a call's parent is a call or a plain span "
+        "(not every call under a workflow): the same rows",
+        CALL_PARENT_VIEWS_SQL,
     ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
