@@ -181,3 +181,43 @@ def test_every_llmtrace_parameter_has_a_plain_conversion():
         if hasattr(p, "type_descriptor") and quick_conversion(p.type_descriptor) is None
     ]
     assert without == []
+
+
+class _Recording:
+    """A connection that records the SQL it is asked to run."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.executed = conn, []
+
+    def table(self, name: str) -> Any:
+        return self.conn.table(name)
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self.executed.append(sql)
+        return self.conn.execute(sql, *args)
+
+
+def test_an_llmtrace_store_is_recognised_without_a_catalog_query(tmp_path):
+    import duckdb
+
+    from llmtrace.cli._store import check_tables
+    from llmtrace.errors import StoreUnusable
+
+    ours = _store(tmp_path)
+    foreign, empty = tmp_path / "foreign.duckdb", tmp_path / "empty.duckdb"
+    with duckdb.connect(str(foreign)) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER)")
+    duckdb.connect(str(empty)).close()
+    for path, refused, queried in (
+        (ours, False, False),
+        (empty, False, True),
+        (foreign, True, True),
+    ):
+        with duckdb.connect(str(path), read_only=True) as conn:
+            recording = _Recording(conn)
+            if refused:
+                with pytest.raises(StoreUnusable, match="another application's DuckDB file"):
+                    check_tables(recording, path)  # type: ignore[arg-type]
+            else:
+                check_tables(recording, path)  # type: ignore[arg-type]
+        assert bool(recording.executed) is queried, path.name

@@ -97,6 +97,11 @@ def _check_schema(path: Path) -> None:
 
 def check_tables(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Refuse a DuckDB file whose tables are not llmtrace's (see :func:`_check_schema`)."""
+    try:  # llmtrace's store, the common case, found without a catalog query (~6 ms of a read)
+        conn.table("schema_migrations")
+        return
+    except duckdb.Error:
+        pass  # an empty file, or someone else's: which one, the full list says
     tables = {
         name
         for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
