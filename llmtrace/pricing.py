@@ -13,6 +13,7 @@ rows an installed table would change.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -183,6 +184,25 @@ def load_user_prices(prices: str | Path | dict[str, Any] | None) -> dict[str, To
     return {str(model): _user_rates(str(model), spec, origin) for model, spec in prices.items()}
 
 
+def _tiers(data: dict[str, Any]) -> tuple[tuple[int, float], ...]:
+    return tuple((int(start), float(price)) for start, price in data.get("tiers") or ())
+
+
+def _rate_from_json(data: Any) -> _Rate | None:
+    return None if data is None else _Rate(float(data["base"]), _tiers(data))
+
+
+def _rates_from_json(data: dict[str, Any]) -> TokenRates:
+    return TokenRates(
+        input=_Rate(float(data["input"]["base"]), _tiers(data["input"])),
+        output=_rate_from_json(data["output"]),
+        cache_read=_rate_from_json(data.get("cache_read")),
+        cache_write=_rate_from_json(data.get("cache_write")),
+        source=str(data.get("source", "")),
+        table_version=str(data.get("table_version", "")),
+    )
+
+
 class PriceTable:
     """Resolves (provider, model) to token rates once, then prices calls with float arithmetic."""
 
@@ -190,6 +210,16 @@ class PriceTable:
         self._overrides = dict(overrides or {})
         self._cache: dict[tuple[str | None, str], TokenRates | None] = {}
         self._lock = threading.Lock()
+
+    def overrides_json(self) -> dict[str, Any]:
+        """The user's prices, as JSON-able data (a hand-off file carries them to whoever
+        prices its spans: see :meth:`from_overrides_json`)."""
+        return {model: dataclasses.asdict(rates) for model, rates in self._overrides.items()}
+
+    @classmethod
+    def from_overrides_json(cls, data: dict[str, Any] | None) -> PriceTable:
+        """The table with the user's prices that :meth:`overrides_json` gave."""
+        return cls({model: _rates_from_json(rates) for model, rates in (data or {}).items()})
 
     def rates(self, model: str, provider: str | None = None) -> TokenRates | None:
         key = (provider, model)

@@ -5,12 +5,14 @@ objects their ``str``. One odd value must cost nothing but its own readability, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pyarrow as pa
 
-__all__ = ["bytes_text", "clean_text", "dumps", "strings"]
+if TYPE_CHECKING:  # pyarrow only where a column is built: the traced process never does
+    import pyarrow as pa
+
+__all__ = ["bytes_text", "clean_text", "dumps", "strings", "text_or_none"]
 
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 
@@ -61,13 +63,16 @@ def dumps(value: Any) -> str:
 def strings(values: list[Any]) -> pa.Array:
     """A string column; a value that is not a string (bytes, a dict, anything a foreign SDK
     gives) or not valid UTF-8 becomes readable text rather than sink the batch."""
+    import pyarrow as pa
+
     try:
         return pa.array(values, pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
-        return pa.array([_text_or_none(v) for v in values], pa.string())
+        return pa.array([text_or_none(v) for v in values], pa.string())
 
 
-def _text_or_none(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
+    """A text column's value as text (or None)."""
     if value is None or isinstance(value, str):
         return None if value is None else clean_text(value)
     if isinstance(value, (bytes, bytearray, memoryview)):

@@ -33,7 +33,14 @@ import pyarrow as pa
 from .._internal import logger, report_internal_error, warn_once
 from .batch_sql import insert_sql
 from .connection import StoreBusyError, StoreUnusableError, connect_write, waiting_since
-from .spool import merge_file, merge_spool, release_handoffs, spool_files, write_spool
+from .spool import (
+    ROW_GROUP_ROWS,
+    merge_file,
+    merge_spool,
+    release_handoffs,
+    spool_files,
+    write_spool,
+)
 
 __all__ = ["ROW_GROUP_ROWS", "StoreWriter"]
 
@@ -57,13 +64,6 @@ def _report(where: str, path: Path, exc: BaseException) -> None:
         )
         return
     report_internal_error(where, exc)
-
-
-# The row group size the writer gives the store. A quarter of DuckDB's default (122,880) fills
-# four times as often, so it is reached at a quarter of the load, while staying above the
-# 30,000 rows below which DuckDB does not shred VARIANT columns. Measured here, inserting row
-# groups of 30,720: 7.4 us and 46 bytes a span, as with 122,880; 24,576: 89 bytes a span.
-ROW_GROUP_ROWS = 30_720
 
 
 class StoreWriter:

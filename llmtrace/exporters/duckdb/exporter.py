@@ -1,24 +1,21 @@
 """``DuckDBSpanExporter``: finished spans into the embedded store, safely across processes.
 
-``export()`` turns a batch into Arrow columns on the caller's thread (the batch processor's,
-never the application's) and hands it to one writer thread per exporter. The writer thread
-gathers batches (``gathering``: whole row groups under load) and writes each lot as a hand-off
-file beside the store; the exporter's merger process (``merger``, started on
-first use, one per exporter) inserts the files into DuckDB under a lease on the file. The
-traced process itself never opens the store for writing: its GIL and its file locks stay out of
-the way (the merger's docstring says why both matter). The hand-off queue is bounded, and so are
-the files in flight, so a merger that cannot keep up slows ``export()`` down (and the batch
-processor's own bounded queue then drops, counted) instead of growing memory or disk.
+``export()`` reads a batch on the caller's thread (the batch processor's) into a hand-off
+document (``reading``: JSON by orjson; rows, normalisation and prices are left to whoever
+merges it, so the application loads neither pyarrow nor DuckDB nor prices) for one writer
+thread per exporter, which gathers documents (``gathering``: whole row groups under load) into
+hand-off files beside the store. The exporter's merger process (``merger``, started on first
+use) inserts them into DuckDB under a lease on the file: the traced process never opens the
+store for writing, so its GIL and file locks stay out of the way (``merger`` says why). The
+queue and the files in flight are bounded: a merger that cannot keep up slows ``export()``
+down (and the batch processor's bounded queue then drops, counted), never growing memory.
 
-The merger lets go of the file when nothing came for ``idle_release_s`` (longer than the
-recommended batch delay, so a steadily tracing application keeps its lease), when a reader or
-another writer signals that it is waiting, or after ``max_hold_s``. It uses ``threads`` DuckDB
-threads (one by default: it should not compete with the application for every core).
-
-``force_flush()`` returns once every exported span is committed and the lease released, and
-False when something did not land; ``shutdown()`` also stops the merger. When no merger can run,
-or it dies, its files become spool files that whoever opens the store next merges. The README's
-"What happens to spans when things go wrong" states each fault's bound.
+The merger lets go of the file when nothing came for ``idle_release_s``, when a reader or
+another writer signals that it is waiting, or after ``max_hold_s``; it uses ``threads`` DuckDB
+threads. ``force_flush()`` returns once every exported span is committed and the lease
+released, False when something did not land; ``shutdown()`` also stops the merger. When no
+merger can run, or it dies, its files become spool files that whoever opens the store next
+merges. The README's "What happens to spans when things go wrong" states each fault's bound.
 """
 
 from __future__ import annotations
@@ -33,26 +30,35 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ..._internal import logger, report_internal_error, warn_once
-from ...store.spool import release_handoffs, spool_dir, spool_files, write_handoff, write_spool
-from ...store.writer import ROW_GROUP_ROWS
-from .conversion import convert_salvaging
+from ...store.spool import (
+    ROW_GROUP_ROWS,
+    release_handoffs,
+    spool_dir,
+    spool_files,
+    write_handoff,
+    write_spool,
+)
 from .forksafe import arrow_work
-from .gathering import Gathered
-from .merge_here import merge_spool_here
+from .gathering import Document, Gathered, is_batch
+from .gc_pause import cyclic_gc_paused
 from .merger_client import MergerClient
+from .reading import encode_salvaging
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["RECOMMENDED_BATCH", "DuckDBSpanExporter"]
 
-# The batch processor settings that suit this exporter: big batches, a short delay.
+# The batch processor settings for this exporter (four full batches make one row group).
 RECOMMENDED_BATCH = {
     "max_queue_size": 65_536,
-    "max_export_batch_size": 8_192,
+    "max_export_batch_size": ROW_GROUP_ROWS // 4,
     "schedule_delay_millis": 500,
 }
 
@@ -60,8 +66,7 @@ RECOMMENDED_BATCH = {
 _MAX_PENDING_BATCHES = 8
 # With no merger running, the writer thread merges the spool itself once this many files wait.
 _MERGE_HERE_AFTER_FILES = 8
-# At the end, how long the merger may take to store what it was given before it leaves the rest
-# on disk (for the next writer or reader): exit must stay quick even when the store is busy.
+# At the end, how long the merger may store before leaving the rest on disk (exit stays quick).
 _STOP_MERGER_S = 5.0
 
 
@@ -77,9 +82,8 @@ class _Flush:
 
 _STOP = object()
 
-# Exporters with a live writer thread. At exit each is drained and its merger stopped (a thread
-# frozen at interpreter teardown would never finish); exports that arrive after that, such as
-# the batch processor's final flush, are spooled on the caller's thread.
+# Exporters with a live writer thread, drained at exit (a thread frozen at interpreter teardown
+# never finishes); later exports (the batch processor's last) spool on the caller's thread.
 _live_exporters: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
 _exiting = False
 
@@ -170,13 +174,14 @@ class DuckDBSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown or not spans:
             return SpanExportResult.FAILURE if self._shutdown else SpanExportResult.SUCCESS
-        with arrow_work():
-            batch, unconvertible = convert_salvaging(spans)
-        self._lose(unconvertible, "a span could not be converted")
-        return self.export_batch(batch)
+        with cyclic_gc_paused():
+            document, unreadable = encode_salvaging(spans)
+        self._lose(unreadable, "a span could not be read")
+        return self.export_batch(document)
 
-    def export_batch(self, batch: pa.Table | None) -> SpanExportResult:
-        """``export()`` after conversion: a batch in ``rows.BATCH_SCHEMA`` (``llmtrace serve``)."""
+    def export_batch(self, batch: pa.Table | Document | None) -> SpanExportResult:
+        """``export()`` after conversion: hand-off documents, or a batch in
+        ``rows.BATCH_SCHEMA`` (``llmtrace serve``)."""
         if batch is None or self._shutdown:
             return SpanExportResult.FAILURE
         if not batch.num_rows:
@@ -283,7 +288,7 @@ class DuckDBSpanExporter(SpanExporter):
                     return
             except Exception as exc:  # never let the thread die: keep what it held on disk
                 report_internal_error("DuckDBSpanExporter writer", exc)
-                if isinstance(item, pa.Table) and not any(b is item for b in gathered.batches):
+                if is_batch(item) and not any(b is item for b in gathered.batches):
                     self._spool(item)
                 if gathered.rows:
                     self._spool(gathered.take())
@@ -295,7 +300,7 @@ class DuckDBSpanExporter(SpanExporter):
     def _handle(self, item: object | None, gathered: Gathered) -> bool:
         """Act on one queue item; True when the writer is to stop."""
         with arrow_work():
-            if isinstance(item, pa.Table):
+            if is_batch(item):
                 if not gathered.accepts(item):
                     self._hand_over(gathered.take())
                 gathered.add(item)
@@ -323,7 +328,7 @@ class DuckDBSpanExporter(SpanExporter):
         except queue.Empty:
             return None
 
-    def _hand_over(self, batch: pa.Table) -> None:
+    def _hand_over(self, batch: pa.Table | Document) -> None:
         try:
             handoff = write_handoff(self.path, batch)
         except OSError:  # no room or no permission: the spool (fsynced) may still work
@@ -355,14 +360,14 @@ class DuckDBSpanExporter(SpanExporter):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, pa.Table):
+            if is_batch(item):
                 self._spool(item)
             elif isinstance(item, _Flush):
                 item.ok = self._merge_spool_here(item.timeout_s)
                 item.done.set()
 
     # --- without a merger ---------------------------------------------------------------------
-    def _spool(self, batch: pa.Table) -> None:
+    def _spool(self, batch: pa.Table | Document) -> None:
         try:
             write_spool(self.path, batch)
         except OSError as exc:
@@ -380,6 +385,8 @@ class DuckDBSpanExporter(SpanExporter):
         writer or reader instead)."""
         if _leave_for_next_reader():
             return not spool_files(self.path)
+        from .merge_here import merge_spool_here  # DuckDB loads only when there is a spool
+
         return merge_spool_here(self.path, timeout_s)
 
     def _say_what_is_left(self) -> None:

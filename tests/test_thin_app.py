@@ -1,0 +1,223 @@
+"""Issue 19, the write path: the traced application only reads its spans and writes hand-off
+documents (JSON); whoever merges them normalises, prices and stores. The application never
+loads pyarrow, numpy, DuckDB or the price table; odd values, old Arrow files, user prices and
+exit all still come out right."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext
+
+from llmtrace.exporters import DuckDBSpanExporter
+from llmtrace.exporters.duckdb.gathering import Document, Gathered
+from llmtrace.exporters.duckdb.reading import encode_salvaging
+from llmtrace.exporters.duckdb.rows import spans_to_batch
+from llmtrace.store import connect_write
+from llmtrace.store.handoff import decode, is_handoff_json
+from llmtrace.store.spool import (
+    ROW_GROUP_ROWS,
+    merge_spool,
+    spans_in,
+    spool_files,
+    write_handoff,
+    write_spool,
+)
+from llmtrace.testing import make_spans
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_APP = """
+import json, sys
+import llmtrace
+
+handle = llmtrace.configure(service_name="thin", db=sys.argv[1],
+                            prices={"house-model": {"input": 1.0, "output": 2.0}})
+
+
+@llmtrace.llm(model=sys.argv[2], provider="openai")
+def call(i):
+    return {"usage": {"prompt_tokens": 1000, "completion_tokens": 500}}
+
+
+for i in range(1000):
+    call(i)
+ok = handle.flush()
+heavy = ("pyarrow", "numpy", "duckdb", "genai_prices", "tiktoken", "pandas")
+print(json.dumps({"ok": ok, "loaded": [m for m in heavy if m in sys.modules]}))
+for i in range(int(sys.argv[3])):  # spans left for exit to store
+    call(i)
+"""
+
+
+def _run_app(db: Path, model: str, at_exit: int) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _APP, str(db), model, str(at_exit)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_traced_application_loads_no_storage_or_pricing_and_exit_stores_everything(
+    tmp_path,
+):
+    """1,000 spans traced and flushed: the application process has imported none of pyarrow,
+    numpy, DuckDB, genai-prices, tiktoken (the merger did the work); then 300 more spans at
+    exit, which a plain DuckDB client sees as soon as the process has ended, priced."""
+    db = tmp_path / "thin.duckdb"
+    result = _run_app(db, "gpt-4o-mini", 300)
+    assert result == {"ok": True, "loaded": []}
+    with duckdb.connect(str(db), read_only=True) as conn:
+        count, priced, version = conn.execute(
+            "SELECT count(*), count(cost_usd), any_value(price_table_version) FROM spans"
+        ).fetchall()[0]
+    assert (count, priced) == (1300, 1300)
+    assert str(version).startswith("genai-prices ")
+    assert not spool_files(db)
+
+
+def test_the_prices_configure_was_given_price_the_spans_wherever_they_are_merged(tmp_path):
+    """User prices travel in the hand-off documents: the merger process (for the flushed
+    spans) and the exiting process (for the rest) both price with them."""
+    db = tmp_path / "prices.duckdb"
+    assert _run_app(db, "house-model", 10)["ok"] is True
+    with duckdb.connect(str(db), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT count(*), min(cost_usd), max(cost_usd), any_value(price_table_version) "
+            "FROM spans"
+        ).fetchall()
+    # 1,000 input tokens at $1/MTok and 500 output at $2/MTok: $0.002 a call.
+    assert rows == [(1010, pytest.approx(0.002), pytest.approx(0.002), rows[0][3])]
+    assert str(rows[0][3]).startswith("user:")
+
+
+class _Odd:
+    def __str__(self) -> str:
+        return "odd-object"
+
+
+def _odd_spans() -> list[ReadableSpan]:
+    spans = make_spans(5)
+    odd = spans[2]
+    odd._attributes = {  # type: ignore[assignment]
+        **dict(odd.attributes or {}),
+        "big": 2**70,
+        "raw": b"\xffbytes",
+        "surrogate": "file-\udcff",
+        "object": _Odd(),
+    }
+    odd._name = b"bytes-name"  # type: ignore[assignment]
+    return spans
+
+
+def test_a_handoff_file_with_odd_values_merges_with_the_rest_intact(tmp_path):
+    db = tmp_path / "odd.duckdb"
+    document, lost = encode_salvaging(_odd_spans())
+    assert document is not None and (document.num_rows, lost) == (5, 0)
+    write_spool(db, document)
+    conn = connect_write(db)
+    try:
+        assert merge_spool(conn, db) == 5
+        rows = conn.execute(
+            "SELECT name, a->>'big', a->>'raw', a->>'surrogate', a->>'object' "
+            "FROM (SELECT name, attributes::JSON AS a FROM spans) WHERE a->>'big' IS NOT NULL"
+        ).fetchall()
+        total = conn.execute("SELECT count(*), count(cost_usd) FROM spans").fetchall()
+    finally:
+        conn.close()
+    assert rows == [("bytes-name", str(2**70), "\\xffbytes", "file-\\udcff", "odd-object")]
+    assert total == [(5, 5)]
+
+
+def test_an_unreadable_span_costs_only_itself_and_is_counted(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("LLMTRACE_RAISE_INTERNAL_ERRORS", "0")
+    good = make_spans(3)
+    broken = ReadableSpan(name="no context", context=None, start_time=5, end_time=6)
+    path = tmp_path / "salvage.duckdb"
+    exporter = DuckDBSpanExporter(path)
+    try:
+        with caplog.at_level(logging.WARNING, logger="llmtrace"):
+            exporter.export([good[0], broken, good[1], good[2]])
+            assert exporter.force_flush() is False  # a span was lost: flush says so
+    finally:
+        exporter.shutdown()
+    assert exporter.lost_spans == 1
+    with duckdb.connect(str(path), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(3,)]
+
+
+def test_old_arrow_spool_files_merge_beside_new_json_ones(tmp_path):
+    """Arrow IPC files (every spool file of earlier versions, and llmtrace serve's) and JSON
+    hand-off documents merge alike, each exactly once, and store the same rows."""
+    db = tmp_path / "mixed.duckdb"
+    spans = make_spans(4)
+    old = write_spool(db, spans_to_batch(spans[:2]))
+    document, _ = encode_salvaging(spans[2:])
+    assert document is not None
+    new = write_handoff(db, document)
+    assert not is_handoff_json(old.read_bytes()[:16]) and is_handoff_json(new.read_bytes()[:16])
+    assert (spans_in(old), spans_in(new)) == (2, 2)
+    conn = connect_write(db)
+    try:
+        assert merge_spool(conn, db, include_live=True) == 4
+        assert merge_spool(conn, db, include_live=True) == 0
+        stored = conn.execute(
+            "SELECT span_id, name, kind, model, input_tokens, cost_usd, service_name, "
+            "attributes::JSON::VARCHAR FROM spans ORDER BY start_time"
+        ).fetchall()
+    finally:
+        conn.close()
+    with duckdb.connect() as direct:  # the same spans through the Arrow path alone
+        from llmtrace.store.batch_sql import insert_sql
+        from llmtrace.store.schema import apply_migrations
+
+        apply_migrations(direct)
+        batch = spans_to_batch(spans)
+        direct.register("b", batch)
+        direct.execute(insert_sql("b", batch.schema))
+        expected = direct.execute(
+            "SELECT span_id, name, kind, model, input_tokens, cost_usd, service_name, "
+            "attributes::JSON::VARCHAR FROM spans ORDER BY start_time"
+        ).fetchall()
+    assert stored == expected
+
+
+def test_documents_gather_into_files_of_at_most_a_row_group():
+    gathered = Gathered()
+    quarter = Document(b'{"n":1}', ROW_GROUP_ROWS // 4)
+    for _ in range(4):
+        assert gathered.accepts(quarter)
+        gathered.add(quarter)
+    assert not gathered.accepts(Document(b'{"n":1}', 1))  # would pass a row group
+    taken = gathered.take(ROW_GROUP_ROWS)
+    assert taken.num_rows == ROW_GROUP_ROWS and taken.data.count(b"\n") == 3
+    assert gathered.rows == 0
+
+
+def test_a_document_reads_back_as_the_fields_it_was_made_of():
+    spans = make_spans(3)
+    parented = spans[1]
+    parented._parent = SpanContext(trace_id=1, span_id=0xABC, is_remote=False)
+    document, _ = encode_salvaging(spans)
+    assert document is not None
+    [(fields, prices)] = decode(document.data)
+    assert prices is None
+    assert fields.trace_ids == [s.context.trace_id for s in spans]  # type: ignore[union-attr]
+    assert fields.parents == [None, 0xABC, None]
+    assert fields.attributes == [json.loads(json.dumps(dict(s.attributes or {}))) for s in spans]
