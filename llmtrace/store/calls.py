@@ -244,11 +244,9 @@ nested AS MATERIALIZED (  -- traces where a call has a parent: the only ones to 
 ),"""
 
 
-def _row_call_views(nested: str) -> str:
-    """Migration 10's view, with ``nested`` (the CTE of the traces to climb) as given."""
-    return f"""
+ROW_CALL_VIEWS_SQL: Final = f"""
 CREATE OR REPLACE VIEW model_calls AS
-WITH RECURSIVE{nested}
+WITH RECURSIVE{_ANY_PARENT}
 links AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.kind, s.rowid AS row_id,
            coalesce(s.response_id, s.span_id) AS call_key
@@ -326,8 +324,6 @@ FROM filled f LEFT JOIN ranked r ON r.row_id = f.call_row;
 """
 
 
-ROW_CALL_VIEWS_SQL: Final = _row_call_views(_ANY_PARENT)
-
 # Migration 11: migration 10 climbed every trace where a call has a parent, which is every
 # trace of an application whose calls sit under a workflow or agent span: the join on trace and
 # span ids it meant to avoid. Only a call whose parent is a call or a plain span can be wrapped,
@@ -344,4 +340,4 @@ nested AS MATERIALIZED (  -- traces where a call's parent is a call or a plain s
     JOIN spans c ON c.rowid = x.call_row JOIN spans p ON p.rowid = x.parent_row
     WHERE c.trace_id = p.trace_id
 ),"""
-CALL_PARENT_VIEWS_SQL: Final = _row_call_views(_CALL_PARENT)
+CALL_PARENT_VIEWS_SQL: Final = ROW_CALL_VIEWS_SQL.replace(_ANY_PARENT, _CALL_PARENT, 1)
