@@ -208,6 +208,9 @@ PROMOTED_COLUMNS: Final[dict[str, tuple[str, str]]] = {
     "response_id": (GEN_AI_RESPONSE_ID, "VARCHAR"),
     "cache_read_input_tokens": (GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "BIGINT"),
     "cache_creation_input_tokens": (GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, "BIGINT"),
+    # Added by migration 12 (drift reads it for every call): the reasons as the batch writes a
+    # list into a text column, JSON (``["stop"]``); a single string as it is.
+    "finish_reasons": (GEN_AI_RESPONSE_FINISH_REASONS, "VARCHAR"),
 }
 # column -> the attribute it is read from
 PROMOTED_ATTRIBUTES: Final[dict[str, str]] = {

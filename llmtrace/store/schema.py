@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..semconv import PROMOTED_COLUMNS
+from ..semconv import GEN_AI_RESPONSE_FINISH_REASONS, PROMOTED_COLUMNS
 from .calls import (
     CALL_PARENT_VIEWS_SQL,
     CALL_VIEWS_SQL,
@@ -25,6 +25,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "applied_version",
     "apply_migrations",
+    "attribute_text_sql",
     "promoted_column_problems",
 ]
 
@@ -175,6 +176,25 @@ _RESHRED_ATTRIBUTES = """
 ALTER TABLE spans ALTER attributes TYPE VARIANT USING attributes;
 """
 
+
+def attribute_text_sql(attribute: str, attributes: str = "attributes") -> str:
+    """SQL of an attribute (of the VARIANT ``attributes``) as a promoted text column holds it:
+    a string as it is, anything else (a list, a number) as the batch writes it, compact JSON."""
+    value = f"{attributes}['{attribute}']"
+    return (
+        f"CASE WHEN {value} IS NULL THEN NULL WHEN variant_typeof({value}) = 'VARCHAR' "
+        f"THEN {value}::VARCHAR ELSE {value}::JSON::VARCHAR END"
+    )
+
+
+# Drift reads every call's finish reasons: from the attributes, a list cast to text cost more
+# than the rest of the call's row (3 s over 4M calls); the column is read as fast as the model.
+_FINISH_REASONS = f"""
+ALTER TABLE spans ADD COLUMN finish_reasons VARCHAR;
+UPDATE spans SET finish_reasons = {attribute_text_sql(GEN_AI_RESPONSE_FINISH_REASONS)}
+WHERE attributes['{GEN_AI_RESPONSE_FINISH_REASONS}'] IS NOT NULL;
+"""
+
 # (version, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "spans table, spool ledger and the llm_calls/tool_calls/traces views", _SPANS),
@@ -212,6 +232,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "(not every call under a workflow): the same rows",
         CALL_PARENT_VIEWS_SQL,
     ),
+    (12, "finish_reasons promoted to a column, filled from the attributes", _FINISH_REASONS),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

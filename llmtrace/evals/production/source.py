@@ -14,8 +14,10 @@ from pathlib import Path
 import duckdb
 
 from ...errors import UserError
+from ...semconv import PROMOTED_COLUMNS
 from ...store.calls import FASTER_CALL_VIEWS_SQL
 from ...store.query import open_store_for_read
+from ...store.schema import attribute_text_sql
 
 __all__ = ["is_parquet_source", "open_source"]
 
@@ -36,9 +38,10 @@ def _parquet_connection(folder: Path) -> duckdb.DuckDBPyConnection:
     try:
         partitioned = any(part.startswith("date=") for f in files for part in f.parts)
         columns = "* EXCLUDE (date)" if partitioned else "*"
+        source = f"read_parquet('{pattern}', hive_partitioning = {str(partitioned).lower()})"
         conn.execute(
-            f"CREATE VIEW spans AS SELECT {columns} REPLACE (attributes::VARIANT AS attributes) "
-            f"FROM read_parquet('{pattern}', hive_partitioning = {str(partitioned).lower()})"
+            f"CREATE VIEW spans AS SELECT {columns} REPLACE (attributes::VARIANT AS attributes)"
+            f"{_missing_columns(conn, source)} FROM {source}"
         )
         conn.execute(FASTER_CALL_VIEWS_SQL)
         conn.execute("CREATE TABLE eval_runs (run_id VARCHAR)")
@@ -47,6 +50,17 @@ def _parquet_connection(folder: Path) -> duckdb.DuckDBPyConnection:
         first = str(exc).strip().splitlines()[0]
         raise UserError(f"--db {folder}: not llmtrace's Parquet export: {first}") from None
     return conn
+
+
+def _missing_columns(conn: duckdb.DuckDBPyConnection, source: str) -> str:
+    """The promoted text columns an export written before them lacks, read from the
+    attributes as a migration would have filled them (``, <sql> AS column`` each)."""
+    have = {str(row[0]) for row in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    return "".join(
+        f", {attribute_text_sql(attribute, '(attributes::VARIANT)')} AS {column}"
+        for column, (attribute, sql_type) in PROMOTED_COLUMNS.items()
+        if column not in have and sql_type == "VARCHAR"
+    )
 
 
 def open_source(path: Path) -> duckdb.DuckDBPyConnection:

@@ -75,15 +75,9 @@ def calls_table_sql(table: str, since: datetime | None, *, finish_reasons: bool 
     that started at or after ``since``, with the columns gates and drift read. ``model_calls``
     is the costly view of the store (its rule walks the span tree), so one gate or drift
     evaluates it once, for every window. ``finish_reasons``: drift's features (the model,
-    prompt version and finish reasons); the reasons are read from the attributes, which costs
-    as much again as the rest of the row, so a gate leaves them out."""
+    prompt version and finish reasons, promoted columns), which a gate leaves out."""
     after = f"AND start_time >= {_timestamp(since)}" if since is not None else ""
-    features = (
-        f", model, prompt_version,\n       attributes['{sc.GEN_AI_RESPONSE_FINISH_REASONS}']"
-        "::VARCHAR AS finish_reasons"
-        if finish_reasons
-        else ""
-    )
+    features = ", model, prompt_version, finish_reasons" if finish_reasons else ""
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
 SELECT trace_id, kind, duration_ms, cost_usd, input_tokens, output_tokens{features}
