@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import dis
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -107,17 +110,36 @@ class ContextStampingProcessor(SpanProcessor):
         return True
 
 
+def _does_nothing(method: Any) -> bool:
+    """True for a method whose body is only ``pass`` (or a docstring), as the SDK batch
+    processor's ``on_start`` and our stamping processor's ``on_end`` are: not worth a call on
+    every span."""
+    code = getattr(getattr(method, "__func__", method), "__code__", None)
+    if code is None:
+        return False
+    steps = [i for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")]
+    if [i.opname for i in steps] == ["RETURN_CONST"]:  # Python 3.12+
+        return steps[0].argval is None
+    return [i.opname for i in steps] == ["LOAD_CONST", "RETURN_VALUE"] and steps[0].argval is None
+
+
 class Pipeline(SpanProcessor):
     """The one processor llmtrace adds to a provider; its children can be swapped safely."""
 
     def __init__(self) -> None:
         self._children: tuple[SpanProcessor, ...] = ()
         self._retired: tuple[SpanProcessor, ...] = ()  # shut down, still counted
+        # The children's on_start / on_end that do something (called for every span).
+        self._on_start: tuple[Callable[[Span, Context | None], None], ...] = ()
+        self._on_end: tuple[Callable[[ReadableSpan], None], ...] = ()
         self._lock = threading.Lock()
 
     def replace(self, children: tuple[SpanProcessor, ...]) -> tuple[SpanProcessor, ...]:
+        on_start = tuple(c.on_start for c in children if not _does_nothing(c.on_start))
+        on_end = tuple(c.on_end for c in children if not _does_nothing(c.on_end))
         with self._lock:
             old, self._children = self._children, children
+            self._on_start, self._on_end = on_start, on_end
         return old
 
     @property
@@ -125,12 +147,12 @@ class Pipeline(SpanProcessor):
         return self._children
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        for child in self._children:
-            child.on_start(span, parent_context)
+        for on_start in self._on_start:
+            on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        for child in self._children:
-            child.on_end(span)
+        for on_end in self._on_end:
+            on_end(span)
 
     @property
     def counted(self) -> tuple[SpanProcessor, ...]:

@@ -52,6 +52,8 @@ class SpanSpec:
 
     __slots__ = (
         "_entered",
+        "_judge",
+        "_llm",
         "_named_by",
         "evaluation_name",
         "kind",
@@ -78,6 +80,8 @@ class SpanSpec:
         self.model = model
         self.provider = provider
         self.evaluation_name = evaluation_name
+        self._llm = kind == sc.KIND_LLM  # records the call's input, and what it returned
+        self._judge = kind == sc.KIND_JUDGE  # remembers the span it judges
         # What each `with` entered, per context: one spec may be entered concurrently from
         # several threads or tasks (a module-level spec used in a thread pool).
         self._entered: contextvars.ContextVar[tuple[tuple[LiveSpan, object], ...]] | None = None
@@ -85,7 +89,7 @@ class SpanSpec:
     # --- starting -----------------------------------------------------------------------------
     def start(self) -> tuple[LiveSpan, otel_context.Context]:
         """Open the span as a child of the current context (not yet attached)."""
-        judged = trace.get_current_span() if self.kind == sc.KIND_JUDGE else None
+        judged = trace.get_current_span() if self._judge else None
         stamped = current_context_attributes()
         # Context attributes go in at start (one validation pass); the span's own win.
         attributes = {**stamped, **self.start_attributes} if stamped else self.start_attributes
@@ -107,7 +111,7 @@ class SpanSpec:
         except Exception as exc:
             report_internal_error(f"{self.kind} span start", exc)
             return None
-        if args is not None and self.kind == sc.KIND_LLM:
+        if args is not None and self._llm:
             live.record_input(_call_input(args, kwargs))
         return live, ctx
 
@@ -170,7 +174,7 @@ class SpanSpec:
     # ``instrument``; what a call's end does is in ``streams.fail_call`` / ``finish_call``, a
     # stream's life in ``streams``. (Not a ``with`` block: a scope object costs ~0.5 us a call.)
     def _wrap_sync(self, func: Callable[P, R]) -> Callable[P, R]:
-        start_call, llm = self._try_start, self.kind == sc.KIND_LLM
+        start_call, llm = self._try_start, self._llm
 
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             started = start_call(args, kwargs)
@@ -188,7 +192,7 @@ class SpanSpec:
         return wrapper
 
     def _wrap_coroutine(self, func: Callable[P, Any]) -> Callable[P, Any]:
-        start_call, llm = self._try_start, self.kind == sc.KIND_LLM
+        start_call, llm = self._try_start, self._llm
 
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
             started = start_call(args, kwargs)

@@ -1,0 +1,109 @@
+"""The decorators' hot path (#19): what it skips on every span still happens where it matters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+import llmtrace
+from llmtrace import semconv as sc
+from llmtrace._tracing.processors import (
+    ContextStampingProcessor,
+    CountingBatchSpanProcessor,
+    Pipeline,
+    _does_nothing,
+)
+from llmtrace.testing import capture_spans
+
+
+class _Recording(SpanProcessor):
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.ended: list[str] = []
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.started.append(span.name)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended.append(span.name)
+
+
+class _Quiet(SpanProcessor):
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Documented, and does nothing."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        return None
+
+
+def test_does_nothing_tells_empty_methods_from_working_ones() -> None:
+    quiet, recording = _Quiet(), _Recording()
+    assert _does_nothing(quiet.on_start) and _does_nothing(quiet.on_end)
+    assert not _does_nothing(recording.on_start) and not _does_nothing(recording.on_end)
+    assert _does_nothing(SpanProcessor().on_start)
+    assert not _does_nothing(ContextStampingProcessor().on_start)
+    assert _does_nothing(ContextStampingProcessor().on_end)
+    assert not _does_nothing(print)  # no Python code: called, never guessed
+    assert not _does_nothing(lambda span: span.end())
+
+
+def test_pipeline_calls_only_the_children_that_do_something() -> None:
+    exporter_side = CountingBatchSpanProcessor(_DropAll())
+    try:
+        assert _does_nothing(exporter_side.on_start)  # the SDK batch processor's is a pass
+        recording = _Recording()
+        pipeline = Pipeline()
+        pipeline.replace((ContextStampingProcessor(), _Quiet(), exporter_side, recording))
+        assert pipeline._on_start == (
+            pipeline.children[0].on_start,
+            recording.on_start,
+        )
+        assert pipeline._on_end == (exporter_side.on_end, recording.on_end)
+        provider = TracerProvider()
+        provider.add_span_processor(pipeline)
+        with provider.get_tracer("t").start_as_current_span("one"):
+            pass
+        assert recording.started == recording.ended == ["one"]
+        pipeline.replace((recording,))  # swapping the children swaps what is called
+        with provider.get_tracer("t").start_as_current_span("two"):
+            pass
+        assert recording.started == ["one", "two"]
+    finally:
+        exporter_side.shutdown()
+
+
+class _DropAll(SpanExporter):
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def test_kinds_still_record_what_their_function_returned() -> None:
+    with capture_spans() as spans:
+
+        @llmtrace.workflow("flow")
+        def flow() -> list[str]:
+            search("q")
+            check("text")
+            return ["not", "read"]
+
+        @llmtrace.retrieval(index="kb")
+        def search(query: str) -> list[dict[str, str]]:
+            return [{"id": "d1"}, {"id": "d2"}]
+
+        @llmtrace.guardrail(policy="pii")
+        def check(text: str) -> bool:
+            return False
+
+        flow()
+    retrieval = dict(spans.by_name("retrieval kb").attributes or {})
+    assert retrieval[sc.RETRIEVAL_DOCUMENT_IDS] == ("d1", "d2")
+    assert dict(spans.by_name("guardrail pii").attributes or {})[sc.GUARDRAIL_ACTION] == "block"
+    workflow = dict(spans.by_name("invoke_workflow flow").attributes or {})
+    assert workflow == {
+        sc.SPAN_KIND: sc.KIND_WORKFLOW,
+        sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW,
+        sc.GEN_AI_WORKFLOW_NAME: "flow",
+    }
