@@ -19,6 +19,7 @@ import pytest
 
 from llmtrace import evals
 from llmtrace.evals.production.source import open_source
+from llmtrace.evals.production.trace_metrics import WindowData
 from llmtrace.evals.production.trace_sql import (
     SKEW,
     calls_table_sql,
@@ -211,3 +212,16 @@ def test_guardrail_checks_long_before_the_root_are_not_the_windows(store: Path) 
     blocks = sum(1 for s in checks if s[7] == "block")
     assert result.gates[0].estimate == pytest.approx(blocks / len(checks), abs=1e-12)
     assert result.gates[0].n == len({traces[s[0]][2] for s in checks})
+
+
+def test_windows_clustered_level_by_level_as_computed_from_the_spans(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    # WindowData reads the conversation in the roots' scan, then the session only for the
+    # traces still alone (an UPDATE): the clusters are those of every level read at once
+    conn.execute(calls_table_sql("_calls", BASE.start, finish_reasons=False))
+    found = WindowData.load(conn, [CAND, BASE], None, "_calls")
+    for data, window in zip(found, (CAND, BASE), strict=True):
+        rows = dict(conn.execute(f"SELECT trace_id, cluster FROM {data.traces}").fetchall())
+        assert rows == {trace: value[2] for trace, value in _expected(window, False).items()}
+        assert set(data.cluster_levels) == {"conversation", "session", "trace"}

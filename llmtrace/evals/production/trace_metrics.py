@@ -24,7 +24,9 @@ from ...errors import UserError
 from ..stats import Interval
 from . import trace_stats
 from .trace_sql import (
+    CLUSTER_LEVELS,
     PER_TRACE_VALUES,
+    cluster_level_sql,
     evaluations_table_sql,
     observations_sql,
     selection_view_sql,
@@ -146,9 +148,17 @@ class WindowData:
         :func:`.trace_sql.calls_table_sql` covering the windows."""
         suffix = next(_table_ids)
         table = f"_lt_traces_{suffix}"
-        conn.execute(
-            selections_table_sql(table, [(window_roots(w), w.start) for w in windows], where, calls)
-        )
+        selections = [(window_roots(w), w.start) for w in windows]
+        # the roots' scan reads the first cluster level; each next one is read only for the
+        # traces still alone (an attribute no root carries costs a pass over their VARIANTs)
+        conn.execute(selections_table_sql(table, selections, where, calls, levels=1))
+        for level in range(1, len(CLUSTER_LEVELS)):
+            alone = conn.execute(
+                f"SELECT count(*) FROM {table} WHERE cluster_level = 'trace'"
+            ).fetchone()
+            if not alone or not alone[0]:
+                break
+            conn.execute(cluster_level_sql(table, selections, level))
         levels: dict[int, dict[str, int]] = {k: {} for k in range(len(windows))}
         rows = conn.execute(
             f"SELECT sel, cluster_level, count(*) FROM {table} GROUP BY 1, 2 ORDER BY 3 DESC, 2"
