@@ -72,6 +72,42 @@ def test_read_commands_import_no_pydantic(tmp_path, args):
     assert not {"pydantic", "pyarrow", "llmtrace.evals", "opentelemetry"} & modules
 
 
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_a_plain_table_or_csv_loads_no_rich(tmp_path, fmt):
+    sql = "SELECT 'gpt-4o' AS model, 3 AS n, 0.25 AS cost"
+    code, out, modules = _run("sql", sql, "--db", str(_store(tmp_path)), "--format", fmt)
+    assert code == 0 and "gpt-4o" in out
+    assert not {m for m in modules if m == "rich" or m.startswith("rich.")}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "gpt-4o",
+        "a b  c",
+        "~!@#$%^&*()_+{}|:<>?",
+        "\x7f",
+        "tab\there",
+        "esc\x1b[0m",
+        "héllo",
+        "日本語",
+        "emoji 🙂 ok",
+        "e\u0301",
+        "\u200b",
+        "x" * 600,
+    ],
+)
+def test_cell_widths_are_richs(text):
+    from rich.cells import cell_len, set_cell_size
+
+    from llmtrace.cli import _table
+
+    assert _table.cell_len(text) == cell_len(text)
+    for total in (-1, 0, 1, 3, 8, 700):
+        assert _table.set_cell_size(text, total) == set_cell_size(text, total), total
+
+
 def test_a_bad_value_is_still_typers_one_line_usage_error(tmp_path):
     done = run_python(
         f"from llmtrace.cli import main\nmain(['traces', '--limit', '0', '--db', '{tmp_path}'])"

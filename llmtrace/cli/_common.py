@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -146,9 +143,14 @@ def emit_rows(
     None leaves a column out of the table); JSON and CSV always carry every column in full.
     """
     if fmt == OutputFormat.json:
+        import json
+
         records = [{c: _plain(v) for c, v in zip(columns, row, strict=False)} for row in rows]
         typer.echo(json.dumps(records, default=str, indent=2))
     elif fmt == OutputFormat.csv:
+        import csv
+        import io
+
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)

@@ -4,11 +4,13 @@ Ids are shortened to the shortest prefix (at least 8 characters) that is unique 
 shown, which ``traces``, ``gate`` and the other commands accept back. Numbers are compact
 (3 significant digits). Width comes from the terminal, or $COLUMNS, else 80 when piped.
 ``--format json|csv`` never goes through here: those stay full.
+
+Text that is printable ASCII (most tables) is one cell a character; only other text asks
+``rich.cells``, imported then, so a plain table or a CSV does not load rich (#19).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,12 +18,28 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from rich.cells import cell_len, set_cell_size
-
 __all__ = ["Column", "compact_number", "render", "short_ids", "terminal_width", "truncate"]
 
 MIN_ID_CHARS = 8
 _GAP = "  "
+
+
+def cell_len(text: str) -> int:
+    """Terminal cells ``text`` takes."""
+    if text.isascii() and text.isprintable():
+        return len(text)
+    from rich.cells import cell_len as rich_cell_len
+
+    return rich_cell_len(text)
+
+
+def set_cell_size(text: str, total: int) -> str:
+    """``text`` cropped or padded with spaces to ``total`` cells."""
+    if text.isascii() and text.isprintable():
+        return text[:total] if len(text) >= total else text + " " * (total - len(text))
+    from rich.cells import set_cell_size as rich_set_cell_size
+
+    return rich_set_cell_size(text, total)
 
 
 def terminal_width() -> int:
@@ -75,6 +93,8 @@ def cell_text(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, (dict, list, tuple)):
+        import json
+
         return json.dumps(value, default=str, ensure_ascii=False)
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
