@@ -191,10 +191,11 @@ class TraceReceiver:
         except DecodeError as exc:
             self.counts.add(malformed_requests=1)
             return None, f"not an OTLP ExportTraceServiceRequest: {exc}"
-        return self.store(request), None
+        return self.store(request, body), None
 
-    def store(self, request: Any) -> Any:
-        return self._respond(*self._export(request))
+    def store(self, request: Any, body: bytes | None = None) -> Any:
+        """Store a parsed request (``body``: the bytes it was parsed from, if at hand)."""
+        return self._respond(*self._export(request, body))
 
     def _respond(self, stored: int, rejected: int, result: SpanExportResult) -> Any:
         """Count what became of a request's spans; the OTLP response that says so."""
@@ -215,14 +216,14 @@ class TraceReceiver:
             )
         return response
 
-    def _export(self, request: Any) -> tuple[int, int, SpanExportResult]:
+    def _export(self, request: Any, body: bytes | None) -> tuple[int, int, SpanExportResult]:
         """(spans handed on, spans rejected, the exporter's result). The store's exporter takes
         the request straight as Arrow columns, with the resource on every row so that requests
         from different services gather into one insert; should that fail (a value nothing
         anticipated), the request goes the SDK spans' way, which salvages span by span."""
         if isinstance(self.exporter, DuckDBSpanExporter):
             try:
-                batch, rejected = request_batch(request)
+                batch, rejected = request_batch(request, body)
             except Exception as exc:
                 report_internal_error("llmtrace serve: OTLP to Arrow", exc)
             else:

@@ -39,7 +39,7 @@ def convert_body(body: bytes) -> Converted:
     except DecodeError as exc:
         return "malformed", f"not an OTLP ExportTraceServiceRequest: {exc}", 0
     try:
-        batch, rejected = request_batch(request)
+        batch, rejected = request_batch(request, body)
         batch = resource_on_rows(batch)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, batch.schema) as writer:
