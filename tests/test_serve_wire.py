@@ -123,3 +123,19 @@ def test_long_attributes_repeated_keys_and_a_full_cache(monkeypatch):
         assert len(otlp_wire.ATTRIBUTES) <= 3
     models = [json.loads(a).get("model") for a in batch["attributes"].to_pylist()]
     assert models == ["a", "a", "b", "c"]
+
+
+@pytest.mark.parametrize("repeat", [True, False])
+def test_attributes_that_do_not_repeat_are_read_from_the_parsed_request(repeat):
+    """A scope whose first spans' attributes are mostly new is read field by field (caching
+    them would cost more than it saves); one whose attributes repeat, through the cache."""
+    spans = [
+        _span(i, model="m", **({"n": i % 2} if repeat else {"id": f"r{i}", "tokens": i}))
+        for i in range(1, 41)
+    ]
+    body = _request(*spans)
+    request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+    batch, _ = request_batch(request, body)
+    assert_same(batch, sdk_batch(request))
+    probed = otlp_batch._PROBE_SPANS
+    assert len(otlp_wire.ATTRIBUTES) == (3 if repeat else 1 + 2 * probed)
