@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from pathlib import Path
 from typing import Any
 
+import pytest
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -107,3 +111,100 @@ def test_kinds_still_record_what_their_function_returned() -> None:
         sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW,
         sc.GEN_AI_WORKFLOW_NAME: "flow",
     }
+
+
+class _Counting(SpanExporter):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.exported = threading.Event()
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.names.extend(span.name for span in spans)
+        self.exported.set()
+        return SpanExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def _ended(provider: TracerProvider, *names: str) -> None:
+    tracer = provider.get_tracer("t")
+    for name in names:
+        tracer.start_span(name).end()
+
+
+def test_spans_are_queued_without_asking_the_process_id(monkeypatch: Any) -> None:
+    exporter = _Counting()
+    processor = CountingBatchSpanProcessor(exporter, schedule_delay_millis=60_000)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    try:
+        assert processor._direct is not None  # the SDK's layout is the known one
+        asked: list[int] = []
+        real_getpid = os.getpid
+        monkeypatch.setattr(os, "getpid", lambda: asked.append(1) or real_getpid())
+        _ended(provider, "a", "b", "c")
+        assert asked == []
+        monkeypatch.undo()
+        assert processor.force_flush()
+        assert exporter.names == ["a", "b", "c"]
+    finally:
+        provider.shutdown()
+
+
+def test_a_full_batch_still_wakes_the_exporting_thread() -> None:
+    exporter = _Counting()
+    processor = CountingBatchSpanProcessor(
+        exporter, schedule_delay_millis=60_000, max_export_batch_size=4
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    try:
+        _ended(provider, "1", "2", "3")
+        assert not exporter.exported.wait(0.3)  # below a batch: waits for the delay
+        _ended(provider, "4")
+        assert exporter.exported.wait(10)  # a batch: exported now, no flush
+        assert sorted(exporter.names) == ["1", "2", "3", "4"]
+    finally:
+        provider.shutdown()
+
+
+def test_a_full_queue_drops_counted_and_a_shut_down_one_takes_nothing() -> None:
+    exporter = _Counting()
+    processor = CountingBatchSpanProcessor(
+        exporter, schedule_delay_millis=60_000, max_queue_size=2, max_export_batch_size=2
+    )
+    processor._direct._worker_awaken.set = lambda: None  # keep the worker asleep
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    _ended(provider, "kept", "kept too", "dropped")
+    assert processor.dropped_spans == 1
+    assert processor.force_flush() is False  # a span was lost since the last flush
+    assert sorted(exporter.names) == ["kept", "kept too"]
+    del processor._direct._worker_awaken.set  # shutdown wakes the worker
+    provider.shutdown()
+    _ended(provider, "after shutdown")
+    assert "after shutdown" not in exporter.names
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_queues_and_exports_its_own_spans(tmp_path: Path) -> None:
+    exporter = _Counting()
+    processor = CountingBatchSpanProcessor(exporter, schedule_delay_millis=60_000)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    _ended(provider, "parent")
+    out = tmp_path / "child.txt"
+    pid = os.fork()
+    if pid == 0:  # the child: the SDK's fork hook gave it an empty queue and a new thread
+        try:
+            _ended(provider, "child")
+            processor.force_flush()
+            out.write_text(",".join(exporter.names))
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert out.read_text() == "child"  # the parent's queued span stayed with the parent
+    assert processor.force_flush()
+    assert exporter.names == ["parent"]
+    provider.shutdown()
