@@ -62,11 +62,14 @@ def _traces_itself(resource: Any) -> bool:
 
 def _spec_for(provider: str, operation: str, kwargs: dict[str, Any]) -> Any:
     model = kwargs.get("model")
-    return llm(
-        model=model if isinstance(model, str) else None,
-        provider=provider,
-        operation=operation,
-    )
+    return _spec(provider, operation, model if isinstance(model, str) else None)
+
+
+@functools.lru_cache(maxsize=256)
+def _spec(provider: str, operation: str, model: str | None) -> Any:
+    """One spec per (provider, operation, model), built once: a spec holds no per-call state
+    (its ``with`` entries live in a context variable), so every call can share it."""
+    return llm(model=model, provider=provider, operation=operation)
 
 
 def _traced(

@@ -208,3 +208,24 @@ def test_a_forked_child_queues_and_exports_its_own_spans(tmp_path: Path) -> None
     assert processor.force_flush()
     assert exporter.names == ["parent"]
     provider.shutdown()
+
+
+def test_instrumented_calls_share_one_spec_per_model() -> None:
+    from llmtrace._instrument import _spec_for, _traced
+
+    class Completions:
+        def create(self, **kwargs: Any) -> dict[str, Any]:
+            return {"model": kwargs["model"], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+
+    create = _traced(Completions.create, "openai", sc.OP_CHAT, is_async=False)
+    with capture_spans() as spans:
+        for model in ("gpt-4o-mini", "gpt-4o", "gpt-4o-mini", None):
+            create(Completions(), model=model, messages=[{"role": "user", "content": "hi"}])
+    requested = [(s.attributes or {}).get(sc.GEN_AI_REQUEST_MODEL) for s in spans.spans()]
+    assert requested == ["gpt-4o-mini", "gpt-4o", "gpt-4o-mini", None]
+    assert [(s.attributes or {}).get(sc.GEN_AI_USAGE_INPUT_TOKENS) for s in spans.spans()] == [
+        3
+    ] * 4
+    one = _spec_for("openai", sc.OP_CHAT, {"model": "gpt-4o"})
+    assert one is _spec_for("openai", sc.OP_CHAT, {"model": "gpt-4o"})
+    assert one is not _spec_for("openai", sc.OP_EMBEDDINGS, {"model": "gpt-4o"})
