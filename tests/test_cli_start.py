@@ -257,3 +257,51 @@ def test_an_llmtrace_store_is_recognised_without_a_catalog_query(tmp_path):
             else:
                 check_tables(recording, path)  # type: ignore[arg-type]
         assert bool(recording.executed) is queried, path.name
+
+
+_FREEZE_PROBE = """
+import atexit, gc, sys
+atexit.register(lambda: print("frozen:", gc.get_freeze_count() > 0, file=sys.stderr))
+from llmtrace.cli import main
+if sys.argv[1] == "own":
+    sys.argv = ["llmtrace", *sys.argv[2:]]
+    main()
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("how", ["own", "called"])
+def test_as_its_own_process_the_cli_freezes_the_heap_after_its_exit_handlers(tmp_path, how):
+    import subprocess
+    import sys
+
+    db = str(_store(tmp_path))
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _FREEZE_PROBE,
+            how,
+            "sql",
+            "SELECT 42 AS answer",
+            "--db",
+            db,
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (ok.returncode, json.loads(ok.stdout)) == (0, [{"answer": 42}])
+    assert ok.stderr.strip() == f"frozen: {how == 'own'}"  # main(argv) in a program: no freeze
+    bad = subprocess.run(
+        [sys.executable, "-c", _FREEZE_PROBE, how, "stats", "--kind", "nope", "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stdout == ""
+    error, frozen = bad.stderr.strip().splitlines()  # one line of error, no traceback
+    assert error.startswith("llmtrace: error: --kind 'nope': choose from all, ")
+    assert frozen == f"frozen: {how == 'own'}"

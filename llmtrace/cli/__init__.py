@@ -7,6 +7,8 @@ failed or a release was refused, 2 bad usage or input (one line on stderr, no tr
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 import traceback
 from typing import Annotated, NoReturn
@@ -214,7 +216,15 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Run the CLI and map every outcome to its exit code (see the module docstring)."""
+    """Run the CLI and map every outcome to its exit code (see the module docstring).
+
+    Run as the process's own command (``argv`` None: the ``llmtrace`` script, ``python -m
+    llmtrace``), the process's objects are frozen (``gc.freeze``) after every other exit
+    handler has run, so the interpreter's final garbage collections skip them: ~15-25 ms of a
+    read command's exit, spent freeing memory the process is about to give back anyway.
+    """
+    if argv is None:
+        atexit.register(gc.freeze)  # registered first, so it runs last
     try:
         code = app(args=argv, prog_name="llmtrace", standalone_mode=False)
     except click_exceptions.NoArgsIsHelpError:
