@@ -36,6 +36,7 @@ import duckdb
 
 from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.receiver import TraceReceiver, store_exporter
+from llmtrace.receiver_workers import default_workers
 
 from .serve_senders import (
     Senders,
@@ -104,8 +105,8 @@ def _serve(senders: Senders, workers: int | None = None, grpc: bool = False) -> 
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "serve.duckdb"
         exporter = store_exporter(db)  # as llmtrace serve stores
-        options: dict[str, Any] = {} if workers is None else {"workers": workers}
-        receiver = TraceReceiver(exporter, port=0, grpc_port=0 if grpc else None, **options)
+        workers = default_workers() if workers is None else workers  # as llmtrace serve
+        receiver = TraceReceiver(exporter, port=0, grpc_port=0 if grpc else None, workers=workers)
         receiver.start()
         pool = receiver._pool._pool if receiver._pool is not None else None
         for _ in range(max(len(getattr(pool, "_processes", None) or ()), 1)):
@@ -155,16 +156,17 @@ def _dropped(senders: Senders, grpc: bool = False) -> Figure:
 def scenarios(seconds: float) -> list[tuple[str, Any]]:
     """(name, measure) for each figure, the exporters' ceiling right before their serve runs."""
     n = SENDERS
+    here = f" (default: --workers {default_workers()})"
     python = python_senders(n, seconds)
     found: list[tuple[str, Any]] = [
         (f"{n} Python OTLP/HTTP exporters into a dropping collector", lambda: _dropped(python)),
-        (f"{n} Python OTLP/HTTP exporters into llmtrace serve", lambda: _serve(python)),
+        (f"{n} Python OTLP/HTTP exporters into llmtrace serve{here}", lambda: _serve(python)),
     ]
     if node_missing() is None:
         node, node_grpc = node_senders(n, seconds), node_senders(n, seconds, "grpc")
         found += [
             (f"{n} Node OTLP/HTTP exporters into a dropping collector", lambda: _dropped(node)),
-            (f"{n} Node OTLP/HTTP exporters into llmtrace serve", lambda: _serve(node)),
+            (f"{n} Node OTLP/HTTP exporters into llmtrace serve{here}", lambda: _serve(node)),
             (
                 f"{n} Node OTLP/HTTP exporters into llmtrace serve --workers 2",
                 lambda: _serve(node, workers=2),
@@ -174,14 +176,14 @@ def scenarios(seconds: float) -> list[tuple[str, Any]]:
                 lambda: _dropped(node_grpc, grpc=True),
             ),
             (
-                f"{n} Node OTLP/gRPC exporters into llmtrace serve",
+                f"{n} Node OTLP/gRPC exporters into llmtrace serve{here}",
                 lambda: _serve(node_grpc, grpc=True),
             ),
         ]
     encoded = python_senders(n, seconds, encoded_once=True)
     return [
         *found,
-        (f"{n} senders of pre-encoded bodies into llmtrace serve", lambda: _serve(encoded)),
+        (f"{n} senders of pre-encoded bodies into llmtrace serve{here}", lambda: _serve(encoded)),
         (
             f"{n} senders of pre-encoded bodies into llmtrace serve --workers 2",
             lambda: _serve(encoded, workers=2),

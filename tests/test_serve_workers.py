@@ -3,6 +3,8 @@ receiver stores them itself; malformed ones are answered and counted the same wa
 
 from __future__ import annotations
 
+import inspect
+import os
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 
 from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.receiver import TraceReceiver
+from llmtrace.receiver_workers import default_workers
 from tests.conftest import ROOT
 from tests.foreign_spans_helpers import list_price
 from tests.serve_helpers import free_port, post, send, varied_request
@@ -129,3 +132,20 @@ def test_the_command_with_a_worker_serves_until_sigterm(tmp_path):
         assert conn.execute("SELECT count(*) FROM llm_calls").fetchall() == [(2,)]
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers"), [(1, 0), (2, 0), (3, 1), (4, 2), (6, 3), (8, 4), (64, 4)]
+)
+def test_the_default_workers_follow_the_cores(cores, workers):
+    assert default_workers(cores) == workers
+
+
+def test_serve_without_workers_takes_the_default_from_this_machines_cores(monkeypatch):
+    from llmtrace.cli.serve import serve_command
+
+    here = default_workers()
+    default = inspect.signature(serve_command).parameters["workers"].default
+    assert default == here
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert default_workers() == 4

@@ -11,6 +11,7 @@ import typer
 
 from ..errors import UserError
 from ..receiver import TraceReceiver, store_exporter
+from ..receiver_workers import default_workers
 from ._common import DbOption
 from ._store import writable_store
 
@@ -36,9 +37,9 @@ def serve_command(
         int,
         typer.Option(
             help="Processes that convert requests for the store (0: the server's own threads); "
-            "worth it with cores to spare beside the store's merger process."
+            "by default none up to 2 cores, else half the cores, at most 4."
         ),
-    ] = 0,
+    ] = default_workers(),
     db: DbOption = None,
 ) -> None:
     """Receive OTLP spans from any process or a Collector into the store, until stopped."""
