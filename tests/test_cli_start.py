@@ -305,3 +305,31 @@ def test_as_its_own_process_the_cli_freezes_the_heap_after_its_exit_handlers(tmp
     error, frozen = bad.stderr.strip().splitlines()  # one line of error, no traceback
     assert error.startswith("llmtrace: error: --kind 'nope': choose from all, ")
     assert frozen == f"frozen: {how == 'own'}"
+
+
+def test_a_typer_that_wants_more_of_rich_gets_the_real_modules():
+    done = run_python(
+        """
+        import sys
+        from llmtrace.cli import _rich_help
+        _rich_help._STAND_INS["rich.markdown"] = ("NotWhatTyperImports", object)
+        _rich_help.load()
+        import typer.rich_utils as ru
+        assert ru.Markdown is sys.modules["rich.markdown"].Markdown  # the real class
+        print("ok")
+        """
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_typer_with_another_runtime_param_keeps_its_own_conversion(monkeypatch):
+    from llmtrace.cli import _coerce
+
+    def other_fields(**fields: Any) -> Any:
+        raise TypeError("unexpected keyword argument 'descriptor'")
+
+    monkeypatch.setattr(_coerce, "_Quick", other_fields)
+    app = typer.Typer()
+    app.command()(_command)
+    params = install_params(typer.main.get_command(app).params)
+    assert [p._runtime_param for p in params] == [None] * len(params)

@@ -10,7 +10,8 @@ typer's own conversion, so what a command receives and every error message stay 
 ``tests/test_cli_start.py`` checks both against typer's conversion value by value.
 
 It sets typer's per-parameter cache (``_TyperParameter._runtime_param``, filled lazily by
-typer itself). With a typer whose internals differ it installs nothing.
+typer itself). With a typer whose internals differ (no such module, or a ``RuntimeParam`` that
+takes other fields) it installs nothing and typer converts everything.
 """
 
 from __future__ import annotations
@@ -147,11 +148,15 @@ def install_params(params: list[Any]) -> list[Any]:
             continue
         descriptor = param.type_descriptor
         convert = quick_conversion(descriptor)
-        if convert is not None:
+        if convert is None:
+            continue
+        try:
             param._runtime_param = _Quick(
                 parameter_info=descriptor.parameter_info,
                 annotation=descriptor.annotation,
                 descriptor=descriptor,
                 convert=convert,
             )
+        except TypeError:  # a typer whose RuntimeParam takes other fields: its own throughout
+            break
     return params

@@ -60,8 +60,12 @@ def load() -> None:
             setattr(module, attribute, stand_in)
             sys.modules[name] = placed[name] = module
     try:
-        import typer.rich_utils  # noqa: F401
+        import typer.rich_utils
+    except ImportError:
+        pass  # a typer that wants more of them than the stand-ins give: the real ones, below
     finally:
         for name, module in placed.items():
             if sys.modules.get(name) is module:
                 del sys.modules[name]
+    if "typer.rich_utils" not in sys.modules:
+        import typer.rich_utils  # noqa: F401
