@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from pathlib import Path
@@ -229,3 +230,42 @@ def test_instrumented_calls_share_one_spec_per_model() -> None:
     one = _spec_for("openai", sc.OP_CHAT, {"model": "gpt-4o"})
     assert one is _spec_for("openai", sc.OP_CHAT, {"model": "gpt-4o"})
     assert one is not _spec_for("openai", sc.OP_EMBEDDINGS, {"model": "gpt-4o"})
+
+
+def test_with_blocks_leave_nothing_behind_in_the_context() -> None:
+    def run() -> tuple[int, int]:
+        with capture_spans() as spans:
+            before = len(contextvars.copy_context())
+            for _ in range(50):
+                with llmtrace.workflow("request"), llmtrace.tool("lookup"):
+                    pass
+            return len(contextvars.copy_context()) - before, len(spans.spans())
+
+    grown, ended = contextvars.Context().run(run)  # a fresh context, as a new thread has
+    assert ended == 100
+    assert grown <= 1  # one variable for every spec, not one more per block
+
+
+def test_one_spec_entered_twice_and_left_out_of_order_ends_each_span_once() -> None:
+    # In a context of its own: leaving out of order leaves the OpenTelemetry context behind.
+    contextvars.Context().run(_enter_twice_and_leave_out_of_order)
+
+
+def _enter_twice_and_leave_out_of_order() -> None:
+    outer, inner = llmtrace.workflow("outer"), llmtrace.tool("inner")
+    with capture_spans() as spans:
+        first = outer.__enter__()
+        second = inner.__enter__()
+        again = outer.__enter__()  # re-entered: its own span, a child of inner
+        outer.__exit__(None, None, None)  # ends `again`, the innermost entry of outer
+        assert again._ended and not first._ended and not second._ended
+        outer.__exit__(None, None, None)  # left before inner: ends `first`
+        assert first._ended and not second._ended
+        inner.__exit__(None, None, None)
+        with pytest.raises(RuntimeError, match="without __enter__"):
+            inner.__exit__(None, None, None)
+    assert sorted(s.name for s in spans.spans()) == [
+        "execute_tool inner",
+        "invoke_workflow outer",
+        "invoke_workflow outer",
+    ]

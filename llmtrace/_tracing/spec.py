@@ -35,6 +35,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 _INPUT_KEYWORDS = ("messages", "prompt", "input", "question", "query", "text")
 
 
+# What each `with` entered, per context (one spec may be entered concurrently from several
+# threads or tasks: a module-level spec used in a thread pool), innermost last. One variable
+# for every spec: a variable per spec stayed in the thread's context for good once set, one
+# more for every `with llmtrace.workflow(...)` block the thread ever ran.
+_ENTERED: contextvars.ContextVar[tuple[tuple[SpanSpec, LiveSpan, object], ...]] = (
+    contextvars.ContextVar("llmtrace_entered", default=())
+)
+
+
 def _call_input(args: tuple[Any, ...], kwargs: Mapping[str, Any] | None) -> Any:
     """The argument that carries the prompt: a known keyword, else the first text-like one."""
     if kwargs:
@@ -51,7 +60,6 @@ class SpanSpec:
     """What one span kind records; call it on a function, or enter it as a context manager."""
 
     __slots__ = (
-        "_entered",
         "_judge",
         "_llm",
         "_named_by",
@@ -82,9 +90,6 @@ class SpanSpec:
         self.evaluation_name = evaluation_name
         self._llm = kind == sc.KIND_LLM  # records the call's input, and what it returned
         self._judge = kind == sc.KIND_JUDGE  # remembers the span it judges
-        # What each `with` entered, per context: one spec may be entered concurrently from
-        # several threads or tasks (a module-level spec used in a thread pool).
-        self._entered: contextvars.ContextVar[tuple[tuple[LiveSpan, object], ...]] | None = None
 
     # --- starting -----------------------------------------------------------------------------
     def start(self) -> tuple[LiveSpan, otel_context.Context]:
@@ -116,19 +121,17 @@ class SpanSpec:
         return live, ctx
 
     # --- context manager ----------------------------------------------------------------------
-    def _push(self, entry: tuple[LiveSpan, object]) -> None:
-        if self._entered is None:
-            self._entered = contextvars.ContextVar(f"llmtrace_entered_{id(self)}", default=())
-        self._entered.set((*self._entered.get(), entry))
+    def _push(self, live: LiveSpan, token: object) -> None:
+        _ENTERED.set((*_ENTERED.get(), (self, live, token)))
 
     def __enter__(self) -> LiveSpan:
         started = self._try_start()
         if started is None:
             live = LiveSpan(trace.INVALID_SPAN, self.kind)
-            self._push((live, None))
+            self._push(live, None)
             return live
         live, ctx = started
-        self._push((live, otel_context.attach(ctx)))
+        self._push(live, otel_context.attach(ctx))
         return live
 
     def __exit__(
@@ -137,9 +140,14 @@ class SpanSpec:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._entered is not None, "__exit__ without __enter__"
-        *rest, (live, token) = self._entered.get()
-        self._entered.set(tuple(rest))
+        entered = _ENTERED.get()
+        at = len(entered) - 1  # this spec's innermost entry: the last one, unless misnested
+        while at >= 0 and entered[at][0] is not self:
+            at -= 1
+        if at < 0:
+            raise RuntimeError(f"{self.span_name!r}: __exit__ without __enter__ in this context")
+        _, live, token = entered[at]
+        _ENTERED.set(entered[:at] + entered[at + 1 :])
         if token is not None:
             otel_context.detach(token)  # type: ignore[arg-type]
         if exc is not None:
