@@ -269,3 +269,41 @@ def _enter_twice_and_leave_out_of_order() -> None:
         "invoke_workflow outer",
         "invoke_workflow outer",
     ]
+
+
+def test_workflow_and_tool_specs_are_built_once_per_name() -> None:
+    assert llmtrace.workflow("request") is llmtrace.workflow("request")
+    assert llmtrace.tool("lookup") is llmtrace.tool("lookup")
+    assert llmtrace.workflow("request") is not llmtrace.workflow("other")
+    tagged = llmtrace.workflow("request", team="search")
+    assert tagged is not llmtrace.workflow("request")
+    called = llmtrace.tool("lookup", call_id="call_1")
+    with capture_spans() as spans:
+        with tagged, called, llmtrace.workflow("request"):
+            pass
+
+        @llmtrace.workflow
+        def request() -> None:
+            pass
+
+        request()
+    records = [(s.name, dict(s.attributes or {})) for s in spans.spans()]
+    plain = {
+        sc.SPAN_KIND: sc.KIND_WORKFLOW,
+        sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW,
+        sc.GEN_AI_WORKFLOW_NAME: "request",
+    }
+    assert records == [
+        ("invoke_workflow request", plain),
+        (
+            "execute_tool lookup",
+            {
+                sc.SPAN_KIND: sc.KIND_TOOL,
+                sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+                sc.GEN_AI_TOOL_NAME: "lookup",
+                sc.GEN_AI_TOOL_CALL_ID: "call_1",
+            },
+        ),
+        ("invoke_workflow request", {**plain, "team": "search"}),
+        ("invoke_workflow request", plain),
+    ]

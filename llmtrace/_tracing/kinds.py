@@ -9,6 +9,7 @@ are passed to the tracer when the span starts, so samplers can decide on them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -45,20 +46,32 @@ def workflow(name: Any = None, **attributes: Any) -> Any:
         ... def handle(question): ...
     """
 
+    if not attributes and (name is None or type(name) is str):  # `with workflow("x"):`
+        return _named_workflow(name or "workflow")
+
     def spec_for(resolved: str | None) -> SpanSpec:
-        resolved = resolved or "workflow"
-        return SpanSpec(
-            sc.KIND_WORKFLOW,
-            f"{sc.OP_INVOKE_WORKFLOW} {resolved}",
-            {
-                sc.SPAN_KIND: sc.KIND_WORKFLOW,
-                sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW,
-                sc.GEN_AI_WORKFLOW_NAME: resolved,
-                **_clean(attributes),
-            },
-        )
+        named = _named_workflow(resolved or "workflow")
+        if not attributes:
+            return named
+        extra = {**named.start_attributes, **_clean(attributes)}
+        return SpanSpec(sc.KIND_WORKFLOW, named.span_name, extra)
 
     return _spec_or_decorate(spec_for, name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _named_workflow(name: str) -> SpanSpec:
+    """The spec of ``workflow(name)``, built once per name: a ``with`` block per request
+    would otherwise build it every time (~2 us), and a spec holds no per-call state."""
+    return SpanSpec(
+        sc.KIND_WORKFLOW,
+        f"{sc.OP_INVOKE_WORKFLOW} {name}",
+        {
+            sc.SPAN_KIND: sc.KIND_WORKFLOW,
+            sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW,
+            sc.GEN_AI_WORKFLOW_NAME: name,
+        },
+    )
 
 
 @overload
@@ -124,23 +137,31 @@ def tool(name: Any = None, *, call_id: str | None = None, **attributes: Any) -> 
         ... def lookup_order(order_id): ...
     """
 
+    if call_id is None and not attributes and (name is None or type(name) is str):
+        return _named_tool(name or "tool")
+
     def spec_for(resolved: str | None) -> SpanSpec:
-        resolved = resolved or "tool"
-        return SpanSpec(
-            sc.KIND_TOOL,
-            f"{sc.OP_EXECUTE_TOOL} {resolved}",
-            _clean(
-                {
-                    sc.SPAN_KIND: sc.KIND_TOOL,
-                    sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
-                    sc.GEN_AI_TOOL_NAME: resolved,
-                    sc.GEN_AI_TOOL_CALL_ID: call_id,
-                    **attributes,
-                }
-            ),
-        )
+        named = _named_tool(resolved or "tool")
+        if call_id is None and not attributes:
+            return named
+        extra = {**named.start_attributes, sc.GEN_AI_TOOL_CALL_ID: call_id, **attributes}
+        return SpanSpec(sc.KIND_TOOL, named.span_name, _clean(extra))
 
     return _spec_or_decorate(spec_for, name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _named_tool(name: str) -> SpanSpec:
+    """The spec of ``tool(name)``, built once per name (as ``_named_workflow``)."""
+    return SpanSpec(
+        sc.KIND_TOOL,
+        f"{sc.OP_EXECUTE_TOOL} {name}",
+        {
+            sc.SPAN_KIND: sc.KIND_TOOL,
+            sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+            sc.GEN_AI_TOOL_NAME: name,
+        },
+    )
 
 
 def retrieval(index: str, index_version: str | None = None, **attributes: Any) -> SpanSpec:
