@@ -86,8 +86,8 @@ def test_a_read_opens_the_store_once_and_still_refuses_a_foreign_file(
 ):
     import duckdb
 
-    from llmtrace.cli import _store
     from llmtrace.store import connect_write
+    from llmtrace.store import connection as store_connection
     from llmtrace.store import query as store_query
 
     opened: list[object] = []
@@ -99,7 +99,8 @@ def test_a_read_opens_the_store_once_and_still_refuses_a_foreign_file(
 
         return connect
 
-    monkeypatch.setattr(_store, "connect_read", counting(_store.connect_read))
+    # cli/_store.py imports connect_read when it checks a store: from store.connection
+    monkeypatch.setattr(store_connection, "connect_read", counting(store_connection.connect_read))
     monkeypatch.setattr(store_query, "connect_read", counting(store_query.connect_read))
     ours = tmp_path / "ours.duckdb"
     connect_write(ours).close()

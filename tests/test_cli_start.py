@@ -52,6 +52,7 @@ def test_help_imports_neither_pydantic_nor_markdown_and_reads_as_typer_draws_it(
     code, fast, modules = _run(*args, color=True)
     assert code == 0 and "Usage:" in fast
     assert not _UNUSED_BY_HELP & modules
+    assert not {"duckdb", "llmtrace.store"} & modules  # a command's help opens no store
     # typer's own drawing: typer.rich_utils imported as typer imports it, before llmtrace
     _, typer_drawn, typer_modules = _run(*args, before="import typer.rich_utils", color=True)
     assert "rich.markdown" in typer_modules  # the comparison is with the real thing

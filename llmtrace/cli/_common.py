@@ -9,12 +9,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import duckdb
 import typer
 
 from ..errors import UserError
-from ..store.connection import StoreMissingError
-from ..store.query import open_store_for_read
 from ._store import check_tables, readable_store, resolve_db
 from ._table import Column, render, short_ids
 
@@ -70,6 +67,11 @@ def read_rows(
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run read-only SQL; store and SQL problems become :class:`UserError`. ``sandboxed``: the
     SQL can reach no other file and no network (see ``connect_read``)."""
+    import duckdb  # here, not at the top: a command's --help needs no DuckDB (~90 ms)
+
+    from ..store.connection import StoreMissingError
+    from ..store.query import open_store_for_read
+
     path = readable_store(db, check_schema=False)  # checked on the connection that reads
     try:  # a busy or unusable store is mapped to exit 2 by main(), with its own message
         conn = open_store_for_read(path, sandboxed=sandboxed)

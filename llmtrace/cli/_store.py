@@ -11,18 +11,16 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from .._store_path import db_from_env, default_db_path
 from ..errors import StoreUnusable, UserError
-from ..store.connection import (
-    StoreBusyError,
-    StoreUnusableError,
-    check_store_file,
-    connect_read,
-)
-from ..store.spool import spool_files
+
+if TYPE_CHECKING:
+    import duckdb
+
+# DuckDB and the store's modules are imported by the functions that use them, so that a
+# command's module (and its --help) loads without them (~90 ms).
 
 __all__ = ["check_tables", "readable_store", "resolve_db", "writable_store"]
 
@@ -42,6 +40,8 @@ def readable_store(db: Path | None, *, check_schema: bool = True) -> Path:
     the connection it reads with, instead of a connection opened here for that alone."""
     path = resolve_db(db)
     if not path.exists() and not path.is_symlink():
+        from ..store.spool import spool_files
+
         if spool_files(path, include_live=True):
             return path  # spans wait beside a store not created yet: reading merges them
         raise UserError(f"no llmtrace store at {path} (set --db or LLMTRACE_DB)")
@@ -68,6 +68,8 @@ def writable_store(db: Path | None) -> Path:
 
 
 def _check_file(path: Path, check_schema: bool = True) -> None:
+    from ..store.connection import StoreUnusableError, check_store_file
+
     if path.is_dir():
         raise StoreUnusable(
             f"--db {path} is a folder; give a file path, like {path / 'llmtrace.duckdb'}"
@@ -83,6 +85,10 @@ def _check_file(path: Path, check_schema: bool = True) -> None:
 def _check_schema(path: Path) -> None:
     """A DuckDB file with tables but no llmtrace schema belongs to someone else: refuse to
     read it as spans or to add llmtrace tables to it."""
+    import duckdb
+
+    from ..store.connection import StoreBusyError, connect_read
+
     try:
         conn = connect_read(path)
     except StoreBusyError as exc:
@@ -97,6 +103,8 @@ def _check_schema(path: Path) -> None:
 
 def check_tables(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Refuse a DuckDB file whose tables are not llmtrace's (see :func:`_check_schema`)."""
+    import duckdb
+
     try:  # llmtrace's store, the common case, found without a catalog query (~6 ms of a read)
         conn.table("schema_migrations")
         return
