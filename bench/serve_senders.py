@@ -5,8 +5,9 @@ collector that drops what it gets (what the exporters can send at all on this ma
   SDK spans (it encodes every span in Python), or bodies it encoded once (``encoded_once``:
   the senders' encoding out of the way, so what is measured is the receiver and the store).
 - Node: the OpenTelemetry JS SDK making GenAI chat spans and its OTLP exporter (HTTP/protobuf,
-  or gRPC) sending them, 512 an export (``bench/node/otlp_sender.cjs``), from ``.bench-node/``
-  (installed by ``make bench``; without it, :func:`node_missing` says why).
+  or gRPC) sending them, 512 an export (``bench/node/otlp_sender.cjs``): the same finished
+  spans each time, as the Python senders, or new ones made before each export; from
+  ``.bench-node/`` (installed by ``make bench``; without it, :func:`node_missing` says why).
 
 Each sender says how many spans it exported with success and the CPU seconds it used doing so,
 so that the bench can say what CPU a span costs the senders beside what it costs the receiver.
@@ -130,14 +131,25 @@ def node_missing() -> str | None:
     return None
 
 
-def node_senders(count: int, seconds: float, protocol: str = "http") -> Senders:
-    """``count`` Node sender processes (``protocol``: http or grpc), for ``seconds``."""
+def node_senders(
+    count: int, seconds: float, protocol: str = "http", fresh: bool = False
+) -> Senders:
+    """``count`` Node sender processes (``protocol``: http or grpc), for ``seconds``, each
+    exporting the same finished spans over and over (as the Python senders do), or with
+    ``fresh`` new spans it makes before each export (the JS SDK's span creation on top)."""
 
     def run(endpoint: str, at_start: Callable[[], object] | None) -> Sent:
         env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
         processes = [
             subprocess.Popen(
-                ["node", str(NODE_SENDER), protocol, endpoint, f"node-sender-{s}"],
+                [
+                    "node",
+                    str(NODE_SENDER),
+                    protocol,
+                    endpoint,
+                    f"node-sender-{s}",
+                    "fresh" if fresh else "same",
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,

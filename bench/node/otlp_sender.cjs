@@ -2,9 +2,11 @@
 // One OTLP sender for bench/serve_ingest.py, with the real OpenTelemetry JS SDK: it makes GenAI
 // chat spans (BasicTracerProvider, a resource, a tracer) and its OTLP exporter sends them, a
 // batch of 512 at a time (as the SDK's BatchSpanProcessor hands them over), one export in
-// flight, until the deadline it reads on stdin (at least one export).
+// flight, until the deadline it reads on stdin (at least one export). With "same" it exports
+// the same 512 finished spans each time (the exporter's own cost, as the Python senders do);
+// with "fresh" it makes 512 new ones before each export (the SDK's span creation on top).
 //
-//   node bench/node/otlp_sender.cjs http|grpc ENDPOINT SERVICE_NAME
+//   node bench/node/otlp_sender.cjs http|grpc ENDPOINT SERVICE_NAME [same|fresh]
 //
 // Modules come from .bench-node/node_modules (NODE_PATH), installed by `make bench`.
 // Prints "ready" once built, reads the deadline (Unix seconds) from stdin, then prints one JSON
@@ -43,7 +45,7 @@ function firstLine() {
 }
 
 async function main() {
-  const [protocol, endpoint, service] = process.argv.slice(2);
+  const [protocol, endpoint, service, spansEach = 'same'] = process.argv.slice(2);
   const exporter = exporterFor(protocol, endpoint);
   const finished = [];
   const collect = {
@@ -75,14 +77,14 @@ async function main() {
         resolve(result.code === 0);
       }),
     );
-  batch(); // the first spans (and the JIT's first pass) before the clock
+  const first = batch(); // the first spans (and the JIT's first pass) before the clock
   process.stdout.write('ready\n');
   const deadline = Number(await firstLine()) * 1000;
   const cpu = process.cpuUsage();
   let sent = 0;
   let failed = 0;
   do {
-    const spans = batch();
+    const spans = spansEach === 'fresh' ? batch() : first;
     if (await send(spans)) sent += spans.length;
     else failed += 1;
   } while (Date.now() < deadline);
