@@ -29,8 +29,7 @@ from .drift_features import (
     FEATURES,
     FeatureSpec,
     Selection,
-    count_bins,
-    reference_bins,
+    bins_and_counts,
     score_feature,
 )
 from .drift_result import EPSILON, DriftResult, FeatureDrift
@@ -125,10 +124,9 @@ def _decide(found: FeatureDrift, rules: DriftConfig | None) -> None:
 def _compare(data: Selection, specs: list[FeatureSpec]) -> list[FeatureDrift]:
     """Every feature's drift: bins fixed from the reference, then one pass over each table
     that counts both sides' values in every feature's bins."""
-    found_bins = reference_bins(data, specs)
+    found_bins, counts = bins_and_counts(data, specs)
     bins = {name: b for name, b in found_bins.items() if b is not None}
     binned = [spec for spec in specs if spec.name in bins]
-    counts = count_bins(data, binned, bins)
     found = []
     for spec in binned:
         ref_counts, cur_counts = counts[(0, spec.name)], counts[(1, spec.name)]

@@ -26,8 +26,8 @@ __all__ = [
     "Bins",
     "FeatureSpec",
     "Selection",
+    "bins_and_counts",
     "count_bins",
-    "reference_bins",
     "score_feature",
 ]
 
@@ -66,6 +66,11 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "guardrail_policy || ':' || guardrail_action",
         f"kind = '{sc.KIND_GUARDRAIL}'",
     ),
+)
+
+# What the call features read (copying the calls' trace ids for each side cost as much again)
+_CALL_COLUMNS = (
+    "c.kind, c.input_tokens, c.output_tokens, c.model, c.prompt_version, c.finish_reasons"
 )
 
 
@@ -119,8 +124,8 @@ class Selection:
         conn.execute(evaluations_table_sql(evaluations, traces, with_sel=True))
         # each side's calls and spans joined once, then read by every pass over them
         conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {calls} AS "
-            f"SELECT t.sel, c.* FROM {all_calls} c JOIN {traces} t USING (trace_id)"
+            f"CREATE OR REPLACE TEMP TABLE {calls} AS SELECT t.sel, {_CALL_COLUMNS} "
+            f"FROM {all_calls} c JOIN {traces} t USING (trace_id)"
         )
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {spans} AS SELECT t.sel, s.kind, s.tool_name, "
@@ -187,40 +192,69 @@ def _numeric_edges(
     return found
 
 
-def _top_categories(
+def _category_counts(
     data: Selection, table: str, features: list[FeatureSpec]
-) -> dict[str, Bins | None]:
-    columns = ", ".join(f"{_value(f)} AS f{k}" for k, f in enumerate(features))
+) -> dict[str, list[dict[str, int]]]:
+    """Each categorical feature's count of every category, per side (``[sel 0, sel 1]``): one
+    pass over the table for every feature and both sides (GROUPING SETS)."""
+    values = ", ".join(f"{_value(f)} AS f{k}" for k, f in enumerate(features))
     names = ", ".join(f"f{k}" for k in range(len(features)))
+    grouped = ", ".join(f"grouping(f{k})" for k in range(len(features)))
+    sets = ", ".join(f"(sel, f{k})" for k in range(len(features)))
     rows = data.conn.execute(
-        f"SELECT feature, category FROM (UNPIVOT (SELECT {columns} FROM {data.tables[table]} "
-        f"WHERE sel = 0) ON {names} INTO NAME feature VALUE category) GROUP BY feature, category "
-        "QUALIFY row_number() OVER (PARTITION BY feature ORDER BY count(*) DESC, category) "
-        f"<= {MAX_CATEGORIES}"
+        f"SELECT sel, [{names}], [{grouped}], count(*) FROM (SELECT sel, {values} "
+        f"FROM {data.tables[table]}) GROUP BY GROUPING SETS ({sets})"
     ).fetchall()
-    seen: dict[str, list[str]] = {}
-    for feature, category in rows:
-        seen.setdefault(str(feature), []).append(str(category))
-    return {
-        f.name: Bins("categorical", categories=tuple(sorted(seen[f"f{k}"])))
-        if f"f{k}" in seen
-        else None
-        for k, f in enumerate(features)
-    }
+    found: dict[str, list[dict[str, int]]] = {f.name: [{}, {}] for f in features}
+    for sel, categories, grouping, count in rows:
+        k = list(grouping).index(0)
+        if categories[k] is not None:  # a row that is not one of the feature's rows
+            found[features[k].name][int(sel)][str(categories[k])] = int(count)
+    return found
 
 
-def reference_bins(data: Selection, features: Sequence[FeatureSpec]) -> dict[str, Bins | None]:
-    """Each feature's bins, fixed from the reference's values (None when it has none): one
-    query per table for the numbers' deciles, one for the categoricals' most common values."""
+def _categorical(
+    counts: dict[str, list[dict[str, int]]],
+) -> tuple[dict[str, Bins | None], dict[tuple[int, str], list[int]]]:
+    """Bins of the reference's most common categories (ties by name), and each side's counts
+    in them, the rest in ``(other)``."""
+    bins: dict[str, Bins | None] = {}
+    binned: dict[tuple[int, str], list[int]] = {}
+    for name, sides in counts.items():
+        ranked = sorted(sides[0].items(), key=lambda item: (-item[1], item[0]))
+        if not ranked:
+            bins[name] = None
+            continue
+        categories = tuple(sorted(category for category, _ in ranked[:MAX_CATEGORIES]))
+        bins[name] = Bins("categorical", categories=categories)
+        for sel, seen in enumerate(sides):
+            kept = [seen.get(category, 0) for category in categories]
+            binned[(sel, name)] = [*kept, sum(seen.values()) - sum(kept)]
+    return bins, binned
+
+
+def bins_and_counts(
+    data: Selection, features: Sequence[FeatureSpec]
+) -> tuple[dict[str, Bins | None], dict[tuple[int, str], list[int]]]:
+    """Each feature's bins, fixed from the reference (None when it has no values there), and
+    both sides' counts in them, keyed by (side, feature). Per table: one query for the
+    numbers' deciles, one pass counting every category of both sides (the reference's most
+    common become the bins), one pass counting both sides in the numbers' bins."""
     found: dict[str, Bins | None] = {}
+    counts: dict[tuple[int, str], list[int]] = {}
     for table, specs in _by_table(features).items():
         numeric = [f for f in specs if f.kind == "numeric"]
         categorical = [f for f in specs if f.kind == "categorical"]
-        if numeric:
-            found |= _numeric_edges(data, table, numeric)
         if categorical:
-            found |= _top_categories(data, table, categorical)
-    return found
+            bins, binned = _categorical(_category_counts(data, table, categorical))
+            found |= bins
+            counts |= binned
+        if numeric:
+            edges = _numeric_edges(data, table, numeric)
+            found |= edges
+            ready = {name: b for name, b in edges.items() if b is not None}
+            counts |= count_bins(data, [f for f in numeric if f.name in ready], ready)
+    return found, counts
 
 
 def _bin_index(column: str, bins: Bins) -> tuple[str, list[Any]]:
