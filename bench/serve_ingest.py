@@ -60,11 +60,23 @@ class Figure:
     senders_us: float
     receiver_us: float = float("nan")
     merger_us: float = float("nan")
+    others_cores: float = float("nan")  # what the rest of the machine used meanwhile
 
     def bound(self, cores: int) -> float:
         """Spans/s the CPU they need allows on ``cores`` cores, all else idle."""
         total = sum(x for x in (self.senders_us, self.receiver_us, self.merger_us) if x == x)
         return cores * 1e6 / total if total else float("nan")
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds every process on this machine used so far, and time stolen by the host
+    (Linux; NaN elsewhere). Interrupts are left out: loopback traffic is partly counted there."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(int, fields)
+        return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return float("nan")
 
 
 def _cpu_s(pid: int | None) -> float:
@@ -124,15 +136,21 @@ def _serve(senders: Senders, workers: int | None = None, grpc: bool = False) -> 
         sent = senders(
             endpoint,
             lambda: cpu.extend(
-                (time.process_time(), _cpu_s(merger_pid), *map(_cpu_s, worker_pids))
+                (
+                    _machine_busy_s(),
+                    time.process_time(),
+                    _cpu_s(merger_pid),
+                    *map(_cpu_s, worker_pids),
+                )
             ),
         )
         if not exporter.force_flush(120_000):
             raise RuntimeError("the receiver's spans did not all land in the store")
         elapsed = time.perf_counter() - sent.start
-        in_workers = sum(_cpu_s(pid) - cpu[2 + i] for i, pid in enumerate(worker_pids))
-        receiver_s = time.process_time() - cpu[0] + in_workers
-        merger_s = _cpu_s(merger_pid) - cpu[1]
+        in_workers = sum(_cpu_s(pid) - cpu[3 + i] for i, pid in enumerate(worker_pids))
+        receiver_s = time.process_time() - cpu[1] + in_workers
+        merger_s = _cpu_s(merger_pid) - cpu[2]
+        others_s = _machine_busy_s() - cpu[0] - sent.cpu_s - receiver_s - merger_s
         receiver.stop()
         exporter.shutdown()
         stored = _stored(db) - warm
@@ -140,7 +158,11 @@ def _serve(senders: Senders, workers: int | None = None, grpc: bool = False) -> 
             raise RuntimeError(f"sent {sent.spans} spans (and {warm} to warm up), stored {stored}")
         per_span = 1e6 / max(stored, 1)
         return Figure(
-            stored / elapsed, sent.cpu_s * per_span, receiver_s * per_span, merger_s * per_span
+            stored / elapsed,
+            sent.cpu_s * per_span,
+            receiver_s * per_span,
+            merger_s * per_span,
+            max(others_s, 0.0) / elapsed,
         )
 
 
@@ -208,7 +230,7 @@ def ingest(seconds: float = SECONDS, repeats: int = 1) -> dict[str, Figure]:
         name: Figure(
             *(
                 statistics.median(getattr(f, part) for f in figures)
-                for part in ("rate", "senders_us", "receiver_us", "merger_us")
+                for part in ("rate", "senders_us", "receiver_us", "merger_us", "others_cores")
             )
         )
         for name, figures in runs.items()
@@ -242,7 +264,10 @@ def _cpu_note(figure: Figure) -> str:
         parts += [f"receiver {figure.receiver_us:.1f}", f"merger {figure.merger_us:.1f}"]
     cores = os.cpu_count() or 1
     bound = figure.bound(cores)
-    return f"CPU us/span: {', '.join(parts)}; {bound:,.0f} spans/s at most on {cores} cores"
+    note = f"CPU us/span: {', '.join(parts)}; {bound:,.0f} spans/s at most on {cores} cores"
+    if figure.others_cores == figure.others_cores:
+        note += f"; other processes used {figure.others_cores:.1f} of them meanwhile"
+    return note
 
 
 def run(seconds: float = SECONDS, repeats: int = 1) -> None:
