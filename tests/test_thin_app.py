@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -146,7 +147,10 @@ def test_a_handoff_file_with_odd_values_merges_with_the_rest_intact(tmp_path):
 
 
 def test_an_unreadable_span_costs_only_itself_and_is_counted(tmp_path, monkeypatch, caplog):
+    from llmtrace import _internal
+
     monkeypatch.setenv("LLMTRACE_RAISE_INTERNAL_ERRORS", "0")
+    monkeypatch.setattr(_internal, "_counts", Counter())  # said once a process: keep it so
     good = make_spans(3)
     broken = ReadableSpan(name="no context", context=None, start_time=5, end_time=6)
     path = tmp_path / "salvage.duckdb"
@@ -221,3 +225,62 @@ def test_a_document_reads_back_as_the_fields_it_was_made_of():
     assert fields.trace_ids == [s.context.trace_id for s in spans]  # type: ignore[union-attr]
     assert fields.parents == [None, 0xABC, None]
     assert fields.attributes == [json.loads(json.dumps(dict(s.attributes or {}))) for s in spans]
+
+
+def _every_kind_of_span() -> list[ReadableSpan]:
+    """Spans of every convention the store normalises, with events, links, a parent, odd
+    values and two resources in one batch."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event
+    from opentelemetry.trace import Link
+
+    from tests.foreign_spans_helpers import FIXTURES, load, make_spans_for
+
+    spans: list[ReadableSpan] = []
+    for fixture in sorted(FIXTURES.glob("*.json")):
+        spans += make_spans_for(load(fixture.stem))
+    own = make_spans(3)
+    linked = ReadableSpan(
+        "with events",
+        context=SpanContext(7, 8, False),
+        parent=SpanContext(7, 9, False),
+        attributes={"llmtrace.span.kind": "tool", "gen_ai.usage.input_tokens": "not a number"},
+        events=[Event("retry", {"attempt": 2}, 1_500)],
+        links=[Link(SpanContext(10, 11, False), {"why": "batch"})],
+        resource=Resource.create({"service.name": "other"}),
+        start_time=1_000,
+        end_time=2_000,
+    )
+    return [*spans, *own, linked]
+
+
+def _stored_rows(db: Path) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute(
+            "SELECT * EXCLUDE (attributes), attributes::JSON::VARCHAR FROM spans "
+            "ORDER BY trace_id, span_id"
+        ).fetchall()
+
+
+def test_json_documents_store_exactly_what_arrow_batches_store(tmp_path):
+    """The same spans through the application's JSON documents (DuckDB reads them) and
+    through an Arrow batch (llmtrace serve's path): every column of every row is equal, for
+    every convention the store normalises."""
+    spans = _every_kind_of_span()
+    stores = {}
+    for way in ("json", "arrow"):
+        db = tmp_path / f"{way}.duckdb"
+        if way == "json":
+            document, lost = encode_salvaging(spans)
+            assert document is not None and lost == 0
+            write_spool(db, document)
+        else:
+            write_spool(db, spans_to_batch(spans))
+        conn = connect_write(db)
+        try:
+            assert merge_spool(conn, db) == len(spans)
+        finally:
+            conn.close()
+        stores[way] = _stored_rows(db)
+    assert len(stores["json"]) == len(spans)
+    assert stores["json"] == stores["arrow"]

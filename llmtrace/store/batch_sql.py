@@ -8,18 +8,41 @@ added since, insert the same way (a missing column is NULL).
 
 from __future__ import annotations
 
-import pyarrow as pa
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .. import semconv as sc
 from .normalize import DERIVED_COLUMNS
 
-__all__ = ["RESOURCE_KEY", "SERVICE_KEY", "insert_sql"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["RESOURCE_KEY", "SERVICE_KEY", "STORED_COLUMNS", "insert_sql", "insert_sql_for"]
 
 # A batch's one resource travels once, in the schema's metadata, instead of on every row.
 RESOURCE_KEY = b"llmtrace.resource"
 SERVICE_KEY = b"llmtrace.service_name"
 
 _COLUMNS = (*sc.PROMOTED_COLUMNS, *(name for name, _ in DERIVED_COLUMNS))
+# Every column of a batch and its SQL type (the JSON batches of ``json_batch`` declare them).
+STORED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("trace_id", "VARCHAR"),
+    ("span_id", "VARCHAR"),
+    ("parent_span_id", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("kind", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("status_message", "VARCHAR"),
+    ("start_ns", "BIGINT"),
+    ("end_ns", "BIGINT"),
+    ("service_name", "VARCHAR"),
+    *((column, sql_type) for column, (_, sql_type) in sc.PROMOTED_COLUMNS.items()),
+    *DERIVED_COLUMNS,
+    ("attributes", "JSON"),
+    ("events", "VARCHAR"),
+    ("links", "VARCHAR"),
+    ("resource", "VARCHAR"),
+)
 _COLUMN_LIST = ", ".join(_COLUMNS)
 _INSERT_SQL = f"""
 INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, status, status_message,
@@ -40,9 +63,18 @@ def _literal(value: bytes) -> str:
 def insert_sql(source: str, schema: pa.Schema) -> str:
     """The statement that inserts the batch named ``source``, whose schema is ``schema``."""
     metadata = schema.metadata or {}
-    resource = metadata.get(RESOURCE_KEY)
-    service = metadata.get(SERVICE_KEY)
-    present = set(schema.names)
+    return insert_sql_for(
+        source, schema.names, metadata.get(RESOURCE_KEY), metadata.get(SERVICE_KEY)
+    )
+
+
+def insert_sql_for(
+    source: str, names: Iterable[str], resource: bytes | None, service: bytes | None
+) -> str:
+    """The statement that inserts rows from ``source`` (a table name or a subquery), which has
+    the columns ``names``; ``resource`` (JSON) and ``service``, when given, hold for every row
+    (else each row has its own)."""
+    present = set(names)
     return _INSERT_SQL.format(
         source=source,
         columns=", ".join(name if name in present else f"NULL AS {name}" for name in _COLUMNS),

@@ -31,6 +31,7 @@ __all__ = [
     "FORMAT",
     "SpanFields",
     "decode",
+    "decode_line",
     "encode",
     "events_json",
     "is_handoff_json",
@@ -204,11 +205,12 @@ def _fields(doc: Mapping[str, Any]) -> SpanFields:
     return fields
 
 
+def decode_line(line: bytes) -> tuple[SpanFields, dict[str, Any] | None]:
+    """One document: its fields and price overrides."""
+    doc = orjson.loads(line)
+    return _fields(doc), doc.get("prices")
+
+
 def decode(data: bytes) -> list[tuple[SpanFields, dict[str, Any] | None]]:
     """The documents of a hand-off file: each one's fields and price overrides."""
-    return [
-        (_fields(doc), doc.get("prices"))
-        for line in data.split(b"\n")
-        if line.strip()
-        for doc in (orjson.loads(line),)
-    ]
+    return [decode_line(line) for line in data.split(b"\n") if line.strip()]

@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
-import pyarrow as pa
 
 from .. import semconv as sc
 from ..usage import Usage
@@ -133,10 +132,10 @@ _FOREIGN_KEYS: Final = frozenset(
     + [attribute for attribute, _ in KIND_SOURCES]
 )
 
-# Columns the store derives rather than reads from one attribute: (name, Arrow type).
-DERIVED_COLUMNS: Final[tuple[tuple[str, pa.DataType], ...]] = (
-    ("price_table_version", pa.string()),
-    ("retrieval_document_ids", pa.list_(pa.string())),
+# Columns the store derives rather than reads from one attribute: (name, SQL type).
+DERIVED_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("price_table_version", "VARCHAR"),
+    ("retrieval_document_ids", "VARCHAR[]"),
 )
 
 # Kinds whose spans are model calls, priced when they have a model and usage.

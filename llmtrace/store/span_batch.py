@@ -1,8 +1,8 @@
 """Span fields to the store's columnar batch (``batch_sql`` holds the statement that stores it).
 
-Whoever stores spans runs this: the merger process and the process that merges a hand-off file
-itself (from the fields of a JSON hand-off document, ``handoff``), ``llmtrace serve`` (from
-OTLP requests), tests (from SDK spans, through ``exporters.duckdb.rows``). It is done column by
+``llmtrace serve`` builds its batches here (from OTLP requests), and so do ``convert`` and
+tests (from SDK spans, through ``exporters.duckdb.rows``); a traced application's hand-off
+documents go in through ``json_batch`` instead, without pyarrow. It is done column by
 column over lists, and nothing is allocated per span that the cyclic garbage collector would
 have to track. Parsing the attribute JSON into VARIANT (which makes filters on non-promoted
 attributes fast) happens inside DuckDB, off the GIL.
@@ -19,17 +19,23 @@ import pyarrow as pa
 
 from .. import semconv as sc
 from .batch_sql import RESOURCE_KEY, SERVICE_KEY
-from .handoff import SpanFields, decode, events_json, links_json
+from .handoff import SpanFields, events_json, links_json
 from .normalize import DERIVED_COLUMNS, normalize_batch
 from .values import clean_text, dumps, strings
 
 if TYPE_CHECKING:
     from ..pricing import PriceTable
 
-__all__ = ["BATCH_SCHEMA", "batch_resource", "documents_to_batches", "fields_to_batch"]
+__all__ = ["BATCH_SCHEMA", "batch_resource", "fields_to_batch"]
 
 # The Arrow type of each SQL type a promoted column may have (semconv.PROMOTED_COLUMNS).
-_ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "VARCHAR[]": pa.list_(pa.string()),
+}
+_DERIVED = tuple((column, _ARROW_TYPES[sql_type]) for column, sql_type in DERIVED_COLUMNS)
 _PROMOTED = tuple(sc.PROMOTED_ATTRIBUTES.items())
 _PROMOTED_TYPES = {
     column: _ARROW_TYPES[sql_type] for column, (_, sql_type) in sc.PROMOTED_COLUMNS.items()
@@ -53,7 +59,7 @@ BATCH_SCHEMA = pa.schema(
         ("end_ns", pa.int64()),
         ("service_name", pa.string()),
         *[(column, _column_type(column)) for column, _ in _PROMOTED],
-        *DERIVED_COLUMNS,
+        *_DERIVED,
         ("attributes", pa.string()),
         ("events", pa.string()),
         ("links", pa.string()),
@@ -186,7 +192,7 @@ def fields_to_batch(fields: SpanFields, prices: PriceTable | None = None) -> pa.
     ]
     derived = [
         pa.array(filled[column], data_type) if column in filled else pa.nulls(n, data_type)
-        for column, data_type in DERIVED_COLUMNS
+        for column, data_type in _DERIVED
     ]
     starts = fields.starts
     ends = fields.ends
@@ -210,36 +216,3 @@ def fields_to_batch(fields: SpanFields, prices: PriceTable | None = None) -> pa.
         resources,
     ]
     return pa.Table.from_arrays(columns, schema=BATCH_SCHEMA.with_metadata(metadata))
-
-
-# Price tables by the overrides a document carries: one per process and set of overrides, so
-# each (provider, model) is resolved once.
-_tables: dict[bytes, PriceTable] = {}
-
-
-def _prices_for(overrides: dict[str, Any] | None, default: PriceTable | None) -> PriceTable:
-    from ..pricing import PriceTable
-
-    if not overrides and default is not None:
-        return default
-    key = orjson.dumps(overrides or {}, option=orjson.OPT_SORT_KEYS)
-    table = _tables.get(key)
-    if table is None:
-        table = _tables[key] = PriceTable.from_overrides_json(overrides)
-    return table
-
-
-def documents_to_batches(data: bytes, prices: PriceTable | None = None) -> list[pa.Table]:
-    """The batches of a hand-off file's documents, priced with the overrides each carries
-    (else ``prices``); documents that share a resource go in one batch."""
-    batches = [
-        fields_to_batch(fields, _prices_for(overrides, prices))
-        for fields, overrides in decode(data)
-    ]
-    joined: list[pa.Table] = []
-    for batch in batches:
-        if joined and batch_resource(batch) == batch_resource(joined[-1]):
-            joined[-1] = pa.concat_tables([joined[-1], batch])
-        else:
-            joined.append(batch)
-    return joined

@@ -175,24 +175,37 @@ def _quarantine(path: Path, exc: Exception) -> None:
     logger.warning("llmtrace: spooled spans that cannot be stored were moved to %s: %s", kept, exc)
 
 
-def _read(path: Path, prices: PriceTable | None) -> list[pa.Table] | None:
-    """The batches a file holds, ready to insert (None: nothing to insert)."""
-    import pyarrow as pa
-
+def _read(path: Path) -> Any:
+    """What a file holds: hand-off documents (the file's path, read a document at a time),
+    an Arrow table, or None (nothing to insert)."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(64)
-            if is_handoff_json(head):
-                from .span_batch import documents_to_batches
+            if is_handoff_json(handle.read(64)):
+                return path
+            handle.seek(0)
+            data = handle.read()
+        import pyarrow as pa  # an Arrow file (llmtrace serve's, or an earlier version's)
 
-                return documents_to_batches(head + handle.read(), prices)
-        with pa.memory_map(str(path), "r") as source:
-            return [pa.ipc.open_file(source).read_all()]
+        return pa.ipc.open_file(pa.py_buffer(data)).read_all()
     except FileNotFoundError:  # merged and deleted meanwhile by another connection
         return None
-    except (ValueError, KeyError, TypeError) as exc:  # renamed into place whole: damage
+    except ValueError as exc:  # renamed into place whole: outside damage (ArrowInvalid)
         _quarantine(path, exc)
         return None
+
+
+def _insert(conn: Any, content: Any, prices: PriceTable | None) -> int:
+    """Insert what a file holds; returns the rows."""
+    if isinstance(content, Path):
+        from .json_batch import insert_documents
+
+        return insert_documents(conn, content, prices)
+    from .batch_sql import insert_sql
+
+    conn.register("spooled_batch", content)
+    conn.execute(insert_sql("spooled_batch", content.schema))
+    conn.unregister("spooled_batch")
+    return int(content.num_rows)
 
 
 def _rollback(conn: Any) -> None:
@@ -221,18 +234,14 @@ def merge_file(conn: Any, path: Path, prices: PriceTable | None = None) -> int:
     if conn.execute("SELECT 1 FROM spool_merged WHERE file = ?", [key]).fetchall():
         path.unlink(missing_ok=True)
         return 0
-    batches = _read(path, prices)
-    if batches is None:
+    content = _read(path)
+    if content is None:
         return 0
-    from .batch_sql import insert_sql  # with pyarrow: only when there is a batch to insert
-
+    bad: tuple[type[Exception], ...] = (*_unstorable(), ValueError, KeyError)
     conn.execute("BEGIN TRANSACTION")
     try:
-        for batch in batches:
-            conn.register("spooled_batch", batch)
-            conn.execute(insert_sql("spooled_batch", batch.schema))
-            conn.unregister("spooled_batch")
-    except _unstorable() as exc:
+        rows = _insert(conn, content, prices)
+    except bad as exc:  # the rows, or the file, cannot be stored: retrying won't help
         _rollback(conn)
         _quarantine(path, exc)
         return 0
@@ -253,7 +262,7 @@ def merge_file(conn: Any, path: Path, prices: PriceTable | None = None) -> int:
         _rollback(conn)
         raise
     path.unlink(missing_ok=True)
-    return sum(int(batch.num_rows) for batch in batches)
+    return rows
 
 
 def merge_spool(

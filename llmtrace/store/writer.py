@@ -26,9 +26,9 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from .._internal import logger, report_internal_error, warn_once
 from .batch_sql import insert_sql
@@ -41,6 +41,9 @@ from .spool import (
     spool_files,
     write_spool,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["ROW_GROUP_ROWS", "StoreWriter"]
 

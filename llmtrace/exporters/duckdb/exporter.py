@@ -383,7 +383,7 @@ class DuckDBSpanExporter(SpanExporter):
     def _merge_spool_here(self, timeout_s: float) -> bool:
         """Merge spool files from this process (at a fast exit they are left for the next
         writer or reader instead)."""
-        if _leave_for_next_reader():
+        if _leave_for_next_reader() or not spool_files(self.path):
             return not spool_files(self.path)
         from .merge_here import merge_spool_here  # DuckDB loads only when there is a spool
 
