@@ -81,6 +81,12 @@ def test_a_plain_table_or_csv_loads_no_rich(tmp_path, fmt):
     assert not {m for m in modules if m == "rich" or m.startswith("rich.")}
 
 
+def test_listing_traces_loads_no_rich(tmp_path):
+    code, out, modules = _run("traces", "--db", str(_store(tmp_path)))
+    assert code == 0 and "(no rows)" in out
+    assert not {m for m in modules if m == "rich" or m.startswith("rich.")}
+
+
 @pytest.mark.parametrize(
     "text",
     [

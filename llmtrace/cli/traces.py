@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
-from rich.tree import Tree
 
 from ._common import (
     DbOption,
@@ -22,6 +18,11 @@ from ._common import (
     resolve_prefix,
 )
 from ._table import Column, compact_number
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+# rich draws one trace's tree and is imported for that alone: a listing loads no rich (#19).
 
 _RECENT = """
 SELECT trace_id, root_name, start_time, round(duration_ms, 1) AS duration_ms, span_count,
@@ -70,12 +71,16 @@ def _list(limit: int, fmt: OutputFormat, db: Any) -> None:
 
 def _label(span: dict[str, Any]) -> Text:
     """One line per span, cut with an ellipsis at the terminal's edge (never wrapped)."""
+    from rich.text import Text
+
     text = Text.from_markup(_markup(span), overflow="ellipsis")
     text.no_wrap = True
     return text
 
 
 def _markup(span: dict[str, Any]) -> str:
+    from rich.markup import escape
+
     failed = span["status"] == "ERROR"
     parts = [f"[bold]{escape(span['name'])}[/bold]", f"{compact_number(span['duration_ms'])} ms"]
     if failed:  # before the details, so a cut line still says it
@@ -114,6 +119,13 @@ def traces(
         emit_rows(columns, rows, fmt)
         return
     spans = [dict(zip(columns, row, strict=False)) for row in rows]
+    _draw(full_id, spans)
+
+
+def _draw(full_id: str, spans: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.tree import Tree
+
     ids = {s["span_id"] for s in spans}
     nodes: dict[str, Tree] = {}
     root = Tree(f"trace {full_id}")
