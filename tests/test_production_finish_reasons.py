@@ -16,7 +16,8 @@ from llmtrace import semconv as sc
 from llmtrace.evals.production.source import open_source
 from llmtrace.exporters.duckdb.rows import spans_to_batch
 from llmtrace.store.batch_sql import insert_sql
-from llmtrace.store.schema import MIGRATIONS, apply_migrations
+from llmtrace.store.schema import MIGRATIONS, apply_migrations, attribute_text_sql
+from tests.conftest import run_python
 
 REASONS: list[Any] = [
     ("stop",),
@@ -95,3 +96,39 @@ def test_a_parquet_export_reads_the_column_or_the_attributes(
         assert [r[0] for r in calls] == [v for _, v in expected]
     finally:
         source.close()
+
+
+APP = """
+import llmtrace
+llmtrace.configure(db=DB, service_name="bot")
+
+@llmtrace.llm(model="gpt-4o-mini", provider="openai")
+def call(reason):
+    return {
+        "choices": [{"message": {"content": "ok"}, "finish_reason": reason}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2},
+    }
+
+@llmtrace.workflow("handle")
+def handle(reason):
+    call(reason)
+
+for reason in ["stop", "stop", "length"]:
+    handle(reason)
+"""
+
+
+def test_a_traced_process_stores_the_column_as_the_migration_fills_it(tmp_path: Path) -> None:
+    db = tmp_path / "app.duckdb"
+    done = run_python(APP.replace("DB", repr(str(db))))
+    assert done.returncode == 0, done.stderr
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = conn.execute(
+            "SELECT finish_reasons, "
+            f"{attribute_text_sql(sc.GEN_AI_RESPONSE_FINISH_REASONS)} FROM spans "
+            "WHERE kind = 'llm' ORDER BY 1"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert rows == [('["length"]',) * 2, ('["stop"]',) * 2, ('["stop"]',) * 2]
