@@ -13,6 +13,7 @@ rows an installed table would change.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -203,6 +204,72 @@ def _rates_from_json(data: dict[str, Any]) -> TokenRates:
     )
 
 
+# Rates genai-prices gave, kept on disk for other processes (a merger, an exiting process):
+# loading genai-prices' table costs ~0.3 s and ~26 MiB, looking up a file of a few (provider,
+# model) pairs costs nothing. Keyed by genai-prices' version and valid for the day they were
+# looked up on (a model's price may change on a date). LLMTRACE_CACHE_DIR names the folder
+# ("off": none); by default the user's cache folder.
+_CACHE_ENV = "LLMTRACE_CACHE_DIR"
+_disk_lock = threading.Lock()
+_disk: dict[str, Any] | None = None
+
+
+def _cache_file() -> Path | None:
+    folder = os.environ.get(_CACHE_ENV, "").strip()
+    if folder == "off":
+        return None
+    if not folder:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "llmtrace")
+    return Path(folder) / f"rates-genai-prices-{_genai_prices_version()}.json"
+
+
+def _today() -> str:
+    return datetime.now(tz=timezone.utc).date().isoformat()
+
+
+def _known_rates(model: str, provider: str | None, lookup: Any) -> TokenRates | None:
+    """``lookup(model, provider)``, through the rates cache on disk."""
+    global _disk
+    key = f"{provider or ''}|{model}"
+    try:
+        path = _cache_file()
+    except Exception:  # genai-prices' version unreadable: no cache
+        path = None
+    if path is not None:
+        with _disk_lock:
+            if _disk is None:
+                try:
+                    _disk = dict(json.loads(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError, TypeError):
+                    _disk = {}
+            entry = _disk.get(key)
+        if isinstance(entry, dict) and entry.get("day") == _today():
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                rates = entry.get("rates")
+                return None if rates is None else _rates_from_json(rates)
+    found: TokenRates | None = lookup(model, provider)
+    if path is not None:
+        _remember(path, key, found)
+    return found
+
+
+def _remember(path: Path, key: str, rates: TokenRates | None) -> None:
+    entry = {"day": _today(), "rates": None if rates is None else dataclasses.asdict(rates)}
+    with _disk_lock:
+        assert _disk is not None
+        _disk[key] = entry
+        text = json.dumps(_disk)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:  # a folder that cannot be written: no cache, nothing else changes
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
 class PriceTable:
     """Resolves (provider, model) to token rates once, then prices calls with float arithmetic."""
 
@@ -227,7 +294,7 @@ class PriceTable:
             return self._cache[key]
         except KeyError:
             pass
-        found = self._overrides.get(model) or self._lookup(model, provider)
+        found = self._overrides.get(model) or _known_rates(model, provider, self._lookup)
         with self._lock:
             self._cache[key] = found
         if found is None:

@@ -284,3 +284,61 @@ def test_json_documents_store_exactly_what_arrow_batches_store(tmp_path):
         stores[way] = _stored_rows(db)
     assert len(stores["json"]) == len(spans)
     assert stores["json"] == stores["arrow"]
+
+
+_PRICE_ONE = """
+import json, sys
+from llmtrace.pricing import PriceTable
+from llmtrace.usage import Usage
+table = PriceTable()
+cost = table.cost(Usage(1000, 500), "gpt-4o-mini", "openai")
+print(json.dumps({"cost": cost.total_usd, "source": cost.source,
+                  "unknown": table.rates("no-such-model-at-all") is None,
+                  "loaded": "genai_prices" in sys.modules}))
+"""
+
+
+def test_rates_looked_up_once_are_reused_by_other_processes_without_genai_prices(tmp_path):
+    """The merger and an exiting process price from the rates cache on disk: the second
+    process prices the same without loading genai-prices (~0.3 s, ~26 MiB)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
+    env["LLMTRACE_CACHE_DIR"] = str(tmp_path / "cache")
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", _PRICE_ONE], capture_output=True, text=True, env=env, cwd=ROOT
+        )
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        assert "no price known for model 'no-such-model-at-all'" in done.stderr  # both times
+    first, second = runs
+    assert first["loaded"] is True and second["loaded"] is False
+    assert {k: v for k, v in first.items() if k != "loaded"} == {
+        k: v for k, v in second.items() if k != "loaded"
+    }
+    assert first["cost"] == pytest.approx(1000 * 0.15e-6 + 500 * 0.6e-6)
+    env["LLMTRACE_CACHE_DIR"] = "off"
+    done = subprocess.run(
+        [sys.executable, "-c", _PRICE_ONE], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1])["loaded"] is True
+
+
+def test_a_batch_that_does_not_fit_the_mergers_memory_limit_gets_more_room(tmp_path):
+    """The merger caps DuckDB's memory; a batch that does not fit raises the cap (doubling)
+    and is stored, rather than failing again and again."""
+    from llmtrace.store.writer import StoreWriter
+
+    db = tmp_path / "cap.duckdb"
+    document, _ = encode_salvaging(make_spans(3_000, 14))
+    assert document is not None
+    handoff = write_handoff(db, document)
+    writer = StoreWriter(db)
+    writer.memory_limit_mb = 1  # far too little for 3,000 spans
+    try:
+        assert writer.merge(handoff)
+    finally:
+        writer.release()
+    assert writer.committed_spans == 3_000 and writer.memory_limit_mb > 1
+    with duckdb.connect(str(db), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(3_000,)]

@@ -69,6 +69,13 @@ def _report(where: str, path: Path, exc: BaseException) -> None:
     report_internal_error(where, exc)
 
 
+# DuckDB's memory in the merger: enough for a row group of spans in one transaction (measured
+# here: 100 MB fits a row group of 14-attribute spans, 64 MB does not), and doubled, up to the
+# maximum, for a batch that does not fit. DuckDB's default (80% of RAM) let it grow past 200 MB.
+_MEMORY_LIMIT_MB = 128
+_MAX_MEMORY_LIMIT_MB = 2048
+
+
 class StoreWriter:
     """Writes span batches into one store file for one process (not thread-safe: one owner)."""
 
@@ -88,6 +95,7 @@ class StoreWriter:
         self.threads = threads
         self.committed_spans = 0
         self.spooled_batches = 0
+        self.memory_limit_mb = _MEMORY_LIMIT_MB
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._acquired_at = 0.0
         self._acquired_ns = 0
@@ -133,11 +141,25 @@ class StoreWriter:
         if conn is None:
             return False
         try:
-            self.committed_spans += merge_file(conn, path)
+            while True:
+                try:
+                    self.committed_spans += merge_file(conn, path)
+                    break
+                except duckdb.OutOfMemoryException:  # rolled back: again, with more room
+                    if not self._raise_memory_limit(conn):
+                        raise
         except Exception as exc:
             _report("DuckDB store merge", self.path, exc)
             self._drop_connection()
             release_handoffs([path])
+        return True
+
+    def _raise_memory_limit(self, conn: duckdb.DuckDBPyConnection) -> bool:
+        """Double DuckDB's memory limit after a batch did not fit (False: at the most)."""
+        if self.memory_limit_mb >= _MAX_MEMORY_LIMIT_MB:
+            return False
+        self.memory_limit_mb *= 2
+        conn.execute(f"SET memory_limit = '{self.memory_limit_mb}MB'")
         return True
 
     def release(self, *, stay_out: bool = False) -> None:
@@ -180,6 +202,7 @@ class StoreWriter:
             # checkpoints once); DuckDB's 16 MB default rewrote the growing row group again
             # and again under load.
             conn.execute("SET wal_autocheckpoint = '1GB'")
+            conn.execute(f"SET memory_limit = '{self.memory_limit_mb}MB'")
         except Exception:
             conn.close()
             raise

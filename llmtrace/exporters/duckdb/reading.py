@@ -28,7 +28,7 @@ from ..._tracing.runtime import runtime
 from ...store.handoff import SpanFields, encode
 from .gathering import Document
 
-__all__ = ["encode_salvaging", "encode_spans", "price_overrides", "read_fields"]
+__all__ = ["DOCUMENT_SPANS", "encode_salvaging", "encode_spans", "price_overrides", "read_fields"]
 
 # Enum members hash in Python code; identity lookups by id() stay in C.
 _STATUS_NAMES = {id(code): code.name for code in StatusCode}
@@ -157,14 +157,35 @@ def price_overrides() -> dict[str, Any] | None:
     return _overrides_cache[1]
 
 
+# Spans a document: whoever merges a file parses one document at a time (orjson needs several
+# times a document's size while it parses), so small documents keep the merger's memory low.
+DOCUMENT_SPANS = 1_024
+
+
+def _chunk(fields: SpanFields, start: int, stop: int) -> SpanFields:
+    part = SpanFields()
+    for name in SpanFields.__slots__:
+        setattr(part, name, getattr(fields, name)[start:stop])
+    return part
+
+
 def encode_spans(spans: Sequence[ReadableSpan]) -> tuple[bytes | None, int, int]:
-    """A batch as a hand-off document: its bytes (None when no span could be read), how many
-    spans it holds and how many could not be read."""
+    """A batch as hand-off documents, one a line: their bytes (None when no span could be
+    read), how many spans they hold and how many could not be read."""
     fields = read_fields(spans)
     n = len(fields.names)
     if not n:
         return None, 0, len(spans)
-    return encode(fields, _resources(fields), price_overrides()), n, len(spans) - n
+    prices = price_overrides()
+    parts = (
+        [fields]
+        if n <= DOCUMENT_SPANS
+        else [
+            _chunk(fields, start, start + DOCUMENT_SPANS) for start in range(0, n, DOCUMENT_SPANS)
+        ]
+    )
+    data = b"\n".join(encode(part, _resources(part), prices) for part in parts)
+    return data, n, len(spans) - n
 
 
 def encode_salvaging(spans: Sequence[ReadableSpan]) -> tuple[Document | None, int]:
