@@ -202,6 +202,10 @@ def read_response(response: Any, with_text: bool = True) -> ResponseInfo:
     """
     if isinstance(response, str):
         return ResponseInfo(output_text=response)
+    if type(response) is dict:
+        fast = _read_chat_dict(response, with_text)
+        if fast is not None:
+            return fast
     model = _get(response, "model")
     response_id = _get(response, "id")
     return ResponseInfo(
@@ -210,6 +214,32 @@ def read_response(response: Any, with_text: bool = True) -> ResponseInfo:
         response_id=response_id if isinstance(response_id, str) else None,
         finish_reasons=_finish_reasons(response),
         output_text=_output_text(response) if with_text else None,
+    )
+
+
+def _read_chat_dict(response: dict[str, Any], with_text: bool) -> ResponseInfo | None:
+    """The common case, an OpenAI chat completion as a plain dict (dict choices, int usage,
+    a finish reason), read without generic lookups; None for anything else."""
+    usage = response.get("usage")
+    choices = response.get("choices")
+    if type(usage) is not dict or type(choices) is not list:
+        return None
+    counts = _read_chat_usage_dict(usage)
+    reasons = []
+    for choice in choices:
+        reason = choice.get("finish_reason") if type(choice) is dict else None
+        if not isinstance(reason, str):
+            return None
+        reasons.append(reason)
+    if counts is None or not reasons:
+        return None
+    model, response_id = response.get("model"), response.get("id")
+    return ResponseInfo(
+        counts,
+        model if isinstance(model, str) else None,
+        response_id if isinstance(response_id, str) else None,
+        reasons,
+        _output_text(response) if with_text else None,
     )
 
 

@@ -307,3 +307,70 @@ def test_workflow_and_tool_specs_are_built_once_per_name() -> None:
         ("invoke_workflow request", {**plain, "team": "search"}),
         ("invoke_workflow request", plain),
     ]
+
+
+class _DictSubclass(dict):  # type: ignore[type-arg]
+    """Not ``type(...) is dict``: read_response takes its general path."""
+
+
+_CHAT = {
+    "id": "chatcmpl-1",
+    "model": "gpt-4o-mini",
+    "choices": [{"message": {"content": "Paris."}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 120, "completion_tokens": 30},
+}
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        _CHAT,
+        {
+            **_CHAT,
+            "choices": [
+                {"message": {"content": "a"}, "finish_reason": "stop"},
+                {"message": {"content": "b"}, "finish_reason": "length"},
+            ],
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": 5,
+                "prompt_tokens_details": {"cached_tokens": 4},
+                "completion_tokens_details": {"reasoning_tokens": 2},
+            },
+        },
+        {**_CHAT, "model": None, "id": 7},
+        {**_CHAT, "choices": [{"message": {"content": "x"}, "finish_reason": None}]},
+        {**_CHAT, "choices": [], "status": "completed"},
+        {**_CHAT, "usage": {"prompt_tokens": "12", "completion_tokens": 3}},
+        {**_CHAT, "usage": None},
+        {
+            "id": "msg_1",
+            "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "hi"}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 20, "output_tokens": 5, "cache_read_input_tokens": 100},
+        },
+    ],
+)
+def test_a_plain_dict_response_reads_as_the_general_path_reads_it(response: Any) -> None:
+    from llmtrace.usage import read_response
+
+    for with_text in (False, True):
+        assert read_response(response, with_text) == read_response(
+            _DictSubclass(response), with_text
+        )
+
+
+def test_an_openai_chat_dict_takes_the_short_path() -> None:
+    from llmtrace.usage import _read_chat_dict
+
+    info = _read_chat_dict(_CHAT, with_text=False)
+    assert info is not None
+    assert (info.usage.input_tokens, info.usage.output_tokens) == (120, 30)
+    assert (info.response_model, info.response_id, info.finish_reasons) == (
+        "gpt-4o-mini",
+        "chatcmpl-1",
+        ["stop"],
+    )
+    assert info.output_text is None
+    assert _read_chat_dict({**_CHAT, "choices": [{"finish_reason": 1}]}, False) is None
