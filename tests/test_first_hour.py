@@ -505,8 +505,8 @@ def test_every_commands_help_shows_no_bool_metavar_and_plain_argument_names(caps
             "--by: unknown name 'usr'; choose from kind, name, service_name, operation, "
             "provider, model, prompt_name, prompt_version, retrieval_index, "
             "retrieval_index_version, tool_name, guardrail_policy, guardrail_action, "
-            "judge_model, judge_version, dataset_version, eval_run_id, status, user, session, "
-            "conversation, or context.KEY for a key given to llmtrace.context()",
+            "judge_model, judge_version, dataset_version, eval_run_id, finish_reasons, status, "
+            "user, session, conversation, or context.KEY for a key given to llmtrace.context()",
         ),
         (
             ["stats", "--since", "yesterday"],
