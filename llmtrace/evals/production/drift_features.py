@@ -122,13 +122,14 @@ class Selection:
         # drift reads no cluster: no cluster attribute is read
         conn.execute(selections_table_sql(traces, selections, where, all_calls, levels=0))
         conn.execute(evaluations_table_sql(evaluations, traces, with_sel=True))
-        # each side's calls and spans joined once, then read by every pass over them
+        # each side's calls joined once, then read by every pass over them
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {calls} AS SELECT t.sel, {_CALL_COLUMNS} "
             f"FROM {all_calls} c JOIN {traces} t USING (trace_id)"
         )
+        # the spans' features are all categorical: read by one pass, so a view (not copied)
         conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {spans} AS SELECT t.sel, s.kind, s.tool_name, "
+            f"CREATE OR REPLACE TEMP VIEW {spans} AS SELECT t.sel, s.kind, s.tool_name, "
             f"s.guardrail_policy, s.guardrail_action FROM spans s JOIN {traces} t "
             f"USING (trace_id) WHERE s.kind IN ('{sc.KIND_TOOL}', '{sc.KIND_GUARDRAIL}')"
         )
