@@ -222,7 +222,7 @@ def test_a_document_reads_back_as_the_fields_it_was_made_of():
     assert document is not None
     [(fields, prices)] = decode(document.data)
     assert prices is None
-    assert fields.trace_ids == [s.context.trace_id for s in spans]  # type: ignore[union-attr]
+    assert fields.trace_ids == [f"{s.context.trace_id:032x}" for s in spans]  # type: ignore[union-attr]
     assert fields.parents == [None, 0xABC, None]
     assert fields.attributes == [json.loads(json.dumps(dict(s.attributes or {}))) for s in spans]
 

@@ -33,8 +33,11 @@ __all__ = ["document_columns", "insert_documents", "prices_for"]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+_TEXT_TYPES = frozenset((str, type(None)))
+
+
 def _text(values: list[Any]) -> list[Any]:
-    if all(type(v) is str or v is None for v in values):
+    if _TEXT_TYPES.issuperset(map(type, values)):
         return values
     return [text_or_none(v) for v in values]
 
@@ -63,9 +66,11 @@ _PROMOTED = tuple(
 )
 
 
-def _hex(ids: Sequence[int | None], width: int) -> list[Any]:
+def _hex(ids: Sequence[Any], width: int) -> list[Any]:
     """Ids as fixed-width lowercase hex (None stays None), encoded in one call a batch."""
     digits = 2 * width
+    if ids and type(ids[0]) is str:  # a hand-off document's trace ids are hex already
+        return list(ids)
     try:
         text = b"".join([(i or 0).to_bytes(width, "big") for i in ids]).hex()
     except (OverflowError, AttributeError, TypeError):  # not an id OpenTelemetry would make

@@ -349,15 +349,23 @@ def _price(
     providers, outputs = column("provider"), column("output_tokens")
     cache_read = column("cache_read_input_tokens")
     cache_write = column("cache_creation_input_tokens")
-    for i in todo:
-        usage = Usage(
-            _token_count(inputs[i]),
-            _token_count(outputs[i]),
-            _token_count(cache_read[i]),
-            _token_count(cache_write[i]),
-        )
-        provider = providers[i]
-        cost = table.cost(usage, str(models[i]), provider if isinstance(provider, str) else None)
-        if cost is not None:
-            costs[i] = cost.total_usd
-            versions[i] = cost.table_version
+    keys = [
+        (models[i], providers[i], inputs[i], outputs[i], cache_read[i], cache_write[i])
+        for i in todo
+    ]
+    try:  # calls alike cost alike: each distinct call is priced once
+        costed = {key: _cost(table, key) for key in set(keys)}
+    except TypeError:  # a value that cannot be a key (a list, say): one by one
+        costed = None
+    for i, key in zip(todo, keys, strict=True):
+        priced = costed[key] if costed is not None else _cost(table, key)
+        if priced is not None:
+            costs[i], versions[i] = priced
+
+
+def _cost(table: PriceTable, call: tuple[Any, ...]) -> tuple[float, str] | None:
+    """(cost, price table version) of a call: model, provider, then its four token counts."""
+    model, provider, *tokens = call
+    usage = Usage(*(_token_count(count) for count in tokens))
+    cost = table.cost(usage, str(model), provider if isinstance(provider, str) else None)
+    return None if cost is None else (cost.total_usd, cost.table_version)
