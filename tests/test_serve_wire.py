@@ -90,10 +90,12 @@ def test_a_status_sent_in_pieces_is_merged_as_protobuf_merges_it():
         _span(4),
     )
     request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
-    batch, _ = request_batch(request, body)
-    assert batch["status"].to_pylist() == ["UNSET", "ERROR", "UNSET", "UNSET"]
-    assert batch["status_message"].to_pylist() == [None, "boom", None, None]
-    assert_same(batch, sdk_batch(request))
+    for _ in range(2):  # cold, then with span 1's status cached
+        batch, _ = request_batch(request, body)
+        assert batch["status"].to_pylist() == ["UNSET", "ERROR", "UNSET", "UNSET"]
+        assert batch["status_message"].to_pylist() == [None, "boom", None, None]
+        assert_same(batch, sdk_batch(request))
+    assert otlp_wire.STATUSES  # the second time came from the cache
 
 
 def test_long_attributes_repeated_keys_and_a_full_cache(monkeypatch):

@@ -150,18 +150,29 @@ def _attributes(scope: _Scope) -> list[dict[str, Any]]:
     ]
 
 
-def _status(pieces: Any, parsed: Any) -> tuple[str, str | None]:
-    """(code name, message) of a span's status, sent as ``pieces`` (protobuf merges them)."""
-    one = pieces[0] if len(pieces) == 1 else None
-    pair = None if one is None else STATUSES.get(one)
-    if pair is None:
-        status = parsed().status
-        pair = (_STATUS_NAMES.get(status.code, "UNSET"), _status_message(status))
-        if one is not None and len(one) <= MAX_CACHED_BYTES:
-            if len(STATUSES) >= MAX_CACHED_PAIRS:
-                STATUSES.clear()
-            STATUSES[one] = pair
+def _status(pieces: Any, span: Any) -> tuple[str, str | None]:
+    """(code name, message) of a status the cache lacks, sent as ``pieces`` (protobuf merges
+    them), read from the parsed ``span`` (and kept when it came whole and short)."""
+    status = span.status
+    pair = (_STATUS_NAMES.get(status.code, "UNSET"), _status_message(status))
+    if len(pieces) == 1 and len(pieces[0]) <= MAX_CACHED_BYTES:
+        if len(STATUSES) >= MAX_CACHED_PAIRS:
+            STATUSES.clear()
+        STATUSES[pieces[0]] = pair
     return pair
+
+
+def _statuses(wire: list[Any], parsed_at: Any) -> list[tuple[str, str | None]]:
+    """Each span's (code name, message): unset when it has no status, else from the cache for
+    a status seen before (most are an empty one, or one error code)."""
+    get = STATUSES.get
+    pieces = [s.status for s in wire]
+    found: list[Any] = [_UNSET if not p else get(p[0]) if len(p) == 1 else None for p in pieces]
+    if None in found:
+        for j, pair in enumerate(found):
+            if pair is None:
+                found[j] = _status(pieces[j], parsed_at(j))
+    return found
 
 
 def _sparse(spans: list[Any], field: str, read: Any, parsed_at: Any) -> list[Any]:
@@ -180,10 +191,7 @@ def _add_spans(fields: SpanFields, spans: _Scope, resource: Resource) -> None:
     fields.parents += [_parent(s.parent_span_id) for s in wire]
     fields.names += [s.name for s in wire]
     fields.kinds += [_KIND_NAMES.get(s.kind, "internal") for s in wire]
-    statuses = [
-        _status(st, lambda j=j: parsed_at(j)) if st else _UNSET
-        for j, st in enumerate([s.status for s in wire])
-    ]
+    statuses = _statuses(wire, parsed_at)
     fields.status_codes += [st[0] for st in statuses]
     fields.status_messages += [st[1] for st in statuses]
     starts = [s.start_time_unix_nano for s in wire]
