@@ -24,7 +24,7 @@ __all__ = ["ATTRIBUTES", "MAX_CACHED_BYTES", "MAX_CACHED_PAIRS", "STATUSES", "Wi
 
 # (key, value) of an attribute KeyValue's bytes, and (code name, message) of a Status's. An
 # attribute longer than MAX_CACHED_BYTES (a prompt, a completion) is read each time; past
-# MAX_CACHED_PAIRS entries the cache starts over (a few MB at most).
+# MAX_CACHED_PAIRS entries the cache starts over (about 11 MB when full of 256-byte ones).
 ATTRIBUTES: dict[bytes, tuple[str, Any]] = {}
 STATUSES: dict[bytes, tuple[str, str | None]] = {}
 MAX_CACHED_BYTES = 256
