@@ -374,3 +374,28 @@ def test_an_openai_chat_dict_takes_the_short_path() -> None:
     )
     assert info.output_text is None
     assert _read_chat_dict({**_CHAT, "choices": [{"finish_reason": 1}]}, False) is None
+
+
+def test_a_chunk_llmtrace_cannot_fold_is_counted_and_the_stream_goes_on(monkeypatch: Any) -> None:
+    from llmtrace._internal import internal_error_counts
+    from llmtrace.usage import StreamAccumulator
+
+    monkeypatch.setenv("LLMTRACE_RAISE_INTERNAL_ERRORS", "0")
+    folded = StreamAccumulator.add
+
+    def add(self: StreamAccumulator, chunk: Any) -> None:
+        if chunk == "bad":
+            raise ValueError("cannot fold")
+        folded(self, chunk)
+
+    monkeypatch.setattr(StreamAccumulator, "add", add)
+    before = internal_error_counts().get("LiveSpan.record_chunk", 0)
+
+    @llmtrace.llm(model="gpt-4o-mini")
+    def stream(prompt: str) -> Any:
+        yield from ("a", "bad", "c")
+
+    with capture_spans() as spans:
+        assert list(stream("hi")) == ["a", "bad", "c"]
+    assert internal_error_counts()["LiveSpan.record_chunk"] == before + 1
+    assert spans.by_name("chat gpt-4o-mini").attributes[sc.STREAM_CHUNKS] == 2  # type: ignore[index]

@@ -170,12 +170,14 @@ class LiveSpan:
 
     def record_chunk(self, chunk: Any) -> None:
         """Fold one stream chunk: time to first chunk, text, and a final usage chunk."""
-        with guard("LiveSpan.record_chunk"):
+        try:  # what guard() does, without its generator (~1 us) on every chunk
             if self._first_chunk_ns is None:
                 self._first_chunk_ns = runtime.perf_counter_ns()
             if self._accumulator is None:
                 self._accumulator = StreamAccumulator()
             self._accumulator.add(chunk)
+        except Exception as exc:
+            report_internal_error("LiveSpan.record_chunk", exc)
 
     def _apply_response(self, info: ResponseInfo) -> None:
         pending = self._pending
