@@ -342,3 +342,33 @@ def test_a_batch_that_does_not_fit_the_mergers_memory_limit_gets_more_room(tmp_p
     assert writer.committed_spans == 3_000 and writer.memory_limit_mb > 1
     with duckdb.connect(str(db), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(3_000,)]
+
+
+def test_the_merger_prepares_the_next_file_while_storing_one_and_leaves_nothing_behind(
+    tmp_path,
+):
+    """Several hand-off files waiting: each is stored exactly once (the next one prepared on a
+    thread meanwhile), a busy store leaves them waiting, and no scratch file is left."""
+    import io
+
+    from llmtrace.exporters.duckdb.merger import Merger
+    from llmtrace.store.spool import spool_dir
+    from llmtrace.store.writer import StoreWriter
+
+    db = tmp_path / "ahead.duckdb"
+    files = []
+    for size in (700, 1_500, 30, 2_048):
+        document, _ = encode_salvaging(make_spans(size))
+        assert document is not None
+        files.append(write_handoff(db, document))
+    old = write_handoff(db, spans_to_batch(make_spans(5)))  # an Arrow file among them
+    merger = Merger(StoreWriter(db), idle_release_s=0.6, out=io.StringIO())
+    merger.pending.extend([*files[:2], old, *files[2:]])
+    try:
+        assert merger.merge_pending()
+    finally:
+        merger.finish()
+    assert merger.writer.committed_spans == 700 + 1_500 + 30 + 2_048 + 5
+    assert sorted(p.name for p in spool_dir(db).iterdir()) == []
+    with duckdb.connect(str(db), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(4_283,)]

@@ -28,7 +28,7 @@ from .values import clean_text, dumps, text_or_none
 if TYPE_CHECKING:
     from ..pricing import PriceTable
 
-__all__ = ["document_columns", "insert_documents", "prices_for"]
+__all__ = ["Prepared", "document_columns", "insert_documents", "prepare", "prices_for"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -167,13 +167,13 @@ def _line(columns: dict[str, list[Any]]) -> bytes:
 
 
 class _Group:
-    """Lines of documents that share a resource, written to the scratch file as they come."""
+    """Lines of documents that share a resource, written to a scratch file as they come."""
 
     def __init__(self, scratch: Path, shared: tuple[str, str | None] | None) -> None:
         self.scratch = scratch
         self.shared = shared
         self.longest = 0
-        self.out = open(scratch, "wb")  # noqa: SIM115 (closed by insert, or by the caller)
+        self.out = open(scratch, "wb")  # noqa: SIM115 (closed by close(), always)
 
     def add(self, line: bytes) -> None:
         if self.longest:
@@ -182,7 +182,6 @@ class _Group:
         self.longest = max(self.longest, len(line))
 
     def insert(self, conn: Any) -> None:
-        self.out.close()
         names = [name for name, _ in STORED_COLUMNS]
         if self.shared is not None:
             names = [name for name in names if name not in ("resource", "service_name")]
@@ -205,28 +204,61 @@ class _Group:
         )
 
 
-def insert_documents(conn: Any, path: Path, prices: PriceTable | None) -> int:
-    """Insert the spans of a hand-off file's documents (inside the caller's transaction), one
-    document at a time in memory; returns how many."""
-    scratch = path.with_name(path.name + ".rows.tmp")
-    group: _Group | None = None
-    rows = 0
+class Prepared:
+    """A hand-off file's documents normalised, priced and written as the lines DuckDB reads
+    (scratch files beside it, one a resource), ready to insert. The merger prepares the next
+    file while DuckDB inserts the one before (DuckDB lets go of the GIL while it works)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.groups: list[_Group] = []
+        self.rows = 0
+
+    def insert(self, conn: Any) -> int:
+        for group in self.groups:
+            group.insert(conn)
+        return self.rows
+
+    def discard(self) -> None:
+        """Remove the scratch files (whether or not the rows went in)."""
+        for group in self.groups:
+            group.out.close()
+            with contextlib.suppress(OSError):
+                os.unlink(group.scratch)
+        self.groups = []
+
+
+def prepare(path: Path, prices: PriceTable | None) -> Prepared:
+    """The documents of the hand-off file ``path``, one at a time in memory, ready to insert
+    (the caller discards it); raises ``ValueError`` or ``KeyError`` for a damaged file."""
+    prepared = Prepared(path)
     try:
         with open(path, "rb") as lines:
             for fields, overrides in map(decode_line, filter(bytes.strip, lines)):
                 columns, shared = document_columns(fields, prices_for(overrides, prices))
-                rows += len(fields.names)
-                if group is not None and (shared is None or shared != group.shared):
-                    group.insert(conn)
-                    group = None
-                if group is None:
-                    group = _Group(scratch, shared)
-                group.add(_line(columns))
-        if group is not None:
-            group.insert(conn)
-    finally:
-        if group is not None:
+                prepared.rows += len(fields.names)
+                groups = prepared.groups
+                if not groups or shared is None or shared != groups[-1].shared:
+                    scratch = path.with_name(f"{path.name}.rows-{len(groups)}.tmp")
+                    groups.append(_Group(scratch, shared))
+                groups[-1].add(_line(columns))
+        for group in prepared.groups:
             group.out.close()
-        with contextlib.suppress(OSError):
-            os.unlink(scratch)
-    return rows
+    except BaseException:
+        prepared.discard()
+        raise
+    return prepared
+
+
+def insert_documents(
+    conn: Any, path: Path, prices: PriceTable | None, prepared: Prepared | None = None
+) -> int:
+    """Insert the spans of a hand-off file's documents (inside the caller's transaction);
+    returns how many. ``prepared``: the file prepared already (its owner discards it)."""
+    if prepared is not None and prepared.path == path:
+        return prepared.insert(conn)
+    own = prepare(path, prices)
+    try:
+        return own.insert(conn)
+    finally:
+        own.discard()

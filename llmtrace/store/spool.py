@@ -194,12 +194,12 @@ def _read(path: Path) -> Any:
         return None
 
 
-def _insert(conn: Any, content: Any, prices: PriceTable | None) -> int:
+def _insert(conn: Any, content: Any, prices: PriceTable | None, prepared: Any) -> int:
     """Insert what a file holds; returns the rows."""
     if isinstance(content, Path):
         from .json_batch import insert_documents
 
-        return insert_documents(conn, content, prices)
+        return insert_documents(conn, content, prices, prepared)
     from .batch_sql import insert_sql
 
     conn.register("spooled_batch", content)
@@ -224,10 +224,13 @@ def _recorded(conn: Any, key: str) -> bool:
         return False
 
 
-def merge_file(conn: Any, path: Path, prices: PriceTable | None = None) -> int:
+def merge_file(
+    conn: Any, path: Path, prices: PriceTable | None = None, prepared: Any = None
+) -> int:
     """Insert one spool or hand-off file into ``spans`` exactly once, then delete it; returns
     the rows added (0 when it was merged before or cannot be stored). Spans are priced with
-    the price overrides their file carries, else ``prices`` (None: the installed table)."""
+    the price overrides their file carries, else ``prices`` (None: the installed table).
+    ``prepared``: the file's documents made ready already (``json_batch.prepare``)."""
     import duckdb
 
     key = ledger_key(path)
@@ -240,7 +243,7 @@ def merge_file(conn: Any, path: Path, prices: PriceTable | None = None) -> int:
     bad: tuple[type[Exception], ...] = (*_unstorable(), ValueError, KeyError)
     conn.execute("BEGIN TRANSACTION")
     try:
-        rows = _insert(conn, content, prices)
+        rows = _insert(conn, content, prices, prepared)
     except bad as exc:  # the rows, or the file, cannot be stored: retrying won't help
         _rollback(conn)
         _quarantine(path, exc)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -133,7 +133,7 @@ class StoreWriter:
             return
         self.committed_spans += batch.num_rows
 
-    def merge(self, path: Path) -> bool:
+    def merge(self, path: Path, prepared: Any = None) -> bool:
         """Commit a hand-off file to the store, exactly once; False when the file could not be
         had (the file stays for a later try). A file the store refuses is set aside; on any
         other failure it becomes a spool file for whoever opens the store next."""
@@ -143,7 +143,7 @@ class StoreWriter:
         try:
             while True:
                 try:
-                    self.committed_spans += merge_file(conn, path)
+                    self.committed_spans += merge_file(conn, path, prepared=prepared)
                     break
                 except duckdb.OutOfMemoryException:  # rolled back: again, with more room
                     if not self._raise_memory_limit(conn):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import queue
 import signal
@@ -37,8 +38,10 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from ...store.handoff import is_handoff_json
+from ...store.json_batch import prepare
 from ...store.spool import release_handoffs
 from ...store.writer import StoreWriter
 
@@ -67,6 +70,34 @@ def _read_commands(fd: int, commands: queue.Queue[str]) -> None:
     commands.put(_END)
 
 
+class _Ahead:
+    """The next hand-off file, prepared on a thread of its own while DuckDB stores the one
+    before it (DuckDB lets go of the GIL while it works; preparing is Python): storing takes
+    the longer of the two a file instead of both."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.prepared: Any = None
+        self._thread = threading.Thread(target=self._run, name="llmtrace-prepare", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):  # merging the file itself then says what is wrong
+            with open(self.path, "rb") as handle:
+                if not is_handoff_json(handle.read(64)):
+                    return
+            self.prepared = prepare(self.path, None)
+
+    def result(self) -> Any:
+        self._thread.join()
+        return self.prepared
+
+    def discard(self) -> None:
+        prepared = self.result()
+        if prepared is not None:
+            prepared.discard()
+
+
 class Merger:
     """Merges the hand-off files it is told about, in order, and tends the lease."""
 
@@ -77,6 +108,7 @@ class Merger:
         self.pending: collections.deque[Path] = collections.deque()
         self.last_write_at = time.monotonic()
         self.refused = False
+        self.ahead: _Ahead | None = None
 
     def reply(self, line: str) -> None:
         try:
@@ -88,14 +120,37 @@ class Merger:
     def merge_pending(self) -> bool:
         """Merge waiting files until done or the store is busy; True if all were merged."""
         while self.pending:
-            if not self.writer.merge(self.pending[0]):
+            head = self.pending[0]
+            ahead, self.ahead = self.ahead, None
+            if ahead is not None and ahead.path != head:
+                ahead.discard()
+                ahead = None
+            prepared = ahead.result() if ahead is not None else None
+            if len(self.pending) > 1:
+                self.ahead = _Ahead(self.pending[1])  # prepared while DuckDB stores the head
+            try:
+                merged = self.writer.merge(head, prepared)
+            except BaseException:
+                if ahead is not None:
+                    ahead.discard()
+                raise
+            if not merged:  # busy: the head waits, prepared, for the next try
+                self.drop_ahead()
+                self.ahead = ahead
                 if self.writer.unusable is not None:
                     self.refuse()
                 return False
+            if ahead is not None:
+                ahead.discard()
             self.pending.popleft()
             self.last_write_at = time.monotonic()
             self.reply(f"done {self.writer.committed_spans}")
         return True
+
+    def drop_ahead(self) -> None:
+        if self.ahead is not None:
+            self.ahead.discard()
+            self.ahead = None
 
     def refuse(self) -> None:
         """The store can never be written (not a DuckDB file, another application's): say why
@@ -103,6 +158,7 @@ class Merger:
         if not self.refused:
             self.refused = True
             self.reply(f"unusable {self.writer.unusable}")
+        self.drop_ahead()
         release_handoffs(list(self.pending))
         self.pending.clear()
 
@@ -119,6 +175,7 @@ class Merger:
         deadline = time.monotonic() + _FINAL_TRY_S
         while not self.merge_pending() and time.monotonic() < deadline and not self.refused:
             time.sleep(_POLL_S)
+        self.drop_ahead()
         release_handoffs(list(self.pending))  # still busy: anyone may merge them now
         self.writer.release()
 
