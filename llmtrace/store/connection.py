@@ -229,6 +229,8 @@ def _refuse_foreign(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_catalog = current_database() ORDER BY 1"
         ).fetchall()
+        # An empty ledger alone is ours: an older llmtrace killed while creating the store.
+        if row[0] != "schema_migrations"
     ]
     if tables:
         shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")

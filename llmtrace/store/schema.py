@@ -269,6 +269,12 @@ def promoted_column_problems(conn: Any) -> list[str]:
     return problems
 
 
+_LEDGER_SQL = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ DEFAULT now())"
+)
+
+
 def apply_migrations(conn: Any, migrations: list[tuple[int, str, str]] | None = None) -> int:
     """Bring the store up to date; returns the version it is at afterwards.
 
@@ -285,13 +291,13 @@ def apply_migrations(conn: Any, migrations: list[tuple[int, str, str]] | None = 
     missing = [m for m in migrations if m[0] not in applied]
     if not missing:
         return current
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ DEFAULT now())"
-    )
     for version, name, sql in missing:
         conn.execute("BEGIN TRANSACTION")
         try:
+            # In the migration's own transaction: a process killed before the first commit
+            # leaves a blank file, never a lone empty schema_migrations table that the next
+            # opener would take for another application's database.
+            conn.execute(_LEDGER_SQL)
             conn.execute(sql)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
