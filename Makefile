@@ -9,7 +9,8 @@ PHOENIX_VERSION := 20.26.1
 PHOENIX_VENV := .venv-phoenix
 PHOENIX_STAMP := $(PHOENIX_VENV)/.installed-$(PHOENIX_VERSION)
 # The OpenTelemetry JS SDK and its OTLP exporters (pinned in bench/node/package-lock.json), for
-# serve's ingest bench with real Node exporters: installed here, never by a test or the bench.
+# serve's test and ingest bench with real Node exporters: installed here, never by a test or
+# the bench. Without npm, make test still passes and that one test says why it skipped.
 NODE_DIR := .bench-node
 NODE_STAMP := $(NODE_DIR)/.installed
 
@@ -57,7 +58,7 @@ browser:
 	  fi; \
 	}
 
-test: $(STAMP) $(PHOENIX_STAMP) browser
+test: $(STAMP) $(PHOENIX_STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP) $(NODE_STAMP)

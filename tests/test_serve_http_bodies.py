@@ -119,7 +119,10 @@ NODE_MODULES = ROOT / ".bench-node" / "node_modules"
 
 @pytest.mark.skipif(
     shutil.which("node") is None or not NODE_MODULES.is_dir(),
-    reason="node and the JS OpenTelemetry SDK (.bench-node/, installed by make bench) are needed",
+    reason=(
+        "node and the JS OpenTelemetry SDK (.bench-node/, installed by make test and make bench "
+        "when npm is there) are needed"
+    ),
 )
 def test_the_real_node_exporter_lands_every_span(receiver):
     """The OpenTelemetry JS SDK's OTLP/HTTP protobuf exporter (bench/node/otlp_sender.cjs)."""
