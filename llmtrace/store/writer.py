@@ -133,6 +133,10 @@ class StoreWriter:
             return
         self.committed_spans += batch.num_rows
 
+    def acquire(self) -> bool:
+        """Hold the file (True), or find it busy or unusable for now (False)."""
+        return self._acquire() is not None
+
     def merge(self, path: Path, prepared: Any = None) -> bool:
         """Commit a hand-off file to the store, exactly once; False when the file could not be
         had (the file stays for a later try). A file the store refuses is set aside; on any

@@ -30,13 +30,14 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import itertools
 import os
 import queue
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,46 +57,103 @@ _PARENT_CHECK_S = 1.0
 _FINAL_TRY_S = 1.0
 
 _END = "end"
+# Files prepared ahead of the one being stored (scratch files beside the store, each about
+# the size of its hand-off file): enough to keep DuckDB busy.
+_PREPARED_AHEAD = 2
 
 
-def _read_commands(fd: int, commands: queue.Queue[str]) -> None:
-    """Lines from ``fd`` into ``commands``, then the end. Raw reads: a thread blocked in a
-    buffered read of stdin would hold its lock when the interpreter exits."""
+def _read_commands(
+    fd: int, commands: queue.Queue[str], on_file: Callable[[Path], None] | None = None
+) -> None:
+    """Lines from ``fd`` into ``commands``, then the end; ``on_file`` hears of each file as it
+    comes, while the main thread may be busy storing another. Raw reads: a thread blocked in
+    a buffered read of stdin would hold its lock when the interpreter exits."""
     buffered = b""
     while chunk := os.read(fd, 65_536):
         buffered += chunk
         *lines, buffered = buffered.split(b"\n")
         for line in lines:
-            commands.put(line.decode().strip())
+            command = line.decode().strip()
+            if on_file is not None and command.startswith("file "):
+                on_file(Path(command[5:]))
+            commands.put(command)
     commands.put(_END)
 
 
-class _Ahead:
-    """The next hand-off file, prepared on a thread of its own while DuckDB stores the one
-    before it (DuckDB lets go of the GIL while it works; preparing is Python): storing takes
-    the longer of the two a file instead of both."""
+class _Preparer:
+    """Hand-off files prepared in order on a thread of its own as soon as they are given
+    (DuckDB lets go of the GIL while it stores one; preparing is Python), so storing takes the
+    longer of the two a file instead of both. Preparing writes scratch files beside the file,
+    a document at a time in memory, so files prepared ahead cost disk, not memory."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[Path, _Entry] = {}
+        self._todo: queue.SimpleQueue[_Entry] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, path: Path, most: int | None = None) -> None:
+        """Start preparing ``path`` (once: a path already given is left as it is), unless
+        ``most`` files are being prepared or wait, prepared, already."""
+        with self._lock:
+            if self._closed or path in self._entries:
+                return
+            if most is not None and len(self._entries) >= most:
+                return
+            entry = self._entries[path] = _Entry(path)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="llmtrace-prepare", daemon=True
+                )
+                self._thread.start()
+        self._todo.put(entry)
+
+    def take(self, path: Path) -> Any:
+        """``path`` prepared (None: not given, not a JSON hand-off file, or it failed; merging
+        then prepares it itself and says what is wrong); the caller discards it."""
+        with self._lock:
+            entry = self._entries.pop(path, None)
+        if entry is None:
+            return None
+        entry.done.wait()
+        return entry.prepared
+
+    def discard(self, paths: Iterable[Path] | None = None) -> None:
+        """Drop the preparation of ``paths``, removing their scratch files; by default all of
+        them, for good (the merger is finishing: a file given later is not prepared)."""
+        with self._lock:
+            self._closed = self._closed or paths is None
+            chosen = list(self._entries) if paths is None else list(paths)
+            entries = [self._entries.pop(p) for p in chosen if p in self._entries]
+        for entry in entries:
+            entry.cancelled = True
+            entry.done.wait()
+            if entry.prepared is not None:
+                entry.prepared.discard()
+
+    def _run(self) -> None:
+        while True:
+            entry = self._todo.get()
+            if not entry.cancelled:
+                with contextlib.suppress(Exception):
+                    entry.prepared = _prepare(entry.path)
+            entry.done.set()
+
+
+class _Entry:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.prepared: Any = None
-        self._thread = threading.Thread(target=self._run, name="llmtrace-prepare", daemon=True)
-        self._thread.start()
+        self.cancelled = False
+        self.done = threading.Event()
 
-    def _run(self) -> None:
-        with contextlib.suppress(Exception):  # merging the file itself then says what is wrong
-            with open(self.path, "rb") as handle:
-                if not is_handoff_json(handle.read(64)):
-                    return
-            self.prepared = prepare(self.path, None)
 
-    def result(self) -> Any:
-        self._thread.join()
-        return self.prepared
-
-    def discard(self) -> None:
-        prepared = self.result()
-        if prepared is not None:
-            prepared.discard()
+def _prepare(path: Path) -> Any:
+    with open(path, "rb") as handle:
+        if not is_handoff_json(handle.read(64)):
+            return None
+    return prepare(path, None)
 
 
 class Merger:
@@ -108,7 +166,7 @@ class Merger:
         self.pending: collections.deque[Path] = collections.deque()
         self.last_write_at = time.monotonic()
         self.refused = False
-        self.ahead: _Ahead | None = None
+        self.preparer = _Preparer()
 
     def reply(self, line: str) -> None:
         try:
@@ -117,40 +175,38 @@ class Merger:
         except (BrokenPipeError, ValueError):  # the traced process is gone: nobody to tell
             pass
 
+    def heard_of(self, path: Path) -> None:
+        """A file was given (the command reader's thread): start preparing it now, while the
+        main thread stores another or opens the store (a busy store drops what was prepared,
+        so it waits beside the store as it came)."""
+        self.preparer.submit(path, most=_PREPARED_AHEAD + 1)
+
     def merge_pending(self) -> bool:
         """Merge waiting files until done or the store is busy; True if all were merged."""
         while self.pending:
-            head = self.pending[0]
-            ahead, self.ahead = self.ahead, None
-            if ahead is not None and ahead.path != head:
-                ahead.discard()
-                ahead = None
-            prepared = ahead.result() if ahead is not None else None
-            if len(self.pending) > 1:
-                self.ahead = _Ahead(self.pending[1])  # prepared while DuckDB stores the head
-            try:
-                merged = self.writer.merge(head, prepared)
-            except BaseException:
-                if ahead is not None:
-                    ahead.discard()
-                raise
-            if not merged:  # busy: the head waits, prepared, for the next try
-                self.drop_ahead()
-                self.ahead = ahead
+            if not self.writer.acquire():  # busy: nothing prepared waits beside the store
+                self.preparer.discard(self.pending)
                 if self.writer.unusable is not None:
                     self.refuse()
                 return False
-            if ahead is not None:
-                ahead.discard()
+            # The next files get ready on the preparer's thread while DuckDB stores the head
+            # (which, when nobody prepared it, merging prepares itself, first).
+            for path in itertools.islice(self.pending, 1, _PREPARED_AHEAD + 1):
+                self.preparer.submit(path)
+            head = self.pending[0]
+            prepared = self.preparer.take(head)
+            try:
+                merged = self.writer.merge(head, prepared)
+            finally:
+                if prepared is not None:
+                    prepared.discard()
+            if not merged:  # the lease was lost meanwhile: the head waits for the next try
+                self.preparer.discard(self.pending)
+                return False
             self.pending.popleft()
             self.last_write_at = time.monotonic()
             self.reply(f"done {self.writer.committed_spans}")
         return True
-
-    def drop_ahead(self) -> None:
-        if self.ahead is not None:
-            self.ahead.discard()
-            self.ahead = None
 
     def refuse(self) -> None:
         """The store can never be written (not a DuckDB file, another application's): say why
@@ -158,7 +214,7 @@ class Merger:
         if not self.refused:
             self.refused = True
             self.reply(f"unusable {self.writer.unusable}")
-        self.drop_ahead()
+        self.preparer.discard(self.pending)
         release_handoffs(list(self.pending))
         self.pending.clear()
 
@@ -175,7 +231,7 @@ class Merger:
         deadline = time.monotonic() + _FINAL_TRY_S
         while not self.merge_pending() and time.monotonic() < deadline and not self.refused:
             time.sleep(_POLL_S)
-        self.drop_ahead()
+        self.preparer.discard()
         release_handoffs(list(self.pending))  # still busy: anyone may merge them now
         self.writer.release()
 
@@ -194,6 +250,18 @@ class Merger:
             return False
         return True
 
+    def take_waiting(self, commands: queue.Queue[str]) -> bool:
+        """Act on every command already waiting, in order, before merging, so the files given
+        meanwhile are all ``pending`` and the next ones get prepared while DuckDB stores the
+        head. False when it is time to exit."""
+        while True:
+            try:
+                command = commands.get_nowait()
+            except queue.Empty:
+                return True
+            if command and not self.handle(command):
+                return False
+
     def run(self, commands: queue.Queue[str], parent_pid: int) -> None:
         while True:
             busy = self.writer.holding or bool(self.pending)
@@ -202,6 +270,8 @@ class Merger:
             except queue.Empty:
                 command = _END if os.getppid() != parent_pid else ""
             if command and not self.handle(command):
+                return
+            if not self.take_waiting(commands):
                 return
             self.merge_pending()
             self.tend_lease()
@@ -226,10 +296,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
     )
     commands: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=_read_commands, args=(sys.stdin.fileno(), commands))
+    merger = Merger(writer, args.idle_release, sys.stdout)
+    reader = threading.Thread(
+        target=_read_commands, args=(sys.stdin.fileno(), commands, merger.heard_of)
+    )
     reader.daemon = True
     reader.start()
-    Merger(writer, args.idle_release, sys.stdout).run(commands, args.parent)
+    merger.run(commands, args.parent)
     _quiet_stdout()
     return 0
 
