@@ -40,7 +40,28 @@ def open_store_for_read(
                 merge_spool(conn, path, include_live=True)
             finally:
                 conn.close()
+    conn = connect_read(path, timeout_s=timeout_s, sandboxed=sandboxed)
+    if _has_schema(conn):
+        return conn
+    # A file with no schema yet: a writer is creating it, or one was stopped before its first
+    # migration committed. Create it here (waiting for that writer, if any) so that the query
+    # sees the schema and every span waiting beside it, not "table spans does not exist".
+    conn.close()
+    writer = connect_write(path, timeout_s=timeout_s)
+    try:
+        merge_spool(writer, path, include_live=True)
+    finally:
+        writer.close()
     return connect_read(path, timeout_s=timeout_s, sandboxed=sandboxed)
+
+
+def _has_schema(conn: duckdb.DuckDBPyConnection) -> bool:
+    """llmtrace's schema, or someone else's tables (theirs to query): anything but a blank file."""
+    try:
+        conn.table("schema_migrations")
+    except duckdb.CatalogException:
+        return bool(conn.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0])
+    return True
 
 
 def read_query(
