@@ -96,3 +96,19 @@ def test_files_heard_of_by_the_reader_are_stored_once_and_leave_nothing_behind(t
         assert conn.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchall() == [
             (sum(sizes) + 5, sum(sizes) + 5)
         ]
+
+
+def test_every_waiting_command_is_taken_before_merging(tmp_path):
+    """Files given while the main thread stored another are all pending at once (so the ones
+    after the head can be prepared meanwhile); a stop among them ends the run."""
+    db = tmp_path / "waiting.duckdb"
+    merger = Merger(StoreWriter(db), idle_release_s=0.6, out=io.StringIO())
+    commands: queue.Queue[str] = queue.Queue()
+    for name in ("a", "b", "c"):
+        commands.put(f"file {tmp_path / name}.handoff")
+    assert merger.take_waiting(commands) is True
+    assert [p.name for p in merger.pending] == ["a.handoff", "b.handoff", "c.handoff"]
+    assert commands.empty()
+    merger.pending.clear()
+    commands.put("stop")
+    assert merger.take_waiting(commands) is False
