@@ -52,3 +52,31 @@ def test_another_applications_file_is_still_read_as_it_is(tmp_path: Path) -> Non
     with duckdb.connect(str(db)) as conn:
         conn.execute("CREATE TABLE orders AS SELECT 1 AS id")
     assert llmtrace.query("SELECT id FROM orders", db=db) == [{"id": 1}]
+
+
+def test_temporary_files_nobody_finished_go_once_stale(tmp_path: Path) -> None:
+    """A merger killed while preparing a file leaves ``<file>.rows-N.tmp`` scratch files, and a
+    writer killed mid-write a ``.tmp``: the next merge removes those older than ten minutes,
+    and leaves a fresh one (someone may be writing it)."""
+    import os
+    import time
+
+    from llmtrace.store.connection import connect_write
+    from llmtrace.store.spool import merge_spool, spool_dir
+
+    db = tmp_path / "store.duckdb"
+    folder = spool_dir(db)
+    folder.mkdir()
+    stale = folder / "123-abc.handoff.rows-0.tmp"
+    fresh = folder / "456-def.tmp"
+    stale.write_bytes(b"{}")
+    fresh.write_bytes(b"{}")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    conn = connect_write(db)
+    try:
+        merge_spool(conn, db)
+    finally:
+        conn.close()
+    assert not stale.exists()
+    assert fresh.exists()

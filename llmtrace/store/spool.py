@@ -271,6 +271,20 @@ def merge_file(
 def merge_spool(
     conn: Any, db_path: Path, *, include_live: bool = False, prices: PriceTable | None = None
 ) -> int:
-    """Merge every file anyone may merge now (see :func:`spool_files`); returns rows added."""
+    """Merge every file anyone may merge now (see :func:`spool_files`); returns rows added.
+    Temporary files nobody finished (a writer or merger killed while writing one) go once they
+    are older than a stale hand-off file: nobody writes one for that long."""
     files = spool_files(db_path, include_live=include_live)
-    return sum(merge_file(conn, path, prices) for path in files)
+    added = sum(merge_file(conn, path, prices) for path in files)
+    _remove_stale_temporaries(spool_dir(db_path))
+    return added
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for path in folder.glob("*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > _STALE_HANDOFF_S:
+                path.unlink()
