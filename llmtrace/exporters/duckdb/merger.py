@@ -1,8 +1,10 @@
 """The merger: a process of its own that stores a traced process's span batches.
 
-The traced process converts finished spans to Arrow and writes them as hand-off files beside the
-store (``spool``); this process inserts them (DuckDB parsing attributes into VARIANT,
-compressing, writing: about 8 us a span) under the lease of ``writer.StoreWriter``.
+The traced process reads finished spans' fields and writes them as JSON hand-off documents
+beside the store (``spool``, ``store.handoff``); this process normalises and prices them
+(``store.json_batch``, on a preparer thread, a few files ahead) and inserts them (DuckDB parsing
+attributes into VARIANT, compressing, writing: about 9 us a span) under the lease of
+``writer.StoreWriter``.
 
 Why a process. In a thread of the traced process that work fought the application for the GIL:
 the duckdb module takes the GIL again between execution steps and on every return, waiting each
