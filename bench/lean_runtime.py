@@ -3,7 +3,7 @@ hot path and throughput into the store. Each figure is a ratio against a baselin
 this run (or a bound), printed next to its target. Every figure runs in fresh processes, so one
 does not inherit another's heap, threads or merger.
 
-    python -m bench.lean_runtime [--quick]
+    python -m bench.lean_runtime [--quick] [hot merger exit short loop]
 """
 
 from __future__ import annotations
@@ -275,83 +275,113 @@ def hot_path(calls: int, repeats: int, folder: Path, *, pause_gc: bool = False) 
     return dict(json.loads(out.splitlines()[-1]))
 
 
-def run(quick: bool = False) -> dict[str, float]:
+def _hot_section(quick: bool, folder: Path) -> dict[str, float]:
+    hot = hot_path(2_000 if quick else 4_000, 7 if quick else 21, folder)
+    line("raw OTel span, same attributes, BSP + dropping", f"{hot['raw']:.2f} us/call")
+    line("@llm into the real store", f"{hot['llm']:.2f} us/call")
+    line("  ratio @llm / raw span", f"{hot['llm'] / hot['raw']:.2f}x", "(target <= 1.2x)")
+    line("workflow -> @llm into the real store", f"{hot['nested']:.2f} us/call")
+    line("  ratio nested / raw span", f"{hot['nested'] / hot['raw']:.2f}x", "(target <= 2.2x)")
+    line("raw workflow span -> raw span, same attributes", f"{hot['raw_pair']:.2f} us/call")
+    line("  ratio nested / raw pair", f"{hot['nested'] / hot['raw_pair']:.2f}x")
+    line("  spans dropped", f"{hot['dropped']:.0f}", "(target: 0)")
+    return {
+        "llm_ratio": hot["llm"] / hot["raw"],
+        "nested_ratio": hot["nested"] / hot["raw"],
+        "nested_pair_ratio": hot["nested"] / hot["raw_pair"],
+    }
+
+
+def _merger_section(quick: bool, folder: Path) -> dict[str, float]:
+    merger_mib = memory(100_000, folder)
+    line("merger peak RSS, 100k @llm spans", f"{merger_mib:.0f} MiB", "(target <= 80 MiB)")
+    return {"merger_mib": merger_mib}
+
+
+def _exit_section(quick: bool, folder: Path) -> dict[str, float]:
+    exit_ms = exits(3 if quick else 7, folder)
+    added = exit_ms["llmtrace"] - exit_ms["raw"]
+    line("exit after 1,000 spans: raw OTel + dropping", f"{exit_ms['raw']:.0f} ms")
+    line("exit after 1,000 spans: llmtrace + store", f"{exit_ms['llmtrace']:.0f} ms")
+    line("  added at exit over raw OTel", f"{added:+.0f} ms", "(target <= +100 ms)")
+    existing_added = exit_ms["existing"] - exit_ms["raw"]
+    line("  the same into a store that exists already", f"{existing_added:+.0f} ms")
+    fast_added = exit_ms["fast"] - exit_ms["raw"]
+    line(
+        "  with LLMTRACE_FAST_EXIT=1 (opt-in: merged by the next reader)",
+        f"{fast_added:+.0f} ms",
+    )
+    return {
+        "exit_added_existing_ms": existing_added,
+        "exit_added_ms": added,
+        "exit_added_fast_ms": fast_added,
+    }
+
+
+def _short_section(quick: bool, folder: Path) -> dict[str, float]:
+    untraced = _short_processes("untraced", 50, 10, folder / "short-untraced.duckdb")
+    short_db = folder / "short.duckdb"
+    traced = _short_processes("llmtrace", 50, 10, short_db)
+    stored = _stored(short_db)
+    fast_db = folder / "short-fast.duckdb"
+    fast = _short_processes("llmtrace", 50, 10, fast_db, fast=True)
+    fast_stored = _stored(fast_db)
+    line("50 parallel processes x 10 spans: untraced", f"{untraced:.2f} s")
+    line("50 parallel processes x 10 spans: traced into one store", f"{traced:.2f} s")
+    line("  ratio traced / untraced", f"{traced / untraced:.2f}x", "(target <= 1.5x)")
+    line("  spans stored (a read after they exit)", f"{stored} of 500", "(target: all)")
+    line("  with LLMTRACE_FAST_EXIT=1 (opt-in)", f"{fast / untraced:.2f}x")
+    line("  spans stored (read through llmtrace)", f"{fast_stored} of 500", "(target: all)")
+    return {
+        "short_ratio": traced / untraced,
+        "short_stored": stored,
+        "short_ratio_fast": fast / untraced,
+        "short_stored_fast": fast_stored,
+    }
+
+
+def _loop_section(quick: bool, folder: Path) -> dict[str, float]:
+    loop_spans, loop_repeats = (20_000, 3) if quick else (100_000, 5)
+    paused = throughput(loop_spans, loop_repeats, folder, pause_gc=True)
+    line(
+        "  with LLMTRACE_EXPORT_PAUSES_GC=1 (opt-in): store / raw OTel",
+        f"{paused['llmtrace']['rate'] / paused['raw']['rate']:.2f}x",
+    )
+    loop = throughput(loop_spans, loop_repeats, folder)
+    rate = loop["llmtrace"]["rate"] / loop["raw"]["rate"]
+    line("tight loop: raw OTel + dropping exporter", f"{loop['raw']['rate']:,.0f} spans/s")
+    line("tight loop: the same spans into the store", f"{loop['llmtrace']['rate']:,.0f} spans/s")
+    line("  ratio store / raw OTel", f"{rate:.2f}x", "(target >= 0.8x)")
+    line(
+        "  spans dropped / not stored (worst run)",
+        f"{loop['llmtrace']['dropped']:.0f} / {loop['llmtrace']['short']:.0f}",
+        "(target: 0 / 0)",
+    )
+    return {"loop_ratio": rate}
+
+
+SECTIONS = {
+    "hot": _hot_section,
+    "merger": _merger_section,
+    "exit": _exit_section,
+    "short": _short_section,
+    "loop": _loop_section,
+}
+
+
+def run(quick: bool = False, sections: tuple[str, ...] = tuple(SECTIONS)) -> dict[str, float]:
     print("lean runtime (issue 19): merger, exit, short processes, throughput into the store")
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        hot = hot_path(2_000 if quick else 4_000, 7 if quick else 21, folder)
-        line("raw OTel span, same attributes, BSP + dropping", f"{hot['raw']:.2f} us/call")
-        line("@llm into the real store", f"{hot['llm']:.2f} us/call")
-        line("  ratio @llm / raw span", f"{hot['llm'] / hot['raw']:.2f}x", "(target <= 1.2x)")
-        line("workflow -> @llm into the real store", f"{hot['nested']:.2f} us/call")
-        line("  ratio nested / raw span", f"{hot['nested'] / hot['raw']:.2f}x", "(target <= 2.2x)")
-        line("raw workflow span -> raw span, same attributes", f"{hot['raw_pair']:.2f} us/call")
-        line("  ratio nested / raw pair", f"{hot['nested'] / hot['raw_pair']:.2f}x")
-        line("  spans dropped", f"{hot['dropped']:.0f}", "(target: 0)")
-        figures["llm_ratio"] = hot["llm"] / hot["raw"]
-        figures["nested_ratio"] = hot["nested"] / hot["raw"]
-        figures["nested_pair_ratio"] = hot["nested"] / hot["raw_pair"]
-
-        merger_mib = memory(100_000, folder)
-        line("merger peak RSS, 100k @llm spans", f"{merger_mib:.0f} MiB", "(target <= 80 MiB)")
-        figures["merger_mib"] = merger_mib
-
-        exit_ms = exits(3 if quick else 7, folder)
-        added = exit_ms["llmtrace"] - exit_ms["raw"]
-        line("exit after 1,000 spans: raw OTel + dropping", f"{exit_ms['raw']:.0f} ms")
-        line("exit after 1,000 spans: llmtrace + store", f"{exit_ms['llmtrace']:.0f} ms")
-        line("  added at exit over raw OTel", f"{added:+.0f} ms", "(target <= +100 ms)")
-        existing_added = exit_ms["existing"] - exit_ms["raw"]
-        line("  the same into a store that exists already", f"{existing_added:+.0f} ms")
-        figures["exit_added_existing_ms"] = existing_added
-        fast_added = exit_ms["fast"] - exit_ms["raw"]
-        line(
-            "  with LLMTRACE_FAST_EXIT=1 (opt-in: merged by the next reader)",
-            f"{fast_added:+.0f} ms",
-        )
-        figures["exit_added_ms"] = added
-        figures["exit_added_fast_ms"] = fast_added
-
-        untraced = _short_processes("untraced", 50, 10, folder / "short-untraced.duckdb")
-        short_db = folder / "short.duckdb"
-        traced = _short_processes("llmtrace", 50, 10, short_db)
-        stored = _stored(short_db)
-        fast_db = folder / "short-fast.duckdb"
-        fast = _short_processes("llmtrace", 50, 10, fast_db, fast=True)
-        fast_stored = _stored(fast_db)
-        line("50 parallel processes x 10 spans: untraced", f"{untraced:.2f} s")
-        line("50 parallel processes x 10 spans: traced into one store", f"{traced:.2f} s")
-        line("  ratio traced / untraced", f"{traced / untraced:.2f}x", "(target <= 1.5x)")
-        line("  spans stored (a read after they exit)", f"{stored} of 500", "(target: all)")
-        line("  with LLMTRACE_FAST_EXIT=1 (opt-in)", f"{fast / untraced:.2f}x")
-        line("  spans stored (read through llmtrace)", f"{fast_stored} of 500", "(target: all)")
-        figures["short_ratio"] = traced / untraced
-        figures["short_stored"] = stored
-        figures["short_ratio_fast"] = fast / untraced
-        figures["short_stored_fast"] = fast_stored
-
-        loop_spans, loop_repeats = (20_000, 3) if quick else (100_000, 5)
-        paused = throughput(loop_spans, loop_repeats, folder, pause_gc=True)
-        line(
-            "  with LLMTRACE_EXPORT_PAUSES_GC=1 (opt-in): store / raw OTel",
-            f"{paused['llmtrace']['rate'] / paused['raw']['rate']:.2f}x",
-        )
-        loop = throughput(loop_spans, loop_repeats, folder)
-        rate = loop["llmtrace"]["rate"] / loop["raw"]["rate"]
-        line("tight loop: raw OTel + dropping exporter", f"{loop['raw']['rate']:,.0f} spans/s")
-        line(
-            "tight loop: the same spans into the store", f"{loop['llmtrace']['rate']:,.0f} spans/s"
-        )
-        line("  ratio store / raw OTel", f"{rate:.2f}x", "(target >= 0.8x)")
-        line(
-            "  spans dropped / not stored (worst run)",
-            f"{loop['llmtrace']['dropped']:.0f} / {loop['llmtrace']['short']:.0f}",
-            "(target: 0 / 0)",
-        )
-        figures["loop_ratio"] = rate
+        for section in sections:
+            figures |= SECTIONS[section](quick, Path(tmp))
     return figures
 
 
 if __name__ == "__main__":
-    run(quick="--quick" in sys.argv)
+    # python -m bench.lean_runtime [--quick] [section ...]: every section unless some are named
+    chosen = tuple(a for a in sys.argv[1:] if not a.startswith("--"))
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        sys.exit(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    run(quick="--quick" in sys.argv, sections=chosen or tuple(SECTIONS))

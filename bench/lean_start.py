@@ -8,6 +8,8 @@ in whole fresh processes beside its baseline in the same run (interleaved, media
 - the application process's peak RSS after 100k ``@llm`` spans into the store against raw
   OpenTelemetry with the same spans and a dropping exporter.
 
+    python -m bench.lean_start [--quick] [imports first_call cli_help cli_queries memory]
+
 Wall times of whole processes are noisy on a shared machine: each line also gives the
 processes' CPU time (user + system), which other processes disturb less.
 
@@ -261,15 +263,28 @@ def memory(repeats: int) -> dict[str, float]:
     return {"rss_extra_mib": ours_mib - raw_mib}
 
 
-def run(quick: bool = False) -> dict[str, float]:
+SECTIONS = ("imports", "first_call", "cli_help", "cli_queries", "memory")
+
+
+def run(quick: bool = False, sections: tuple[str, ...] = SECTIONS) -> dict[str, float]:
     print("lean start (issue 19)")
-    figures = imports(7 if quick else 11)
-    figures |= first_call(3 if quick else 7)
-    figures |= cli_help(7 if quick else 11)
-    figures |= cli_queries(3 if quick else 7)
-    figures |= memory(1 if quick else 3)
+    repeats = {
+        "imports": 7 if quick else 11,
+        "first_call": 3 if quick else 7,
+        "cli_help": 7 if quick else 11,
+        "cli_queries": 3 if quick else 7,
+        "memory": 1 if quick else 3,
+    }
+    figures: dict[str, float] = {}
+    for section in sections:
+        figures |= globals()[section](repeats[section])
     return figures
 
 
 if __name__ == "__main__":
-    run(quick="--quick" in sys.argv)
+    # python -m bench.lean_start [--quick] [section ...]: every section unless some are named
+    chosen = tuple(a for a in sys.argv[1:] if not a.startswith("--"))
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        sys.exit(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    run(quick="--quick" in sys.argv, sections=chosen or SECTIONS)
