@@ -36,6 +36,7 @@ import duckdb
 
 from ..errors import StoreUnusable, UserError
 from .schema import applied_version, apply_migrations
+from .template import create_from_template
 
 T = TypeVar("T")
 
@@ -205,6 +206,7 @@ def _needs_migration(path: Path) -> bool:
 def _open_migrated(path: Path) -> duckdb.DuckDBPyConnection:
     check_store_file(path, for_write=True)
     path.parent.mkdir(parents=True, exist_ok=True)
+    create_from_template(path, _prepare)  # a new store: migrated already (~0.2 s less)
     needs_migration = _needs_migration(path)
     conn = _prepare(duckdb.connect(str(path)))
     if not needs_migration:
