@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .. import semconv as sc
+from .keys import KEY_COLUMNS, key_values_sql
 from .normalize import DERIVED_COLUMNS
 
 if TYPE_CHECKING:
@@ -47,11 +48,11 @@ _COLUMN_LIST = ", ".join(_COLUMNS)
 _INSERT_SQL = f"""
 INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, status, status_message,
                    start_time, end_time, duration_ms, service_name, {_COLUMN_LIST},
-                   attributes, events, links, resource)
+                   attributes, events, links, resource, {", ".join(KEY_COLUMNS)})
 SELECT trace_id, span_id, parent_span_id, coalesce(name, ''), kind, status, status_message,
        make_timestamptz(start_ns // 1000), make_timestamptz(end_ns // 1000),
        (end_ns - start_ns) / 1e6, {{service}}, {{columns}},
-       attributes::JSON::VARIANT, events::JSON, links::JSON, {{resource}}
+       attributes::JSON::VARIANT, events::JSON, links::JSON, {{resource}}, {key_values_sql()}
 FROM {{source}}
 """
 

@@ -30,6 +30,7 @@ __all__ = [
     "CALL_PARENT_VIEWS_SQL",
     "CALL_VIEWS_SQL",
     "FASTER_CALL_VIEWS_SQL",
+    "KEYED_CALL_VIEWS_SQL",
     "NEW_SPAN_COLUMNS_SQL",
     "ROW_CALL_VIEWS_SQL",
 ]
@@ -341,3 +342,27 @@ nested AS MATERIALIZED (  -- traces where a call's parent is a call or a plain s
     WHERE c.trace_id = p.trace_id
 ),"""
 CALL_PARENT_VIEWS_SQL: Final = ROW_CALL_VIEWS_SQL.replace(_ANY_PARENT, _CALL_PARENT, 1)
+
+
+# Migration 13: migration 11's join of every call to its parent on the text span ids was most
+# of the view's time (1.4 s of 1.7 over 4M calls); the integer keys of store/keys.py make it a
+# join of integers. An id without a key (not 16 hex digits, or a row written by plain SQL) is
+# matched by its text: those joins read only rows without keys, none in a store llmtrace wrote.
+_KEYED_PARENT = f"""
+parents AS MATERIALIZED (  -- a call and a span of a climbed kind that has its parent's id
+    SELECT c.rowid AS call_row, p.rowid AS parent_row
+    FROM spans c JOIN spans p ON p.span_key = c.parent_key
+    WHERE c.kind IN {_INFERENCE_KINDS} AND p.kind IN {_CLIMBED_KINDS}
+    UNION ALL
+    SELECT c.rowid, p.rowid FROM spans c JOIN spans p ON p.span_id = c.parent_span_id
+    WHERE c.kind IN {_INFERENCE_KINDS} AND p.kind IN {_CLIMBED_KINDS}
+      AND c.parent_key IS NULL AND c.parent_span_id IS NOT NULL
+    UNION ALL
+    SELECT c.rowid, p.rowid FROM spans c JOIN spans p ON p.span_id = c.parent_span_id
+    WHERE c.kind IN {_INFERENCE_KINDS} AND p.kind IN {_CLIMBED_KINDS}
+      AND c.parent_key IS NOT NULL AND p.span_key IS NULL
+),"""
+_PARENTS_BY_TEXT = _CALL_PARENT[: _CALL_PARENT.index("nested AS")]
+KEYED_CALL_VIEWS_SQL: Final = CALL_PARENT_VIEWS_SQL.replace(
+    _PARENTS_BY_TEXT, _KEYED_PARENT + "\n", 1
+)

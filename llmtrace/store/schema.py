@@ -13,10 +13,12 @@ from .calls import (
     CALL_PARENT_VIEWS_SQL,
     CALL_VIEWS_SQL,
     FASTER_CALL_VIEWS_SQL,
+    KEYED_CALL_VIEWS_SQL,
     NEW_SPAN_COLUMNS_SQL,
     ROW_CALL_VIEWS_SQL,
 )
 from .judge_tables import JUDGE_TABLES_SQL
+from .keys import TRACE_KEYS_MIGRATION_SQL
 from .production_tables import PRODUCTION_TABLES_SQL
 from .release_tables import RELEASE_TABLES_SQL
 
@@ -233,6 +235,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CALL_PARENT_VIEWS_SQL,
     ),
     (12, "finish_reasons promoted to a column, filled from the attributes", _FINISH_REASONS),
+    (
+        13,
+        "integer keys of the hex trace and span ids (trace_hi, trace_lo, span_key, "
+        "parent_key), filled; model_calls finds a call's parent by them: the same rows",
+        TRACE_KEYS_MIGRATION_SQL + KEYED_CALL_VIEWS_SQL,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
