@@ -206,7 +206,7 @@ def _build_exporters(
     if settings.db is not None:
         from .exporters.duckdb import DuckDBSpanExporter
 
-        exporters.append(DuckDBSpanExporter(settings.db))
+        exporters.append(DuckDBSpanExporter(settings.db, warm_merger=True))
     if settings.otlp_endpoint:
         from .exporters.otlp import otlp_exporter
 

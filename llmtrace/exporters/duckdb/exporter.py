@@ -39,26 +39,30 @@ from ..._internal import logger, report_internal_error, warn_once
 from ...store.spool import (
     ROW_GROUP_ROWS,
     release_handoffs,
-    spool_dir,
     spool_files,
     write_handoff,
     write_spool,
 )
+from .ending import fast_exit_asked, say_what_is_left, store_at_end
 from .forksafe import arrow_work
 from .gathering import Document, Gathered, is_batch
 from .gc_pause import cyclic_gc_paused
+from .hub_client import warm_up
 from .merger_client import MergerClient
-from .reading import encode_salvaging
+from .reading import DOCUMENT_SPANS, encode_salvaging
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["RECOMMENDED_BATCH", "DuckDBSpanExporter"]
 
-# The batch processor settings for this exporter (four full batches make one row group).
+# The batch processor settings for this exporter. A batch is one hand-off document (the writer
+# gathers them into row groups): the spans the batch processor holds while it reads a batch
+# (the queue up to a batch, and the batch) are most of a traced application's memory, about
+# 3.5 KB a span, so a batch of 7,680 held ~50 MiB more than raw OpenTelemetry's 512.
 RECOMMENDED_BATCH = {
     "max_queue_size": 65_536,
-    "max_export_batch_size": ROW_GROUP_ROWS // 4,
+    "max_export_batch_size": DOCUMENT_SPANS,
     "schedule_delay_millis": 500,
 }
 
@@ -106,16 +110,11 @@ def _at_exit() -> bool:
     return _exiting or not threading.main_thread().is_alive()
 
 
-FAST_EXIT_ENV = "LLMTRACE_FAST_EXIT"
-
-
 def _leave_for_next_reader() -> bool:
     """At exit, with ``LLMTRACE_FAST_EXIT=1`` (opt-in): leave the spool to the next llmtrace
-    writer or reader and wait for no merger, so a short process exits quickly. The price: a
-    plain DuckDB client sees those spans only after llmtrace has opened the store once, and a
-    merger still running holds the file's lock for a moment after the process has gone. By
+    writer or reader and wait for no merger, so a short process exits quickly (``ending``). By
     default exit stores everything, so the file answers plain SQL as soon as the process ends."""
-    return _at_exit() and os.environ.get(FAST_EXIT_ENV, "").strip() == "1"
+    return _at_exit() and fast_exit_asked()
 
 
 class DuckDBSpanExporter(SpanExporter):
@@ -130,6 +129,7 @@ class DuckDBSpanExporter(SpanExporter):
         max_hold_s: float = 5.0,
         yield_s: float = 0.15,
         threads: int = 1,
+        warm_merger: bool = False,
     ) -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
@@ -153,6 +153,9 @@ class DuckDBSpanExporter(SpanExporter):
         self._flushed_lost = 0  # lost_spans as of the last flush: a flush reports new losses
         self._start_lock = threading.Lock()
         self._inline_lock = threading.Lock()  # spools on the caller's thread, once exiting
+        self._exit_problem = ""  # why this process's last files were not stored, if so
+        if warm_merger and not fast_exit_asked():
+            warm_up(self.path)  # the shared merger, ready by the time a short process ends
 
     @property
     def exported_spans(self) -> int:
@@ -382,19 +385,17 @@ class DuckDBSpanExporter(SpanExporter):
 
     def _merge_spool_here(self, timeout_s: float) -> bool:
         """Merge spool files from this process (at a fast exit they are left for the next
-        writer or reader instead)."""
+        writer or reader instead; at exit the shared merger stores them if it can, see
+        ``ending``)."""
         if _leave_for_next_reader() or not spool_files(self.path):
             return not spool_files(self.path)
+        if _at_exit():
+            stored, self._exit_problem = store_at_end(self.path, timeout_s)
+            return stored
         from .merge_here import merge_spool_here  # DuckDB loads only when there is a spool
 
         return merge_spool_here(self.path, timeout_s)
 
     def _say_what_is_left(self) -> None:
-        """At the end: say once what is still waiting beside the store, and where."""
-        files = [] if _leave_for_next_reader() else spool_files(self.path)  # the plan, then
-        if files:
-            warn_once(
-                f"left:{self.path}",
-                f"llmtrace: {len(files)} batch file(s) of spans are waiting in "
-                f"{spool_dir(self.path)}; the next writer or reader of {self.path} stores them",
-            )
+        if not _leave_for_next_reader():  # a fast exit leaves them there: the plan, then
+            say_what_is_left(self.path, self._exit_problem)

@@ -1,0 +1,70 @@
+"""What a traced process does with the spans it still has when it ends (the exporter's side).
+
+By default they are stored before the process is gone: handed to the store's shared merger
+(``hub_client``), which loads DuckDB once for every short process of the store, or, when there
+is none, merged from this process (``merge_here``). With ``LLMTRACE_FAST_EXIT=1`` they are left
+in the spool for the next llmtrace writer or reader. Whatever of this process's is still beside
+the store after that is said once, with why.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..._internal import warn_once
+from ...store.spool import spool_dir, spool_files
+from .hub_client import store_at_exit
+
+__all__ = ["FAST_EXIT_ENV", "fast_exit_asked", "own_files", "say_what_is_left", "store_at_end"]
+
+FAST_EXIT_ENV = "LLMTRACE_FAST_EXIT"
+# How long the shared merger may take (starting, if none ran) to store what is left.
+_HUB_WAIT_S = 5.0
+_WHY = {
+    "busy": "the store was held by another process",
+    "unusable": "the store cannot be written",
+}
+
+
+def fast_exit_asked() -> bool:
+    """Whether ``LLMTRACE_FAST_EXIT=1``: leave the spool at exit to the next llmtrace writer
+    or reader and wait for no merger (opt-in). The price: a plain DuckDB client sees those
+    spans only after llmtrace has opened the store once."""
+    return os.environ.get(FAST_EXIT_ENV, "").strip() == "1"
+
+
+def own_files(files: list[Path]) -> list[Path]:
+    """The files among ``files`` that this process wrote (named after its pid)."""
+    prefix = f"{os.getpid()}-"
+    return [p for p in files if p.name.startswith(prefix)]
+
+
+def store_at_end(path: Path, timeout_s: float) -> tuple[bool, str]:
+    """Store the spool files beside ``path`` as a process ends: through the shared merger
+    when one answers, else from here (waiting up to ``timeout_s`` for the file). Returns
+    whether this process's files are stored, and if not, why."""
+    mine = own_files(spool_files(path))
+    if not mine:  # everything of this process's is stored: others' files are theirs
+        return True, ""
+    answer = store_at_exit(path, mine, _HUB_WAIT_S)
+    if answer is not None:  # stored; or the store is held, or unusable
+        return answer == "ok", _WHY.get(answer, "")
+    from .merge_here import merge_spool_here  # DuckDB loads only when there is no hub
+
+    stored = merge_spool_here(path, timeout_s)
+    return stored, "" if stored else _WHY["busy"]
+
+
+def say_what_is_left(path: Path, why: str) -> None:
+    """Say once when some of this process's spans are still beside the store: how many
+    files, why and where. Other processes' files are theirs to speak of (and are often being
+    stored at that very moment)."""
+    files = own_files(spool_files(path))
+    if files:
+        warn_once(
+            f"left:{path}",
+            f"llmtrace: {len(files)} batch file(s) of this process's spans were not stored "
+            f"before it ended ({why or _WHY['busy']}); they are waiting in {spool_dir(path)}, "
+            f"and the next writer or reader of {path} stores them",
+        )

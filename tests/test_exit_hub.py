@@ -1,0 +1,234 @@
+"""The shared merger (exporters/duckdb/hub.py): short processes of one store hand what they
+leave at exit to one process, which stores it before they end; a hub that dies, hangs or is
+missing loses nothing, and an idle hub does not hold the store's file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from llmtrace.exporters.duckdb.hub_client import address
+from llmtrace.store.spool import spool_files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+
+# Traces N spans and ends; at the very end (after llmtrace's exit handlers) it says whether
+# DuckDB was ever loaded in this process.
+_SHORT = """
+import atexit, sys
+atexit.register(lambda: print("duckdb loaded:", "duckdb" in sys.modules, file=sys.stderr))
+import llmtrace
+llmtrace.configure(service_name="short", db=sys.argv[1])
+
+@llmtrace.llm(model="gpt-4o-mini", provider="openai")
+def call(i):
+    return {"usage": {"prompt_tokens": 10, "completion_tokens": 2}}
+
+for i in range(int(sys.argv[2])):
+    call(i)
+"""
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
+    return {**env, "LLMTRACE_MERGER_LINGER_S": "3", **extra}
+
+
+def _short(db: Path, spans: int = 10, **extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _SHORT, str(db), str(spans)],
+        cwd=ROOT,
+        env=_env(**extra),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(process: subprocess.Popen[str]) -> str:
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    return err
+
+
+def _count(db: Path) -> tuple[int, int]:
+    conn = duckdb.connect(str(db))  # read-write: nobody may hold the file
+    try:
+        return conn.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchall()[0]
+    finally:
+        conn.close()
+
+
+def _hub_pid(db: Path) -> int | None:
+    name = address(db)
+    assert name is not None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect("\0" + name)
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return int(struct.unpack("3i", creds)[0])
+    except OSError:
+        return None
+    finally:
+        sock.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_for_hub(db: Path, timeout_s: float = 30) -> int:
+    deadline = time.monotonic() + timeout_s
+    while (pid := _hub_pid(db)) is None:
+        assert time.monotonic() < deadline, "no hub came up"
+        time.sleep(0.02)
+    return pid
+
+
+def test_a_short_process_is_stored_by_the_hub_before_it_ends(tmp_path):
+    """Its spans are in the file as soon as it has ended (a plain read-write connection opens
+    it and sees them), it never loaded DuckDB itself, and it said nothing."""
+    db = tmp_path / "hub.duckdb"
+    err = _finish(_short(db, 1_000))
+    assert "duckdb loaded: False" in err
+    assert "llmtrace:" not in err
+    assert _count(db) == (1_000, 1_000)
+    assert spool_files(db) == []
+    assert _hub_pid(db) is not None  # lingering, without holding the file (read above)
+
+
+def test_twenty_parallel_processes_are_all_stored_through_one_hub(tmp_path):
+    db = tmp_path / "many.duckdb"
+    processes = [_short(db) for _ in range(20)]
+    errors = [_finish(p) for p in processes]
+    assert not [e for e in errors if "llmtrace:" in e], errors  # no "waiting" noise
+    assert sum("duckdb loaded: False" in e for e in errors) >= 15, errors  # nearly all: the hub
+    assert _count(db) == (200, 200)
+    assert spool_files(db) == []
+
+
+def test_the_hub_ends_after_lingering_and_the_next_process_starts_another(tmp_path):
+    db = tmp_path / "linger.duckdb"
+    _finish(_short(db, 5, LLMTRACE_MERGER_LINGER_S="0.5"))
+    first = _hub_pid(db)  # asking it is a visit: it lingers from now on
+    assert first is not None
+    deadline = time.monotonic() + 30
+    while _alive(first):
+        assert time.monotonic() < deadline, "the hub outlived its linger"
+        time.sleep(0.05)
+    assert _hub_pid(db) is None
+    _finish(_short(db, 5))
+    assert _hub_pid(db) not in (None, first)
+    assert _count(db) == (10, 10)
+
+
+def test_a_killed_hub_loses_nothing(tmp_path):
+    """SIGKILL to the hub between two processes: the next process starts another hub, and
+    what the killed hub held (nothing but spool files) is stored once."""
+    db = tmp_path / "killed.duckdb"
+    _finish(_short(db, 7))
+    os.kill(_wait_for_hub(db), signal.SIGKILL)
+    err = _finish(_short(db, 5))
+    assert "llmtrace:" not in err
+    assert _count(db) == (12, 12)
+
+
+# A stand-in that takes the hub's name and dies as soon as a client has spoken (a hub killed
+# in the middle of storing), or takes it and never answers (a hung hub).
+_FAKE_HUB = """
+import socket, sys, time
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind("\\0" + sys.argv[1])
+listener.listen(16)
+print("bound", flush=True)
+if sys.argv[2] == "die":
+    conn, _ = listener.accept()
+    conn.recv(65536)
+    sys.exit(0)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("how", ["die", "hang"])
+def test_a_hub_that_dies_or_hangs_mid_way_loses_nothing(tmp_path, how):
+    """The exiting process waits a bounded time for an answer, then stores its spans itself;
+    it says nothing, and no span is lost or stored twice."""
+    db = tmp_path / f"{how}.duckdb"
+    name = address(db)
+    assert name is not None
+    fake = subprocess.Popen(
+        [sys.executable, "-c", _FAKE_HUB, name, how], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert fake.stdout is not None and fake.stdout.readline().strip() == "bound"
+        start = time.monotonic()
+        err = _finish(_short(db, 9))
+        elapsed = time.monotonic() - start
+    finally:
+        fake.kill()
+        fake.wait()
+    assert "llmtrace:" not in err
+    assert elapsed < 60
+    assert _count(db) == (9, 9)
+    assert spool_files(db) == []
+
+
+def test_several_stores_have_a_hub_each(tmp_path):
+    one, two = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
+    assert address(one) != address(two)
+    processes = [_short(one, 3), _short(two, 4), _short(one, 3), _short(two, 4)]
+    for process in processes:
+        _finish(process)
+    assert _count(one) == (6, 6) and _count(two) == (8, 8)
+    assert _hub_pid(one) != _hub_pid(two)
+
+
+def test_a_store_held_by_another_process_is_said_once_and_stored_later(tmp_path):
+    """The hub cannot have the file at exit: the process ends within the bound, says how
+    many of its files wait and why, and the next reader stores them."""
+    db = tmp_path / "held.duckdb"
+    duckdb.connect(str(db)).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('held', flush=True); sys.stdin.readline()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        err = _finish(_short(db, 6))
+    finally:
+        holder.communicate("release\n", timeout=30)
+    assert "1 batch file(s) of this process's spans were not stored" in err
+    assert "held by another process" in err
+    import llmtrace
+
+    assert llmtrace.query("SELECT count(*) AS n FROM spans", db=db) == [{"n": 6}]
+
+
+def test_without_the_hub_a_process_stores_its_spans_itself(tmp_path):
+    db = tmp_path / "nohub.duckdb"
+    err = _finish(_short(db, 8, LLMTRACE_SHARED_MERGER="0"))
+    assert "duckdb loaded: True" in err
+    assert _hub_pid(db) is None
+    assert _count(db) == (8, 8)
