@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import string
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,8 @@ class Prompt:
             raise ValueError(f"Prompt name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.template, str):
             raise TypeError(f"Prompt {self.name!r}: template must be a str, got {self.template!r}")
+        import hashlib  # here, not at import: it loads OpenSSL (~4 MiB) into every traced app
+
         digest = hashlib.sha256(self.template.encode("utf-8")).hexdigest()
         object.__setattr__(self, "hash", digest)
         if not self.version:

@@ -40,19 +40,16 @@ def capture_from_env() -> bool:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from .._version import __version__  # not importlib.metadata: ~3 MiB in every traced app
 
-    try:
-        return version("llmtrace")
-    except PackageNotFoundError:
-        return "0"
+    return __version__
 
 
 class _OnFirstUse:
     """Stands in for a field of :data:`runtime` until something uses it, then puts the real
     value in its place. ``configure()`` sets both such fields itself; without it, a process
     that traces into its own provider pays for them at its first span, not at import: the
-    tracer's version is read with importlib.metadata, and prices load on an exporter thread."""
+    tracer is made, and prices load on an exporter thread."""
 
     def __init__(self, field_name: str, make: Callable[[], Any]) -> None:
         self._field_name = field_name

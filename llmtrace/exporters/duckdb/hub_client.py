@@ -12,7 +12,6 @@ in time, and the caller merges the files itself, as before.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import socket
 import struct
@@ -23,6 +22,11 @@ import time
 from pathlib import Path
 
 from .merger_client import _python_executable
+
+try:  # CPython's own BLAKE2: hashlib would load OpenSSL (~4 MiB) into every traced process
+    from _blake2 import blake2b
+except ImportError:  # an interpreter built without it
+    from hashlib import blake2b
 
 __all__ = ["HUB_ENV", "address", "peer_uid", "store_at_exit", "warm_up"]
 
@@ -46,7 +50,7 @@ def address(db: Path) -> str | None:
     """The hub's abstract socket name for ``db`` and this user (None: no hub here)."""
     if not sys.platform.startswith("linux") or os.environ.get(HUB_ENV, "").strip() == "0":
         return None
-    digest = hashlib.sha256(str(db.resolve()).encode()).hexdigest()[:32]
+    digest = blake2b(str(db.resolve()).encode(), digest_size=16).hexdigest()
     return f"llmtrace-merger-{os.getuid()}-{digest}"
 
 

@@ -1,0 +1,108 @@
+"""Issue 19, the traced application's memory: what a process that traces into the store loads
+and holds. The batch processor reads a batch of at most one hand-off document (the spans it
+holds meanwhile are most of the application's memory), and tracing loads neither OpenSSL
+(``hashlib``) nor ``importlib.metadata`` (~4 and ~3 MiB)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from llmtrace import Prompt
+from llmtrace._config import _batch_processor
+from llmtrace._tracing.runtime import _version
+from llmtrace.exporters import DuckDBSpanExporter
+from llmtrace.exporters.duckdb.reading import DOCUMENT_SPANS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_APP = """
+import json, sys
+import llmtrace
+
+handle = llmtrace.configure(service_name="lean", db=sys.argv[1])
+
+
+@llmtrace.llm(model="gpt-4o-mini", provider="openai")
+def call(i):
+    return {"usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+
+
+@llmtrace.workflow("flow")
+def flow(i):
+    return call(i)
+
+
+for i in range(200):
+    flow(i)
+ok = handle.flush()
+unneeded = ("hashlib", "_hashlib", "importlib.metadata", "email", "zipfile")
+print(json.dumps({"ok": ok, "loaded": [m for m in unneeded if m in sys.modules],
+                  "lost": sum(handle.dropped_spans.values())}))
+"""
+
+
+def test_tracing_into_the_store_loads_neither_openssl_nor_importlib_metadata(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _APP, str(tmp_path / "lean.duckdb")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "ok": True,
+        "loaded": [],
+        "lost": 0,
+    }
+
+
+def test_the_version_spans_carry_is_the_installed_packages():
+    assert _version() == version("llmtrace")
+
+
+def test_a_prompt_is_still_versioned_by_its_sha256():
+    import hashlib
+
+    prompt = Prompt("answer", template="Answer briefly: {question}")
+    assert prompt.hash == hashlib.sha256(b"Answer briefly: {question}").hexdigest()
+    assert prompt.version == prompt.hash[:12]
+
+
+class _Counting(DuckDBSpanExporter):
+    """The store's exporter as configure() batches it, counting batch sizes, storing nothing."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.batches: list[int] = []
+
+    def export(self, spans):  # type: ignore[no-untyped-def]
+        self.batches.append(len(spans))
+        return super().export([])  # nothing to store: no writer, no merger
+
+
+def test_the_store_batch_processor_reads_at_most_one_document_of_spans_at_a_time(tmp_path):
+    exporter = _Counting(tmp_path / "batches.duckdb")
+    processor = _batch_processor(exporter)
+    provider = TracerProvider(resource=Resource.create({}))
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    spans = 3 * DOCUMENT_SPANS + 100
+    for i in range(spans):
+        with tracer.start_as_current_span("s", attributes={"i": i}):
+            pass
+    assert processor.force_flush()
+    provider.shutdown()
+    assert sum(exporter.batches) == spans
+    assert max(exporter.batches) <= DOCUMENT_SPANS
+    assert processor.dropped_spans == 0
