@@ -16,6 +16,7 @@ from llmtrace import semconv as sc
 from llmtrace.evals.production.source import open_source
 from llmtrace.exporters.duckdb.rows import spans_to_batch
 from llmtrace.store.batch_sql import insert_sql
+from llmtrace.store.keys import KEY_COLUMNS
 from llmtrace.store.schema import MIGRATIONS, apply_migrations, attribute_text_sql
 from tests.conftest import run_python
 
@@ -60,9 +61,9 @@ def test_the_migration_fills_the_column_as_the_exporter_writes_it() -> None:
     # the same spans stored before migration 12: the column is filled from the attributes
     before = duckdb.connect()
     apply_migrations(before, [m for m in MIGRATIONS if m[0] < 12])
+    later = ", ".join(("finish_reasons", *KEY_COLUMNS))  # columns of migrations 12 and 13
     rows = written.sql(
-        "SELECT * EXCLUDE (finish_reasons) REPLACE (attributes::JSON::VARCHAR AS attributes) "
-        "FROM spans"
+        f"SELECT * EXCLUDE ({later}) REPLACE (attributes::JSON::VARCHAR AS attributes) FROM spans"
     ).to_arrow_table()
     before.register("old", rows)
     before.execute(

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import duckdb
 
 from ... import semconv as sc
-from .trace_sql import evaluations_table_sql, selections_table_sql
+from .trace_sql import TEXT_KEY, evaluations_table_sql, selections_table_sql
 
 __all__ = [
     "OTHER",
@@ -111,27 +111,29 @@ class Selection:
         sides: Sequence[tuple[str, str, datetime | None]],
         where: str | None,
         all_calls: str,
+        key: Sequence[str] = TEXT_KEY,
     ) -> Selection:
         """Select each side's traces (``(label, roots, since)``: see
         :func:`.trace_sql.selections_table_sql`) in one scan; ``all_calls`` is a table of
-        :func:`.trace_sql.calls_table_sql` that covers them."""
+        :func:`.trace_sql.calls_table_sql` that covers them, with the trace ``key``."""
         suffix = next(_ids)
         traces, evaluations = f"_lt_drift_traces_{suffix}", f"_lt_drift_evals_{suffix}"
         calls, spans = f"_lt_drift_calls_{suffix}", f"_lt_drift_spans_{suffix}"
         selections = [(roots, since) for _, roots, since in sides]
         # drift reads no cluster: no cluster attribute is read
-        conn.execute(selections_table_sql(traces, selections, where, all_calls, levels=0))
-        conn.execute(evaluations_table_sql(evaluations, traces, with_sel=True))
+        conn.execute(selections_table_sql(traces, selections, where, all_calls, levels=0, key=key))
+        conn.execute(evaluations_table_sql(evaluations, traces, with_sel=True, key=key))
+        using = ", ".join(key)
         # each side's calls joined once, then read by every pass over them
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {calls} AS SELECT t.sel, {_CALL_COLUMNS} "
-            f"FROM {all_calls} c JOIN {traces} t USING (trace_id)"
+            f"FROM {all_calls} c JOIN {traces} t USING ({using})"
         )
         # the spans' features are all categorical: read by one pass, so a view (not copied)
         conn.execute(
             f"CREATE OR REPLACE TEMP VIEW {spans} AS SELECT t.sel, s.kind, s.tool_name, "
             f"s.guardrail_policy, s.guardrail_action FROM spans s JOIN {traces} t "
-            f"USING (trace_id) WHERE s.kind IN ('{sc.KIND_TOOL}', '{sc.KIND_GUARDRAIL}')"
+            f"USING ({using}) WHERE s.kind IN ('{sc.KIND_TOOL}', '{sc.KIND_GUARDRAIL}')"
         )
         tables = {"traces": traces, "calls": calls, "spans": spans, "evaluations": evaluations}
         return cls(conn, [label for label, _, _ in sides], tables)

@@ -28,7 +28,7 @@ from .result import TraceGateResult
 from .source import is_parquet_source, open_source
 from .store import store_trace_gate
 from .trace_metrics import TraceGateError, TraceMetric, WindowData, parse_metric
-from .trace_sql import calls_table_sql
+from .trace_sql import calls_table_sql, trace_key
 from .windows import Window, parse_window
 
 __all__ = ["TraceGateResult", "check_where", "gate_traces"]
@@ -184,9 +184,10 @@ def gate_traces(
     try:
         check_where(conn, where)
         since = min(w.start for w in (cand_window, base_window) if w is not None)
-        conn.execute(calls_table_sql("_lt_calls", since, finish_reasons=False))
+        key = trace_key(conn)
+        conn.execute(calls_table_sql("_lt_calls", since, finish_reasons=False, key=key))
         windows = [w for w in (cand_window, base_window) if w is not None]
-        cand, *rest = WindowData.load(conn, windows, where, "_lt_calls")
+        cand, *rest = WindowData.load(conn, windows, where, "_lt_calls", key)
         if not cand.trace_count:
             raise TraceGateError(f"no traces in the window {cand_window}" + _where_text(where))
         base = rest[0] if rest else None

@@ -26,6 +26,7 @@ from . import trace_stats
 from .trace_sql import (
     CLUSTER_LEVELS,
     PER_TRACE_VALUES,
+    TEXT_KEY,
     cluster_level_sql,
     evaluations_table_sql,
     observations_sql,
@@ -134,6 +135,7 @@ class WindowData:
     cluster_levels: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, _Clusters | None] = field(default_factory=dict)
     _estimates: dict[str, tuple[float, float]] = field(default_factory=dict)
+    key: Sequence[str] = TEXT_KEY
 
     @classmethod
     def load(
@@ -142,16 +144,17 @@ class WindowData:
         windows: Sequence[Window],
         where: str | None,
         calls: str,
+        key: Sequence[str] = TEXT_KEY,
     ) -> list[WindowData]:
         """Select every window's traces into one temporary table (one pass over the spans for
         all windows) and a view per window; ``calls`` is a table of
-        :func:`.trace_sql.calls_table_sql` covering the windows."""
+        :func:`.trace_sql.calls_table_sql` covering the windows, with the trace ``key``."""
         suffix = next(_table_ids)
         table = f"_lt_traces_{suffix}"
         selections = [(window_roots(w), w.start) for w in windows]
         # the roots' scan reads the first cluster level; each next one is read only for the
         # traces still alone (an attribute no root carries costs a pass over their VARIANTs)
-        conn.execute(selections_table_sql(table, selections, where, calls, levels=1))
+        conn.execute(selections_table_sql(table, selections, where, calls, levels=1, key=key))
         for level in range(1, len(CLUSTER_LEVELS)):
             alone = conn.execute(
                 f"SELECT count(*) FROM {table} WHERE cluster_level = 'trace'"
@@ -167,7 +170,7 @@ class WindowData:
             levels[int(sel)][str(level)] = int(count)
         found = []
         for k, window in enumerate(windows):
-            data = cls(conn, window, where, calls=calls, cluster_levels=levels[k])
+            data = cls(conn, window, where, calls=calls, cluster_levels=levels[k], key=key)
             data.traces, data.evaluations = f"{table}_{k}", f"_lt_evals_{suffix}_{k}"
             conn.execute(selection_view_sql(data.traces, table, k))
             found.append(data)
@@ -185,10 +188,10 @@ class WindowData:
 
     def _observations(self, metric: TraceMetric) -> tuple[str, list[str]]:
         if metric.source in _FROM_EVALUATIONS and not self._evaluations_ready:
-            self.conn.execute(evaluations_table_sql(self.evaluations, self.traces))
+            self.conn.execute(evaluations_table_sql(self.evaluations, self.traces, key=self.key))
             self._evaluations_ready = True
         sql = observations_sql(
-            metric.source, self.traces, self.evaluations, self.calls, self.window.start
+            metric.source, self.traces, self.evaluations, self.calls, self.window.start, self.key
         )
         params = [metric.parameter] if metric.parameter is not None else []
         if metric.source not in _JOINED:

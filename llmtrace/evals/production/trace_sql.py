@@ -14,13 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from ... import semconv as sc
+from ...store.keys import KEYED_STORE_SQL
 from .windows import Window
 
 __all__ = [
     "CLUSTER_LEVELS",
+    "INT_KEY",
     "PER_TRACE_VALUES",
+    "TEXT_KEY",
     "calls_table_sql",
     "cluster_level_sql",
     "evaluations_table_sql",
@@ -28,6 +32,8 @@ __all__ = [
     "run_roots",
     "selection_view_sql",
     "selections_table_sql",
+    "trace_key",
+    "trace_key_on",
     "traces_table_sql",
     "window_roots",
 ]
@@ -47,6 +53,31 @@ CLUSTER_LEVELS: tuple[tuple[str, str], ...] = (
     ("session", sc.SESSION_ID),
     ("user", sc.USER_ID),
 )
+
+
+# The columns a trace is joined and grouped on: its text id, or (a store whose every span has
+# them, store/keys.py) the two integer halves of it, which hash and compare several times faster.
+TEXT_KEY: tuple[str, ...] = ("trace_id",)
+INT_KEY: tuple[str, ...] = ("trace_hi", "trace_lo")
+
+
+def trace_key(conn: Any) -> tuple[str, ...]:
+    """:data:`INT_KEY` when every span of the store (or Parquet export) has its integer trace
+    keys, else :data:`TEXT_KEY`."""
+    columns = {str(row[0]) for row in conn.execute("DESCRIBE spans").fetchall()}
+    if not set(INT_KEY) <= columns:
+        return TEXT_KEY
+    row = conn.execute(KEYED_STORE_SQL).fetchone()
+    return INT_KEY if row and row[0] else TEXT_KEY
+
+
+def trace_key_on(key: Sequence[str], left: str, right: str) -> str:
+    """The join condition of two relations' traces on ``key``."""
+    return " AND ".join(f"{left}.{column} = {right}.{column}" for column in key)
+
+
+def _key_list(key: Sequence[str], alias: str = "") -> str:
+    return ", ".join(f"{alias}{column}" for column in key)
 
 
 def _timestamp(moment: datetime) -> str:
@@ -70,27 +101,36 @@ def run_roots(run_id: str) -> str:
     )
 
 
-def calls_table_sql(table: str, since: datetime | None, *, finish_reasons: bool = True) -> str:
+def calls_table_sql(
+    table: str,
+    since: datetime | None,
+    *,
+    finish_reasons: bool = True,
+    key: Sequence[str] = TEXT_KEY,
+) -> str:
     """``CREATE TEMP TABLE table``: the model calls (one call, one row, counted once per trace)
     that started at or after ``since``, with the columns gates and drift read. ``model_calls``
     is the costly view of the store (its rule walks the span tree), so one gate or drift
     evaluates it once, for every window. ``finish_reasons``: drift's features (the model,
-    prompt version and finish reasons, promoted columns), which a gate leaves out."""
+    prompt version and finish reasons, promoted columns), which a gate leaves out. ``key``:
+    the trace columns it carries (:func:`trace_key`)."""
     after = f"AND start_time >= {_timestamp(since)}" if since is not None else ""
     features = ", model, prompt_version, finish_reasons" if finish_reasons else ""
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
-SELECT trace_id, kind, duration_ms, cost_usd, input_tokens, output_tokens{features}
+SELECT {_key_list(key)}, kind, duration_ms, cost_usd, input_tokens, output_tokens{features}
 FROM model_calls WHERE first_in_trace {after}
 """
 
 
-def _matched_sql(where: str | None, selections: Sequence[tuple[str, datetime | None]]) -> str:
+def _matched_sql(
+    where: str | None, selections: Sequence[tuple[str, datetime | None]], key: Sequence[str]
+) -> str:
     if not where:
         return ""
     return (
-        f"matched AS (SELECT trace_id, max(start_time) AS last_at FROM spans "
-        f"WHERE ({where}) {_recent(selections)} GROUP BY trace_id),"
+        f"matched AS (SELECT {_key_list(key)}, max(start_time) AS last_at FROM spans "
+        f"WHERE ({where}) {_recent(selections)} GROUP BY {_key_list(key)}),"
     )
 
 
@@ -116,10 +156,13 @@ def _since_case(selections: Sequence[tuple[str, datetime | None]], column: str) 
 
 
 def _roots_sql(
-    selections: Sequence[tuple[str, datetime | None]], read: tuple[tuple[str, str], ...]
+    selections: Sequence[tuple[str, datetime | None]],
+    read: tuple[tuple[str, str], ...],
+    key: Sequence[str],
 ) -> str:
     """Per selection and trace: its first root's start and latency, and each cluster level
-    of ``read`` (the earliest root's)."""
+    of ``read`` (the earliest root's); grouped on ``key`` (its text id is the same on every
+    row of a group)."""
     member = ", ".join(
         f"CASE WHEN ({roots}) THEN {k} END" for k, (roots, _) in enumerate(selections)
     )
@@ -127,15 +170,17 @@ def _roots_sql(
     # each attribute read by name in the scan (DuckDB reads only its shredded column)
     attributes = "".join(f"attributes['{attr}']::VARCHAR AS {level}, " for level, attr in read)
     labels = "".join(f", arg_min({level}, start_time) AS {level}" for level, _ in read)
+    text_id = "" if list(key) == list(TEXT_KEY) else ", any_value(trace_id) AS trace_id"
+    columns = _key_list(key) if text_id else "trace_id"
     return f"""
-    SELECT sel, trace_id, min(start_time) AS start_time,
+    SELECT sel, {columns}{text_id}, min(start_time) AS start_time,
            arg_min(duration_ms, start_time) AS root_ms{labels}
     FROM (
-        SELECT trace_id, start_time, duration_ms, {attributes}
-               unnest(list_filter([{member}], lambda k: k IS NOT NULL)) AS sel
+        SELECT {_key_list(key)}{", trace_id" if text_id else ""}, start_time, duration_ms,
+               {attributes} unnest(list_filter([{member}], lambda k: k IS NOT NULL)) AS sel
         FROM spans WHERE {anywhere}
     )
-    GROUP BY sel, trace_id
+    GROUP BY sel, {_key_list(key)}
 """
 
 
@@ -145,6 +190,7 @@ def selections_table_sql(
     where: str | None,
     calls: str,
     levels: int = len(CLUSTER_LEVELS),
+    key: Sequence[str] = TEXT_KEY,
 ) -> str:
     """``CREATE TEMP TABLE table``: one row per selection ``sel`` (its place in
     ``selections``) and trace whose root span meets that selection's condition (see
@@ -160,34 +206,37 @@ def selections_table_sql(
 
     Only the first ``levels`` of :data:`CLUSTER_LEVELS` are read (each attribute missing from
     the shredded columns costs a pass over every root's attributes): a trace without them is
-    clustered alone until :func:`cluster_level_sql` reads the next level for it."""
+    clustered alone until :func:`cluster_level_sql` reads the next level for it. ``key``: the
+    columns traces are joined on (:func:`trace_key`; ``calls`` carries them), which the table
+    carries beside ``trace_id``."""
     read = CLUSTER_LEVELS[:levels]
     level_case = " ".join(f"WHEN r.{level} IS NOT NULL THEN '{level}'" for level, _ in read)
     cluster = "".join(f"'{level}:' || r.{level}, " for level, _ in read)
     keep = f"AND {_since_case(selections, 'm.last_at')}" if where else ""
-    join_matched = "LEFT JOIN matched m ON m.trace_id = r.trace_id" if where else ""
+    join_matched = f"LEFT JOIN matched m ON {trace_key_on(key, 'm', 'r')}" if where else ""
+    extra = "" if list(key) == list(TEXT_KEY) else _key_list(key, "r.") + ", "
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
-WITH roots AS ({_roots_sql(selections, read)}),
+WITH roots AS ({_roots_sql(selections, read, key)}),
 errors AS (
-    SELECT trace_id, max(start_time) AS last_at FROM spans
-    WHERE status = 'ERROR' {_recent(selections)} GROUP BY trace_id
+    SELECT {_key_list(key)}, max(start_time) AS last_at FROM spans
+    WHERE status = 'ERROR' {_recent(selections)} GROUP BY {_key_list(key)}
 ),
-{_matched_sql(where, selections)}
+{_matched_sql(where, selections, key)}
 calls AS (
-    SELECT trace_id, sum(cost_usd) AS cost_usd,
+    SELECT {_key_list(key)}, sum(cost_usd) AS cost_usd,
            sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
     FROM {calls}
-    GROUP BY trace_id
+    GROUP BY {_key_list(key)}
 )
-SELECT r.sel, r.trace_id, r.start_time, r.root_ms,
+SELECT r.sel, {extra}r.trace_id, r.start_time, r.root_ms,
        {_since_case(selections, "e.last_at")} AS has_error,
        {f"CASE {level_case} ELSE 'trace' END" if read else "'trace'"} AS cluster_level,
        coalesce({cluster}'trace:' || r.trace_id) AS cluster,
        c.cost_usd, coalesce(c.tokens, 0) AS tokens
-FROM roots r LEFT JOIN errors e ON e.trace_id = r.trace_id
+FROM roots r LEFT JOIN errors e ON {trace_key_on(key, "e", "r")}
 {join_matched}
-LEFT JOIN calls c ON c.trace_id = r.trace_id
+LEFT JOIN calls c ON {trace_key_on(key, "c", "r")}
 WHERE TRUE {keep}
 """
 
@@ -238,31 +287,40 @@ def traces_table_sql(
     return selections_table_sql(table, [(roots, since)], where, calls)
 
 
-def evaluations_table_sql(table: str, traces: str, *, with_sel: bool = False) -> str:
+def evaluations_table_sql(
+    table: str, traces: str, *, with_sel: bool = False, key: Sequence[str] = TEXT_KEY
+) -> str:
     """``CREATE TEMP TABLE table``: every ``gen_ai.evaluation.result`` event on a span of the
     window's traces, with its name, score, kind (``llmtrace.evaluation.kind``) and cluster;
     ``with_sel``: ``traces`` is a :func:`selections_table_sql` table, and each event is
-    listed once per selection its trace is in, with that ``sel``."""
+    listed once per selection its trace is in, with that ``sel``; ``key``: the columns
+    ``traces`` is joined on (:func:`trace_key`)."""
     sel = "t.sel, " if with_sel else ""
     shape = '[{"name": "VARCHAR", "attributes": "JSON"}]'
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
 WITH events AS (
-    SELECT s.trace_id, s.span_id, unnest(from_json(s.events, '{shape}')) AS event
-    FROM spans s SEMI JOIN {traces} t ON t.trace_id = s.trace_id
+    SELECT {_key_list(key, "s.")}{"" if list(key) == list(TEXT_KEY) else ", s.trace_id"},
+           s.span_id, unnest(from_json(s.events, '{shape}')) AS event
+    FROM spans s SEMI JOIN {traces} t ON {trace_key_on(key, "t", "s")}
     WHERE s.events LIKE '%{sc.GEN_AI_EVALUATION_RESULT_EVENT}%'
 )
 SELECT {sel}e.trace_id, e.span_id, t.cluster,
        e.event.attributes->>'{sc.GEN_AI_EVALUATION_NAME}' AS name,
        TRY_CAST(e.event.attributes->>'{sc.GEN_AI_EVALUATION_SCORE_VALUE}' AS DOUBLE) AS score,
        e.event.attributes->>'{sc.EVALUATION_KIND}' AS kind
-FROM events e JOIN {traces} t ON t.trace_id = e.trace_id
+FROM events e JOIN {traces} t ON {trace_key_on(key, "t", "e")}
 WHERE e.event.name = '{sc.GEN_AI_EVALUATION_RESULT_EVENT}'
 """
 
 
 def observations_sql(
-    source: str, traces: str, evaluations: str, calls: str, since: datetime | None = None
+    source: str,
+    traces: str,
+    evaluations: str,
+    calls: str,
+    since: datetime | None = None,
+    key: Sequence[str] = TEXT_KEY,
 ) -> str:
     """A ``SELECT cluster, value`` of one metric's observations; ``?`` stands for the policy or
     evaluation name when the source has one. ``since`` (the window's start) skips guardrail
@@ -277,13 +335,13 @@ def observations_sql(
     if source == "llm_ms":
         return (
             f"SELECT t.cluster, c.duration_ms AS value FROM {calls} c "
-            f"JOIN {traces} t ON t.trace_id = c.trace_id WHERE c.kind = '{sc.KIND_LLM}'"
+            f"JOIN {traces} t ON {trace_key_on(key, 't', 'c')} WHERE c.kind = '{sc.KIND_LLM}'"
         )
     if source == "block":
         recent = f"AND s.start_time >= {_timestamp(since - SKEW)}" if since is not None else ""
         return (
             f"SELECT t.cluster, (s.guardrail_action = 'block')::DOUBLE AS value FROM spans s "
-            f"JOIN {traces} t ON t.trace_id = s.trace_id "
+            f"JOIN {traces} t ON {trace_key_on(key, 't', 's')} "
             f"WHERE s.kind = '{sc.KIND_GUARDRAIL}' AND s.guardrail_policy = ? {recent}"
         )
     if source == "score":
