@@ -13,6 +13,7 @@ from .calls import (
     CALL_PARENT_VIEWS_SQL,
     CALL_VIEWS_SQL,
     FASTER_CALL_VIEWS_SQL,
+    HASHED_REPEAT_CALL_VIEWS_SQL,
     KEYED_CALL_VIEWS_SQL,
     NEW_SPAN_COLUMNS_SQL,
     ROW_CALL_VIEWS_SQL,
@@ -240,6 +241,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "integer keys of the hex trace and span ids (trace_hi, trace_lo, span_key, "
         "parent_key), filled; model_calls finds a call's parent by them: the same rows",
         TRACE_KEYS_MIGRATION_SQL + KEYED_CALL_VIEWS_SQL,
+    ),
+    (
+        14,
+        "model_calls finds repeated response ids by their hashes first, then their text: "
+        "the same rows",
+        HASHED_REPEAT_CALL_VIEWS_SQL,
     ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
