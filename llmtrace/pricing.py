@@ -17,10 +17,10 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,10 @@ class Cost:
 def _rate(value: Any) -> _Rate | None:
     if value is None:
         return None
-    if isinstance(value, (int, float, Decimal)):
+    if isinstance(value, (int, float)):
+        return _Rate(float(value))
+    decimal = sys.modules.get("decimal")  # genai-prices' rates; not imported here (~0.5 MiB)
+    if decimal is not None and isinstance(value, decimal.Decimal):
         return _Rate(float(value))
     base = getattr(value, "base", None)
     if base is not None:  # genai_prices TieredPrices

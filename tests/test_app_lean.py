@@ -1,7 +1,7 @@
 """Issue 19, the traced application's memory: what a process that traces into the store loads
 and holds. The batch processor reads a batch of at most one hand-off document (the spans it
 holds meanwhile are most of the application's memory), and tracing loads neither OpenSSL
-(``hashlib``) nor ``importlib.metadata`` (~4 and ~3 MiB)."""
+(``hashlib``) nor ``importlib.metadata`` nor ``decimal`` (~4, ~3 and ~0.5 MiB)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -43,7 +44,7 @@ def flow(i):
 for i in range(200):
     flow(i)
 ok = handle.flush()
-unneeded = ("hashlib", "_hashlib", "importlib.metadata", "email", "zipfile")
+unneeded = ("hashlib", "_hashlib", "importlib.metadata", "email", "zipfile", "decimal")
 print(json.dumps({"ok": ok, "loaded": [m for m in unneeded if m in sys.modules],
                   "lost": sum(handle.dropped_spans.values())}))
 """
@@ -65,6 +66,18 @@ def test_tracing_into_the_store_loads_neither_openssl_nor_importlib_metadata(tmp
         "loaded": [],
         "lost": 0,
     }
+
+
+def test_decimal_rates_as_genai_prices_gives_them_still_price():
+    from decimal import Decimal
+
+    from llmtrace.pricing import _rate
+
+    rate = _rate(Decimal("0.15"))
+    assert rate is not None and rate == _rate(0.15)
+    assert _rate(2) == _rate(2.0)
+    with pytest.raises(TypeError):
+        _rate("0.15")
 
 
 def test_the_version_spans_carry_is_the_installed_packages():
