@@ -232,3 +232,47 @@ def test_without_the_hub_a_process_stores_its_spans_itself(tmp_path):
     assert "duckdb loaded: True" in err
     assert _hub_pid(db) is None
     assert _count(db) == (8, 8)
+
+
+_YOUNG = """
+import sys, time
+import llmtrace
+handle = llmtrace.configure(service_name="young", db=sys.argv[1])
+exporter = handle.exporters[0]
+
+@llmtrace.tool("step")
+def step(i):
+    return i
+
+for i in range(int(sys.argv[2])):
+    step(i)
+time.sleep(2.5)  # exported (0.5 s) and handed over (1.5 s) while the process runs
+print("flushed", handle.flush(), flush=True)
+for i in range(int(sys.argv[2])):
+    step(i)
+print("merger starts", exporter._merger._starts, flush=True)
+"""
+
+
+@pytest.mark.parametrize(("spans", "own_merger"), [(50, False), (25_000, True)])
+def test_a_young_process_hands_its_files_to_the_hub_and_starts_no_merger(
+    tmp_path, spans, own_merger
+):
+    """A process that lives a few seconds hands its files to the hub as it goes (flush waits
+    for them): it never starts a merger process of its own. Under load (more spans than a
+    young process hands the hub) it starts its own, as before. Every span lands, once."""
+    db = tmp_path / "young.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", _YOUNG, str(db), str(spans)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "flushed True" in done.stdout
+    starts = int(done.stdout.split("merger starts")[-1])
+    assert (starts > 0) is own_merger, done.stdout
+    assert "llmtrace:" not in done.stderr
+    assert _count(db) == (2 * spans, 2 * spans)

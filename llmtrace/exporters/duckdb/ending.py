@@ -9,14 +9,28 @@ the store after that is said once, with why.
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
+import weakref
 from pathlib import Path
+from typing import Protocol
 
 from ..._internal import warn_once
 from ...store.spool import spool_dir, spool_files
-from .hub_client import store_at_exit
+from .hub_client import HubSession, store_at_exit
 
-__all__ = ["FAST_EXIT_ENV", "fast_exit_asked", "own_files", "say_what_is_left", "store_at_end"]
+__all__ = [
+    "FAST_EXIT_ENV",
+    "at_exit",
+    "exiting",
+    "fast_exit_asked",
+    "leave_for_next_reader",
+    "live_writers",
+    "own_files",
+    "say_what_is_left",
+    "store_at_end",
+]
 
 FAST_EXIT_ENV = "LLMTRACE_FAST_EXIT"
 # How long the shared merger may take (starting, if none ran) to store what is left.
@@ -25,6 +39,45 @@ _WHY = {
     "busy": "the store was held by another process",
     "unusable": "the store cannot be written",
 }
+
+
+class _Writer(Protocol):
+    def _stop_writer(self) -> None: ...
+
+
+# Exporters with a live writer thread, drained at exit (a thread frozen at interpreter teardown
+# never finishes); later exports (the batch processor's last) spool on the caller's thread.
+live_writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
+_exiting = False
+
+
+def _stop_writers_at_exit() -> None:
+    global _exiting
+    _exiting = True
+    for exporter in list(live_writers):
+        exporter._stop_writer()
+
+
+atexit.register(_stop_writers_at_exit)
+
+
+def exiting() -> bool:
+    """Whether the exit handlers have stopped the writer threads."""
+    return _exiting
+
+
+def at_exit() -> bool:
+    """Whether the process is on its way out: the main thread has finished (Python marks it so
+    before the atexit handlers run, among them the batch processors' last export). From then
+    on no merger process of its own is started: what is left goes to a merger already running,
+    or as spool files to the store's hub, or is merged here."""
+    return _exiting or not threading.main_thread().is_alive()
+
+
+def leave_for_next_reader() -> bool:
+    """At exit, with ``LLMTRACE_FAST_EXIT=1`` (opt-in): leave the spool to the next llmtrace
+    writer or reader and wait for no merger."""
+    return at_exit() and fast_exit_asked()
 
 
 def fast_exit_asked() -> bool:
@@ -40,14 +93,17 @@ def own_files(files: list[Path]) -> list[Path]:
     return [p for p in files if p.name.startswith(prefix)]
 
 
-def store_at_end(path: Path, timeout_s: float) -> tuple[bool, str]:
+def store_at_end(
+    path: Path, timeout_s: float, session: HubSession | None = None
+) -> tuple[bool, str]:
     """Store the spool files beside ``path`` as a process ends: through the shared merger
-    when one answers, else from here (waiting up to ``timeout_s`` for the file). Returns
+    (over ``session``, this process's connection to it, if it has one) when one answers, else
+    from here (waiting up to ``timeout_s`` for the file). Returns
     whether this process's files are stored, and if not, why."""
     mine = own_files(spool_files(path))
     if not mine:  # everything of this process's is stored: others' files are theirs
         return True, ""
-    answer = store_at_exit(path, mine, _HUB_WAIT_S)
+    answer = store_at_exit(path, mine, _HUB_WAIT_S, session)
     if answer is not None:  # stored; or the store is held, or unusable
         return answer == "ok", _WHY.get(answer, "")
     from .merge_here import merge_spool_here  # DuckDB loads only when there is no hub

@@ -20,13 +20,11 @@ merges. The README's "What happens to spans when things go wrong" states each fa
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
 import queue
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +41,19 @@ from ...store.spool import (
     write_handoff,
     write_spool,
 )
-from .ending import fast_exit_asked, say_what_is_left, store_at_end
+from .ending import (
+    at_exit,
+    exiting,
+    fast_exit_asked,
+    leave_for_next_reader,
+    live_writers,
+    say_what_is_left,
+    store_at_end,
+)
 from .forksafe import arrow_work
 from .gathering import Document, Gathered, is_batch
 from .gc_pause import cyclic_gc_paused
-from .hub_client import warm_up
+from .hub_client import HubSession, hand_to_hub, warm_up
 from .merger_client import MergerClient
 from .reading import DOCUMENT_SPANS, encode_salvaging
 
@@ -71,6 +77,8 @@ _MAX_PENDING_BATCHES = 8
 _MERGE_HERE_AFTER_FILES = 8
 # At the end, how long the merger may store before leaving the rest on disk (exit stays quick).
 _STOP_MERGER_S = 5.0
+# A process is young (its files go to the store's hub) for this long and this many spans.
+_YOUNG_S, _YOUNG_SPANS = 5.0, 20_000
 
 
 @dataclass
@@ -84,36 +92,6 @@ class _Flush:
 
 
 _STOP = object()
-
-# Exporters with a live writer thread, drained at exit (a thread frozen at interpreter teardown
-# never finishes); later exports (the batch processor's last) spool on the caller's thread.
-_live_exporters: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
-_exiting = False
-
-
-def _stop_writers_at_exit() -> None:
-    global _exiting
-    _exiting = True
-    for exporter in list(_live_exporters):
-        exporter._stop_writer()
-
-
-atexit.register(_stop_writers_at_exit)
-
-
-def _at_exit() -> bool:
-    """Whether the process is on its way out: the main thread has finished (Python marks it so
-    before the atexit handlers run, among them the batch processors' last export). From then
-    on no merger is started: what is left goes to a merger already running or to the spool,
-    which this process then merges itself (cheaper than starting a merger process)."""
-    return _exiting or not threading.main_thread().is_alive()
-
-
-def _leave_for_next_reader() -> bool:
-    """At exit, with ``LLMTRACE_FAST_EXIT=1`` (opt-in): leave the spool to the next llmtrace
-    writer or reader and wait for no merger, so a short process exits quickly (``ending``). By
-    default exit stores everything, so the file answers plain SQL as soon as the process ends."""
-    return _at_exit() and fast_exit_asked()
 
 
 class DuckDBSpanExporter(SpanExporter):
@@ -153,8 +131,14 @@ class DuckDBSpanExporter(SpanExporter):
         self._start_lock = threading.Lock()
         self._inline_lock = threading.Lock()  # spools on the caller's thread, once exiting
         self._exit_problem = ""  # why this process's last files were not stored, if so
-        if warm_merger and not fast_exit_asked():
-            warm_up(self.path)  # the shared merger, ready by the time a short process ends
+        # The store's shared merger (``hub``): started now, so it is ready by the time a short
+        # process ends; it stores a young process's files too (``_young``).
+        self._hub = HubSession(self.path)
+        self._hub_spans = 0
+        self._born = time.monotonic()
+        self._warm = warm_merger and not fast_exit_asked()
+        if self._warm:
+            warm_up(self.path)
 
     @property
     def exported_spans(self) -> int:
@@ -264,7 +248,7 @@ class DuckDBSpanExporter(SpanExporter):
         """Start the writer thread if needed; False once the interpreter is exiting."""
         if self._writer_alive():
             return True
-        if _exiting or self._shutdown:
+        if exiting() or self._shutdown:
             return False
         with self._start_lock:
             if self._writer_alive():
@@ -278,7 +262,7 @@ class DuckDBSpanExporter(SpanExporter):
                 target=self._run_writer, name="llmtrace-duckdb-writer", daemon=True
             )
             self._writer.start()
-            _live_exporters.add(self)
+            live_writers.add(self)
             return True
 
     def _run_writer(self) -> None:
@@ -315,7 +299,7 @@ class DuckDBSpanExporter(SpanExporter):
             item.done.set()
         elif item is _STOP:
             self._drain()
-            self._merger.stop(timeout_s=_STOP_MERGER_S, wait=not _leave_for_next_reader())
+            self._merger.stop(timeout_s=_STOP_MERGER_S, wait=not leave_for_next_reader())
             self._merge_spool_here(self.lock_timeout_s)  # what raced the stop, if any
             self._say_what_is_left()
             return True
@@ -340,7 +324,10 @@ class DuckDBSpanExporter(SpanExporter):
             report_internal_error("DuckDBSpanExporter hand-off", exc)
             self._spool(batch)
             return
-        if not self._merger.hand_over(handoff, start=not _at_exit()):
+        if self._young(batch.num_rows) and hand_to_hub(self._hub, handoff):
+            self._hub_spans += batch.num_rows
+            return
+        if not self._merger.hand_over(handoff, start=not at_exit()):
             # No merger: anyone merges it. The client may have released it already (a merger
             # that died while it was being handed over).
             release_handoffs([handoff])
@@ -348,9 +335,22 @@ class DuckDBSpanExporter(SpanExporter):
             if len(spool_files(self.path)) >= _MERGE_HERE_AFTER_FILES:
                 self._merge_spool_here(self.lock_timeout_s)  # no merger for now: keep up
 
+    def _young(self, rows: int) -> bool:
+        """Young (its first seconds and spans, no merger of its own yet): its files go to the
+        hub, so a process that lives a second or two starts no merger process of its own."""
+        return (
+            self._warm
+            and not self._merger.running
+            and not at_exit()
+            and self._hub_spans + rows <= _YOUNG_SPANS
+            and time.monotonic() - self._born < _YOUNG_S
+        )
+
     def _flush(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         ok = self._merger.flush(timeout_s)
+        if self._hub.connected:  # None: the hub died; its files are merged here, below
+            ok = self._hub.sync(timeout_s) in ("ok", None) and ok
         if spool_files(self.path):  # the merger could not run, or gave up on some
             ok = self._merge_spool_here(max(deadline - time.monotonic(), 0.05)) and ok
         return ok
@@ -386,15 +386,15 @@ class DuckDBSpanExporter(SpanExporter):
         """Merge spool files from this process (at a fast exit they are left for the next
         writer or reader instead; at exit the shared merger stores them if it can, see
         ``ending``)."""
-        if _leave_for_next_reader() or not spool_files(self.path):
+        if leave_for_next_reader() or not spool_files(self.path):
             return not spool_files(self.path)
-        if _at_exit():
-            stored, self._exit_problem = store_at_end(self.path, timeout_s)
+        if at_exit():
+            stored, self._exit_problem = store_at_end(self.path, timeout_s, self._hub)
             return stored
         from .merge_here import merge_spool_here  # DuckDB loads only when there is a spool
 
         return merge_spool_here(self.path, timeout_s)
 
     def _say_what_is_left(self) -> None:
-        if not _leave_for_next_reader():  # a fast exit leaves them there: the plan, then
+        if not leave_for_next_reader():  # a fast exit leaves them there: the plan, then
             say_what_is_left(self.path, self._exit_problem)

@@ -5,7 +5,7 @@ each importing DuckDB and queueing for the file's lock in turn.
 A traced process that ends with spans not yet stored (no merger of its own was running: it
 lived less than a batch interval) writes them as spool files, as before, then tells this
 process their names and waits for the answer (``hub_client``). The answer comes once the files
-are stored and, unless another traced process is being served at that moment, the file is let
+are stored and, unless another traced process is connected at that moment, the file is let
 go of, so a plain ``duckdb.connect`` sees every span as soon as the traced process has ended.
 
 It is found through a Linux abstract socket named after the user and the store's resolved path
@@ -16,10 +16,14 @@ being served), and ends ``linger_s`` after its last client. It never owns a span
 is told of is a spool file already, which anyone may merge exactly once (``spool``), so a
 killed hub loses nothing, and whoever opens the store next stores what it left.
 
-Protocol, one line each way: ``file <path>`` (repeated), then ``stop``; answered
-``stopped ok|busy|unusable`` once the files are stored (ok), or the store stayed held by
-another process for ``_FINAL_TRY_S`` (busy: the files stay beside the store, and this process
-goes on trying while it lingers), or can never be written (unusable), and the connection closes.
+A young traced process (its first seconds, before it would start a merger of its own) also
+hands it its spool files as it goes, so a process that lives a second or two starts no merger.
+
+Protocol, one line each way: ``file <path>`` (a spool file to store, soon); ``sync``, answered
+``synced ok|busy|unusable`` once every file the client gave is stored (ok), or the store stayed
+held by another process for ``_FINAL_TRY_S`` (busy: the files stay beside the store, and the
+hub goes on trying while it lingers), or can never be written (unusable); ``stop``, the same
+answered ``stopped ...``, after which the connection closes.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from .hub_client import peer_uid
 
 __all__ = ["serve"]
 
-# How long the hub tries to store a stopping client's files while the store is held elsewhere.
+# How long the hub tries to store a waiting client's files while the store is held elsewhere.
 _FINAL_TRY_S = 1.0
 _POLL_S = 0.05
 # With nobody being served, the file is let go of after this long without a file to store.
@@ -52,11 +56,11 @@ class _Client:
     since: float = field(default_factory=time.monotonic)
     buffered: bytes = b""
     files: list[Path] = field(default_factory=list)
-    stopping: bool = False
+    waiting: str = ""  # "sync" (answer, and go on) or "stop" (answer, and close)
 
 
 class Hub:
-    """Serves the traced processes of one store, one stopping client at a time."""
+    """Serves the traced processes of one store, one waiting client at a time."""
 
     def __init__(self, listener: socket.socket, writer: StoreWriter, linger_s: float) -> None:
         self.listener = listener
@@ -71,16 +75,20 @@ class Hub:
 
     def run(self) -> None:
         while True:
-            busy = self.writer.holding or bool(self.left)
+            busy = (
+                self.writer.holding
+                or bool(self.left)
+                or any(c.files for c in self.clients.values())
+            )
             timeout = _POLL_S if busy else max(self._linger_left(), _POLL_S)
             for key, _ in self.selector.select(timeout):
                 if key.data is None:
                     self._accept()
                 else:
                     self._read(key.data)
-            for client in [c for c in self.clients.values() if c.stopping]:
+            for client in [c for c in self.clients.values() if c.waiting]:
                 self._serve(client)
-            self._store_left()
+            self._store_given()
             self._tend_lease()
             self._let_go_of_silent_clients()
             if not self.clients and not self.writer.holding and self._linger_left() <= 0:
@@ -122,8 +130,8 @@ class Hub:
             verb, _, argument = raw.decode(errors="replace").strip().partition(" ")
             if verb == "file" and argument:
                 client.files.append(Path(argument))
-            elif verb == "stop":
-                client.stopping = True
+            elif verb in ("sync", "stop"):
+                client.waiting = verb
 
     def _drop(self, client: _Client) -> None:
         self.clients.pop(client.sock, None)
@@ -132,23 +140,26 @@ class Hub:
         client.sock.close()
 
     def _answer(self, client: _Client, word: str) -> None:
+        verb, client.waiting = client.waiting, ""
         try:
             client.sock.setblocking(True)
-            client.sock.sendall(f"stopped {word}\n".encode())
+            client.sock.sendall(f"{'stopped' if verb == 'stop' else 'synced'} {word}\n".encode())
+            client.sock.setblocking(False)
         except OSError:
-            pass
-        self._drop(client)
+            verb = "stop"
+        if verb == "stop":
+            self._drop(client)
 
     def _let_go_of_silent_clients(self) -> None:
         now = time.monotonic()
         for client in list(self.clients.values()):
-            if not client.stopping and not client.files and now - client.since > _SILENT_CLIENT_S:
+            if not client.waiting and not client.files and now - client.since > _SILENT_CLIENT_S:
                 self._drop(client)
 
     # --- storing ------------------------------------------------------------------------------
     def _serve(self, client: _Client) -> None:
-        """Store a stopping client's files, let go of the file unless someone else is being
-        served, and answer."""
+        """Store a waiting client's files, let go of the file unless another client is
+        connected, and answer."""
         deadline = time.monotonic() + _FINAL_TRY_S
         while not self._store(client.files):
             if self.writer.unusable is not None or time.monotonic() >= deadline:
@@ -157,13 +168,9 @@ class Hub:
         others = any(c is not client for c in self.clients.values())
         if not others:
             self.writer.release()  # merges what else waits in the spool, then closes
-        waiting = [p for p in client.files if p.exists()]
-        if self.writer.unusable is not None:
-            word = "unusable"
-        else:
-            word = "busy" if waiting else "ok"
-            self.left.extend(waiting)
-        self._answer(client, word)
+        client.files = [p for p in client.files if p.exists()]
+        unusable = self.writer.unusable is not None
+        self._answer(client, "unusable" if unusable else "busy" if client.files else "ok")
         self.last_activity = time.monotonic()
 
     def _store(self, files: list[Path]) -> bool:
@@ -177,12 +184,14 @@ class Hub:
         self.last_stored = time.monotonic()
         return True
 
-    def _store_left(self) -> None:
-        """Try again, now and then, the files of clients that could not wait."""
+    def _store_given(self) -> None:
+        """Store the files clients gave without waiting, and those of clients that went away
+        (tried again now and then while the store is held elsewhere)."""
         self.left = [p for p in self.left if p.exists()]
-        if not self.left or any(c.stopping for c in self.clients.values()):
-            return
-        if self._store(self.left):
+        for client in self.clients.values():
+            client.files = [p for p in client.files if p.exists()]
+        files = self.left + [p for c in self.clients.values() for p in c.files]
+        if files and self._store(files):
             self.left = []
 
     def _tend_lease(self) -> None:

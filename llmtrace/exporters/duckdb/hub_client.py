@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from ...store.spool import ledger_key, release_handoffs
 from .merger_client import _python_executable
 
 try:  # CPython's own BLAKE2: hashlib would load OpenSSL (~4 MiB) into every traced process
@@ -28,7 +29,15 @@ try:  # CPython's own BLAKE2: hashlib would load OpenSSL (~4 MiB) into every tra
 except ImportError:  # an interpreter built without it
     from hashlib import blake2b
 
-__all__ = ["HUB_ENV", "address", "peer_uid", "store_at_exit", "warm_up"]
+__all__ = [
+    "HUB_ENV",
+    "HubSession",
+    "address",
+    "hand_to_hub",
+    "peer_uid",
+    "store_at_exit",
+    "warm_up",
+]
 
 HUB_ENV = "LLMTRACE_SHARED_MERGER"
 # How long the hub stays after its last client (LLMTRACE_MERGER_LINGER_S).
@@ -128,28 +137,101 @@ def warm_up(db: Path) -> None:
     threading.Thread(target=start, name="llmtrace-merger-warm-up", daemon=True).start()
 
 
-def store_at_exit(db: Path, files: list[Path], timeout_s: float) -> str | None:
-    """Have the hub store ``files`` (spool files); the hub's answer (``ok``, ``busy``,
-    ``unusable``), or None when no hub answered in time (the files are still spool files)."""
-    name = address(db)
-    if name is None or not files:
-        return None
-    deadline = time.monotonic() + timeout_s
-    sock = _find_or_start(db, name, min(_START_S, timeout_s))
-    if sock is None:
-        return None
-    try:
-        sock.sendall(b"".join(f"file {p}\n".encode() for p in files) + b"stop\n")
+class HubSession:
+    """One traced process's connection to its store's hub, made when first needed; used by
+    the exporter's writer thread (and at exit), one call at a time. A forked child does not
+    use its parent's connection."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.name = address(db)
+        self._sock: socket.socket | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None and self._pid == os.getpid()
+
+    def connect(self, *, start: bool, wait_s: float = _START_S) -> bool:
+        """Connect, if not yet, to a hub that runs (``start``: or one started now)."""
+        if self.connected:
+            return True
+        if self.name is None:
+            return False
+        with self._lock:
+            sock = _find_or_start(self.db, self.name, wait_s) if start else _connect(self.name)
+            if sock is None:
+                return False
+            self._sock, self._pid = sock, os.getpid()
+        return True
+
+    def give(self, path: Path) -> bool:
+        """Tell the hub of a spool file to store (without waiting); False when it is gone."""
+        return self._send(f"file {path}\n".encode())
+
+    def sync(self, timeout_s: float, *, stop: bool = False) -> str | None:
+        """Wait until every file given is stored: the hub's answer (``ok``, ``busy``,
+        ``unusable``), or None when it died or did not answer in time (the files are spool
+        files still, anyone's to store). With ``stop`` the connection ends after."""
+        deadline = time.monotonic() + timeout_s
+        if not self._send(b"stop\n" if stop else b"sync\n"):
+            return None
+        sock = self._sock
+        assert sock is not None
         answer = b""
-        while not answer.endswith(b"\n"):
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            chunk = sock.recv(256)
-            if not chunk:  # the hub died: what it had not stored is still on disk
-                return None
-            answer += chunk
-    except OSError:  # no answer in time: the hub goes on storing them
+        try:
+            while not answer.endswith(b"\n"):
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                chunk = sock.recv(256)
+                if not chunk:  # the hub died: what it had not stored is still on disk
+                    raise OSError("the hub went away")
+                answer += chunk
+        except OSError:  # no answer in time: the hub goes on storing them
+            self.close()
+            return None
+        if stop:
+            self.close()
+        verb, _, word = answer.decode().strip().partition(" ")
+        return word if verb in ("synced", "stopped") else None
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None and self._pid == os.getpid():
+            sock.close()
+
+    def _send(self, data: bytes) -> bool:
+        if not self.connected:
+            return False
+        assert self._sock is not None
+        try:
+            self._sock.settimeout(_START_S)
+            self._sock.sendall(data)
+        except OSError:
+            self.close()
+            return False
+        return True
+
+
+def hand_to_hub(session: HubSession, handoff: Path) -> bool:
+    """Give a hand-off file to the hub, which runs already (it becomes a spool file, anyone's
+    to store, so a hub that dies meanwhile loses nothing); False when none answers."""
+    if not session.connect(start=False):
+        return False
+    release_handoffs([handoff])
+    session.give(handoff.with_name(ledger_key(handoff)))
+    return True
+
+
+def store_at_exit(
+    db: Path, files: list[Path], timeout_s: float, session: HubSession | None = None
+) -> str | None:
+    """Have the hub store ``files`` (spool files), through ``session`` or a connection made
+    now (starting a hub if none runs); the hub's answer (``ok``, ``busy``, ``unusable``), or
+    None when no hub answered in time (the files are still spool files)."""
+    session = session if session is not None and session.connected else HubSession(db)
+    if not files or not session.connect(start=True, wait_s=min(_START_S, timeout_s)):
         return None
-    finally:
-        sock.close()
-    verb, _, word = answer.decode().strip().partition(" ")
-    return word if verb == "stopped" else None
+    for path in files:
+        session.give(path)
+    return session.sync(timeout_s, stop=True)

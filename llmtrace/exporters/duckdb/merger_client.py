@@ -81,6 +81,12 @@ class MergerClient:
         self._flushes: dict[str, str] = {}
         self._flush_ids = itertools.count()
 
+    @property
+    def running(self) -> bool:
+        """Whether a merger process runs for this process now."""
+        process = self._process
+        return process is not None and process.poll() is None
+
     # --- use ----------------------------------------------------------------------------------
     def hand_over(self, path: Path, *, start: bool = True) -> bool:
         """Give the merger a hand-off file; False when no merger runs (spool the file). With
