@@ -3,9 +3,10 @@ p95 < 1 s and < 5 s) and ``drift`` over 10M spans with its ten features (target 
 
 The store is written with SQL, so the figures are the gate's and drift's alone: five spans a
 trace (workflow root, guardrail, two LLM calls under the root, a tool), three traces a
-conversation, eight days. Every feature drift reads has values: tokens in and out, root
-latency, cost, a score (an evaluation event on one root in ten), model, prompt version, finish
-reasons, tool name and guardrail action.
+conversation, eight days; calls carry a provider and a response id, spans their integer trace
+keys (store/keys.py), as stores written by traced processes do. Every feature drift reads has
+values: tokens in and out, root latency, cost, a score (an evaluation event on one root in ten),
+model, prompt version, finish reasons, tool name and guardrail action.
 
 Run: ``python -m bench.production [--quick] [--cache DIR]`` (--quick: 1M spans only; --cache:
 keep the stores in DIR and reuse them, building the 10M store takes minutes).
@@ -24,6 +25,7 @@ from pathlib import Path
 from llmtrace import evals
 from llmtrace import semconv as sc
 from llmtrace.store.connection import connect_write
+from llmtrace.store.keys import KEY_COLUMNS, key_values_sql
 
 from .common import line
 
@@ -40,7 +42,9 @@ GATES = {
 EIGHT_DAYS_US = 8 * 86_400_000_000
 SPANS_A_TRACE = 5
 # Bumped whenever _store writes something else, so a cached store of another shape is rebuilt.
-SHAPE = 2
+# 3: calls have a provider and a response id, as real ones do (model_calls then checks 4M ids
+# for repeats), and the spans their integer trace keys, as the batch insert fills them.
+SHAPE = 3
 FEATURES = 10
 _EVENTS = (
     f'[{{"name": "{sc.GEN_AI_EVALUATION_RESULT_EVENT}", "attributes": '
@@ -57,9 +61,11 @@ def _store(db: Path, spans: int) -> None:
         conn.execute(f"""
 INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, status, start_time, end_time,
   duration_ms, service_name, model, prompt_version, tool_name, input_tokens, output_tokens,
-  cost_usd, guardrail_policy, guardrail_action, attributes, events)
-SELECT printf('%032x', i), printf('%016x', i * {SPANS_A_TRACE} + k),
-  CASE WHEN k = 0 THEN NULL ELSE printf('%016x', i * {SPANS_A_TRACE}) END,
+  cost_usd, guardrail_policy, guardrail_action, attributes, events, provider, response_id,
+  {", ".join(KEY_COLUMNS)})
+SELECT *, {key_values_sql()} FROM (
+SELECT printf('%032x', i) AS trace_id, printf('%016x', i * {SPANS_A_TRACE} + k) AS span_id,
+  CASE WHEN k = 0 THEN NULL ELSE printf('%016x', i * {SPANS_A_TRACE}) END AS parent_span_id,
   CASE k WHEN 0 THEN 'invoke_workflow handle' WHEN 1 THEN 'guardrail pii'
     WHEN 4 THEN 'execute_tool search' ELSE 'chat m' END,
   CASE k WHEN 0 THEN 'workflow' WHEN 1 THEN 'guardrail' WHEN 4 THEN 'tool' ELSE 'llm' END,
@@ -81,8 +87,11 @@ SELECT printf('%032x', i), printf('%016x', i * {SPANS_A_TRACE} + k),
     }}::VARIANT
     ELSE {{'gen_ai.conversation.id': printf('c%d', i // 3)}}::VARIANT END,
   CASE WHEN k = 0 AND i % 10 = 0
-    THEN '{_EVENTS}' || round(random(), 3) || '}}}}]' END
+    THEN '{_EVENTS}' || round(random(), 3) || '}}}}]' END,
+  CASE WHEN k IN (2, 3) THEN 'openai' END,
+  CASE WHEN k IN (2, 3) THEN printf('chatcmpl-%016x', i * {SPANS_A_TRACE} + k) END
 FROM range({traces}) r(i), range({SPANS_A_TRACE}) s(k)
+)
 """)
     finally:
         conn.close()

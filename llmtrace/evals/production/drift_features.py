@@ -195,27 +195,6 @@ def _numeric_edges(
     return found
 
 
-def _category_counts(
-    data: Selection, table: str, features: list[FeatureSpec]
-) -> dict[str, list[dict[str, int]]]:
-    """Each categorical feature's count of every category, per side (``[sel 0, sel 1]``): one
-    pass over the table for every feature and both sides (GROUPING SETS)."""
-    values = ", ".join(f"{_value(f)} AS f{k}" for k, f in enumerate(features))
-    names = ", ".join(f"f{k}" for k in range(len(features)))
-    grouped = ", ".join(f"grouping(f{k})" for k in range(len(features)))
-    sets = ", ".join(f"(sel, f{k})" for k in range(len(features)))
-    rows = data.conn.execute(
-        f"SELECT sel, [{names}], [{grouped}], count(*) FROM (SELECT sel, {values} "
-        f"FROM {data.tables[table]}) GROUP BY GROUPING SETS ({sets})"
-    ).fetchall()
-    found: dict[str, list[dict[str, int]]] = {f.name: [{}, {}] for f in features}
-    for sel, categories, grouping, count in rows:
-        k = list(grouping).index(0)
-        if categories[k] is not None:  # a row that is not one of the feature's rows
-            found[features[k].name][int(sel)][str(categories[k])] = int(count)
-    return found
-
-
 def _categorical(
     counts: dict[str, list[dict[str, int]]],
 ) -> tuple[dict[str, Bins | None], dict[tuple[int, str], list[int]]]:
@@ -241,22 +220,24 @@ def bins_and_counts(
 ) -> tuple[dict[str, Bins | None], dict[tuple[int, str], list[int]]]:
     """Each feature's bins, fixed from the reference (None when it has no values there), and
     both sides' counts in them, keyed by (side, feature). Per table: one query for the
-    numbers' deciles, one pass counting every category of both sides (the reference's most
-    common become the bins), one pass counting both sides in the numbers' bins."""
+    numbers' deciles, then one pass that counts both sides in the numbers' bins and every
+    category of both sides (the reference's most common become the bins)."""
     found: dict[str, Bins | None] = {}
     counts: dict[tuple[int, str], list[int]] = {}
     for table, specs in _by_table(features).items():
         numeric = [f for f in specs if f.kind == "numeric"]
         categorical = [f for f in specs if f.kind == "categorical"]
+        edges = _numeric_edges(data, table, numeric) if numeric else {}
+        found |= edges
+        ready = {name: b for name, b in edges.items() if b is not None}
+        seen, binned = _one_pass(
+            data, table, categorical, [f for f in numeric if f.name in ready], ready
+        )
         if categorical:
-            bins, binned = _categorical(_category_counts(data, table, categorical))
+            bins, category_counts = _categorical(seen)
             found |= bins
-            counts |= binned
-        if numeric:
-            edges = _numeric_edges(data, table, numeric)
-            found |= edges
-            ready = {name: b for name, b in edges.items() if b is not None}
-            counts |= count_bins(data, [f for f in numeric if f.name in ready], ready)
+            counts |= category_counts
+        counts |= binned
     return found, counts
 
 
@@ -272,31 +253,55 @@ def _bin_index(column: str, bins: Bins) -> tuple[str, list[Any]]:
     )
 
 
+def _one_pass(
+    data: Selection,
+    table: str,
+    categorical: Sequence[FeatureSpec],
+    numeric: Sequence[FeatureSpec],
+    bins: dict[str, Bins],
+) -> tuple[dict[str, list[dict[str, int]]], dict[tuple[int, str], list[int]]]:
+    """One scan of ``table`` (GROUPING SETS feeds every count from it): each categorical
+    feature's count of every category per side (``[sel 0, sel 1]``), and each numeric
+    feature's count per side in each of its ``bins`` (keyed by (side, feature))."""
+    seen: dict[str, list[dict[str, int]]] = {f.name: [{}, {}] for f in categorical}
+    counts = {(sel, f.name): [0] * len(bins[f.name].labels()) for sel in (0, 1) for f in numeric}
+    if not categorical and not numeric:
+        return seen, counts
+    raw = [f"{_value(f)} AS v{k}" for k, f in enumerate(numeric)]
+    columns = [f"{_value(f)} AS f{k}" for k, f in enumerate(categorical)]
+    params: list[Any] = []
+    for k, feature in enumerate(numeric):
+        sql, found = _bin_index(f"v{k}", bins[feature.name])
+        columns.append(f"{sql} AS f{len(categorical) + k}")
+        params += found
+    width = len(categorical) + len(numeric)
+    # as text in the list (after grouping): categories and bin numbers side by side
+    names = ", ".join(f"f{k}::VARCHAR" for k in range(width))
+    grouped = ", ".join(f"grouping(f{k})" for k in range(width))
+    sets = ", ".join(f"(sel, f{k})" for k in range(width))
+    inner = f"SELECT *{''.join(', ' + r for r in raw)} FROM {data.tables[table]}"
+    rows = data.conn.execute(
+        f"SELECT sel, [{names}], [{grouped}], count(*) FROM (SELECT sel, {', '.join(columns)} "
+        f"FROM ({inner})) GROUP BY GROUPING SETS ({sets})",
+        params,
+    ).fetchall()
+    for sel, values, grouping, count in rows:
+        k = list(grouping).index(0)
+        if values[k] is None:  # a row that is not one of the feature's rows
+            continue
+        if k < len(categorical):
+            seen[categorical[k].name][int(sel)][str(values[k])] = int(count)
+        else:
+            counts[(int(sel), numeric[k - len(categorical)].name)][int(values[k])] += int(count)
+    return seen, counts
+
+
 def count_bins(
     data: Selection, features: Sequence[FeatureSpec], bins: dict[str, Bins]
 ) -> dict[tuple[int, str], list[int]]:
-    """How many of each side's values fall in each bin of each feature (in
+    """How many of each side's values fall in each bin of each numeric feature (in
     :meth:`Bins.labels` order), keyed by (side, feature): one pass over each table."""
-    counts = {(sel, f.name): [0] * len(bins[f.name].labels()) for sel in (0, 1) for f in features}
+    counts: dict[tuple[int, str], list[int]] = {}
     for table, specs in _by_table(features).items():
-        values = ", ".join(f"{_value(f)} AS v{k}" for k, f in enumerate(specs))
-        columns, params = [], []
-        for k, feature in enumerate(specs):
-            sql, found = _bin_index(f"v{k}", bins[feature.name])
-            columns.append(f"{sql} AS f{k}")
-            params += found
-        sets = ", ".join(f"(sel, f{k})" for k in range(len(specs)))
-        grouped = ", ".join(f"grouping(f{k})" for k in range(len(specs)))
-        names = ", ".join(f"f{k}" for k in range(len(specs)))
-        # one pass: GROUPING SETS feeds every (side, feature bin) count from the same scan
-        rows = data.conn.execute(
-            f"SELECT sel, [{names}], [{grouped}], count(*) FROM (SELECT sel, "
-            f"{', '.join(columns)} FROM (SELECT sel, {values} FROM {data.tables[table]})) "
-            f"GROUP BY GROUPING SETS ({sets})",
-            params,
-        ).fetchall()
-        for sel, positions, grouping, count in rows:
-            k = list(grouping).index(0)
-            if positions[k] is not None:  # a row without the feature's value
-                counts[(int(sel), specs[k].name)][int(positions[k])] += int(count)
+        counts |= _one_pass(data, table, [], specs, bins)[1]
     return counts
