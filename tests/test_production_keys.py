@@ -16,7 +16,14 @@ import yaml
 from llmtrace import evals
 from llmtrace.evals.production import Window
 from llmtrace.evals.production.source import open_source
-from llmtrace.evals.production.trace_sql import INT_KEY, TEXT_KEY, trace_key
+from llmtrace.evals.production.trace_sql import (
+    INT_KEY,
+    TEXT_KEY,
+    calls_table_sql,
+    selections_table_sql,
+    trace_key,
+    window_roots,
+)
 from tests.conftest import cli_in_process as cli
 from tests.production_traffic import TrafficWindows, shared_traffic
 from tests.test_production_gate import PROD_YAML
@@ -127,3 +134,27 @@ def test_a_parquet_export_carries_the_keys_and_reads_the_same(
         source.close()
     assert _close(_drift(traffic, folder, WHERE), _drift(traffic, traffic.db, WHERE))
     assert _close(_gate(traffic, folder, None), _gate(traffic, traffic.db, None))
+
+
+@pytest.mark.parametrize("key", [INT_KEY, TEXT_KEY])
+def test_a_selection_without_clusters_has_the_same_traces(
+    traffic: TrafficWindows, key: tuple[str, ...]
+) -> None:
+    windows = [_window(traffic.baseline), _window(traffic.regression)]
+    selections = [(window_roots(w), w.start) for w in windows]
+    conn = open_source(traffic.db)
+    try:
+        conn.execute(calls_table_sql("calls", windows[0].start, key=key))
+        for name, clusters in (("with_clusters", True), ("lean", False)):
+            conn.execute(
+                selections_table_sql(name, selections, WHERE, "calls", key=key, clusters=clusters)
+            )
+        columns = {str(row[0]) for row in conn.execute("DESCRIBE lean").fetchall()}
+        assert ("trace_id" in columns) == (key == TEXT_KEY)
+        assert conn.execute("SELECT count(cluster) FROM lean").fetchall() == [(0,)]
+        same = f"sel, {', '.join(key)}, start_time, root_ms, has_error, cost_usd, tokens"
+        full = conn.execute(f"SELECT {same} FROM with_clusters ORDER BY ALL").fetchall()
+        assert len(full) == 600 and any(row[-3] for row in full)  # both windows, some errors
+        assert conn.execute(f"SELECT {same} FROM lean ORDER BY ALL").fetchall() == full
+    finally:
+        conn.close()

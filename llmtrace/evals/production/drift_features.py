@@ -120,8 +120,11 @@ class Selection:
         traces, evaluations = f"_lt_drift_traces_{suffix}", f"_lt_drift_evals_{suffix}"
         calls, spans = f"_lt_drift_calls_{suffix}", f"_lt_drift_spans_{suffix}"
         selections = [(roots, since) for _, roots, since in sides]
-        # drift reads no cluster: no cluster attribute is read
-        conn.execute(selections_table_sql(traces, selections, where, all_calls, levels=0, key=key))
+        # drift reads no cluster: no cluster attribute is read, none is made
+        table = selections_table_sql(
+            traces, selections, where, all_calls, levels=0, key=key, clusters=False
+        )
+        conn.execute(table)
         conn.execute(evaluations_table_sql(evaluations, traces, with_sel=True, key=key))
         using = ", ".join(key)
         # each side's calls joined once, then read by every pass over them

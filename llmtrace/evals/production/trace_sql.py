@@ -159,10 +159,11 @@ def _roots_sql(
     selections: Sequence[tuple[str, datetime | None]],
     read: tuple[tuple[str, str], ...],
     key: Sequence[str],
+    with_id: bool = True,
 ) -> str:
     """Per selection and trace: its first root's start and latency, and each cluster level
     of ``read`` (the earliest root's); grouped on ``key`` (its text id is the same on every
-    row of a group)."""
+    row of a group; ``with_id``: the text id is wanted beside another key)."""
     member = ", ".join(
         f"CASE WHEN ({roots}) THEN {k} END" for k, (roots, _) in enumerate(selections)
     )
@@ -170,8 +171,8 @@ def _roots_sql(
     # each attribute read by name in the scan (DuckDB reads only its shredded column)
     attributes = "".join(f"attributes['{attr}']::VARCHAR AS {level}, " for level, attr in read)
     labels = "".join(f", arg_min({level}, start_time) AS {level}" for level, _ in read)
-    text_id = "" if list(key) == list(TEXT_KEY) else ", any_value(trace_id) AS trace_id"
-    columns = _key_list(key) if text_id else "trace_id"
+    text_id = ", any_value(trace_id) AS trace_id" if with_id and tuple(key) != TEXT_KEY else ""
+    columns = _key_list(key)
     return f"""
     SELECT sel, {columns}{text_id}, min(start_time) AS start_time,
            arg_min(duration_ms, start_time) AS root_ms{labels}
@@ -191,6 +192,7 @@ def selections_table_sql(
     calls: str,
     levels: int = len(CLUSTER_LEVELS),
     key: Sequence[str] = TEXT_KEY,
+    clusters: bool = True,
 ) -> str:
     """``CREATE TEMP TABLE table``: one row per selection ``sel`` (its place in
     ``selections``) and trace whose root span meets that selection's condition (see
@@ -208,16 +210,18 @@ def selections_table_sql(
     the shredded columns costs a pass over every root's attributes): a trace without them is
     clustered alone until :func:`cluster_level_sql` reads the next level for it. ``key``: the
     columns traces are joined on (:func:`trace_key`; ``calls`` carries them), which the table
-    carries beside ``trace_id``."""
+    carries beside ``trace_id``. Without ``clusters`` (drift reads none) every ``cluster`` is
+    NULL and, with an integer key, the table has no ``trace_id``: 2M such texts cost 0.5 s."""
     read = CLUSTER_LEVELS[:levels]
     level_case = " ".join(f"WHEN r.{level} IS NOT NULL THEN '{level}'" for level, _ in read)
     cluster = "".join(f"'{level}:' || r.{level}, " for level, _ in read)
     keep = f"AND {_since_case(selections, 'm.last_at')}" if where else ""
     join_matched = f"LEFT JOIN matched m ON {trace_key_on(key, 'm', 'r')}" if where else ""
-    extra = "" if list(key) == list(TEXT_KEY) else _key_list(key, "r.") + ", "
+    ids = [*key] if tuple(key) == TEXT_KEY or not clusters else [*key, "trace_id"]
+    cluster = f"coalesce({cluster}'trace:' || r.trace_id)" if clusters else "NULL::VARCHAR"
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
-WITH roots AS ({_roots_sql(selections, read, key)}),
+WITH roots AS ({_roots_sql(selections, read, key, clusters)}),
 errors AS (
     SELECT {_key_list(key)}, max(start_time) AS last_at FROM spans
     WHERE status = 'ERROR' {_recent(selections)} GROUP BY {_key_list(key)}
@@ -229,10 +233,10 @@ calls AS (
     FROM {calls}
     GROUP BY {_key_list(key)}
 )
-SELECT r.sel, {extra}r.trace_id, r.start_time, r.root_ms,
+SELECT r.sel, {_key_list(ids, "r.")}, r.start_time, r.root_ms,
        {_since_case(selections, "e.last_at")} AS has_error,
        {f"CASE {level_case} ELSE 'trace' END" if read else "'trace'"} AS cluster_level,
-       coalesce({cluster}'trace:' || r.trace_id) AS cluster,
+       {cluster} AS cluster,
        c.cost_usd, coalesce(c.tokens, 0) AS tokens
 FROM roots r LEFT JOIN errors e ON {trace_key_on(key, "e", "r")}
 {join_matched}
