@@ -276,3 +276,40 @@ def test_a_young_process_hands_its_files_to_the_hub_and_starts_no_merger(
     assert (starts > 0) is own_merger, done.stdout
     assert "llmtrace:" not in done.stderr
     assert _count(db) == (2 * spans, 2 * spans)
+
+
+_SHUTDOWN_THEN_CONNECT = """
+import sys, time
+import duckdb
+import llmtrace
+handle = llmtrace.configure(service_name="young", db=sys.argv[1])
+
+@llmtrace.tool("step")
+def step(i):
+    return i
+
+for i in range(30):
+    step(i)
+time.sleep(float(sys.argv[2]))  # handed to the hub at ~1.5 s, which stores it and holds a moment
+handle.shutdown()
+conn = duckdb.connect(sys.argv[1])  # read-write, in this process: nobody may hold the file
+print("stored", conn.execute("SELECT count(*) FROM spans").fetchall()[0][0], flush=True)
+conn.close()
+"""
+
+
+@pytest.mark.parametrize("pause", ["1.6", "1.8", "2.5"])
+def test_after_shutdown_the_hub_holds_no_lock(tmp_path, pause):
+    """shutdown() ends this process's session with the hub, which lets go of the file before
+    it answers: a plain connection opened right after gets in and sees every span."""
+    db = tmp_path / "released.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", _SHUTDOWN_THEN_CONNECT, str(db), pause],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "stored 30" in done.stdout

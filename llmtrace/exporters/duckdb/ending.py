@@ -101,8 +101,8 @@ def store_at_end(
     from here (waiting up to ``timeout_s`` for the file). Returns
     whether this process's files are stored, and if not, why."""
     mine = own_files(spool_files(path))
-    if not mine:  # everything of this process's is stored: others' files are theirs
-        return True, ""
+    if not mine and not (session is not None and session.connected):
+        return True, ""  # everything of this process's is stored: others' files are theirs
     answer = store_at_exit(path, mine, _HUB_WAIT_S, session)
     if answer is not None:  # stored; or the store is held, or unusable
         return answer == "ok", _WHY.get(answer, "")
@@ -112,11 +112,14 @@ def store_at_end(
     return stored, "" if stored else _WHY["busy"]
 
 
-def say_what_is_left(path: Path, why: str) -> None:
-    """Say once when some of this process's spans are still beside the store: how many
-    files, why and where. Other processes' files are theirs to speak of (and are often being
-    stored at that very moment)."""
-    files = own_files(spool_files(path))
+def say_what_is_left(path: Path, why: str, session: HubSession, fast: bool) -> None:
+    """At the end: close this process's connection to the hub (which lets go of the file
+    before it answers), then say once when some of this process's spans are still beside the
+    store: how many files, why and where (not at a ``fast`` exit: leaving them is the plan).
+    Other processes' files are theirs to speak of (and are often being stored right then)."""
+    if session.connected:
+        session.sync(_HUB_WAIT_S, stop=True)
+    files = [] if fast else own_files(spool_files(path))
     if files:
         warn_once(
             f"left:{path}",

@@ -10,13 +10,11 @@ store for writing, so its GIL and file locks stay out of the way (``merger`` say
 queue and the files in flight are bounded: a merger that cannot keep up slows ``export()``
 down (and the batch processor's bounded queue then drops, counted), never growing memory.
 
-The merger lets go of the file when nothing came for ``idle_release_s``, when a reader or
-another writer signals that it is waiting, or after ``max_hold_s``; it uses ``threads`` DuckDB
-threads. ``force_flush()`` returns once every exported span is committed and the lease
-released, False when something did not land; ``shutdown()`` also stops the merger. When no
-merger can run, or it dies, its files become spool files that whoever opens the store next
-merges. The README's "What happens to spans when things go wrong" states each fault's bound.
-"""
+The merger lets go of the file when idle (``idle_release_s``), wanted, or after ``max_hold_s``.
+A young process's files, and what is left at exit, go to the store's shared merger (``hub``).
+``force_flush()`` returns once every exported span is committed and the lease released. Files
+nobody could merge are spool files, for whoever opens the store next (README: "What happens to
+spans when things go wrong")."""
 
 from __future__ import annotations
 
@@ -383,18 +381,18 @@ class DuckDBSpanExporter(SpanExporter):
         logger.debug("%s: batch spooled for the next writer or reader to merge", self.path)
 
     def _merge_spool_here(self, timeout_s: float) -> bool:
-        """Merge spool files from this process (at a fast exit they are left for the next
-        writer or reader instead; at exit the shared merger stores them if it can, see
-        ``ending``)."""
-        if leave_for_next_reader() or not spool_files(self.path):
+        """Merge spool files from this process (at exit through the hub if it can; at a fast
+        exit they are left for the next writer or reader: ``ending``)."""
+        if leave_for_next_reader():
             return not spool_files(self.path)
         if at_exit():
             stored, self._exit_problem = store_at_end(self.path, timeout_s, self._hub)
             return stored
+        if not spool_files(self.path):
+            return True
         from .merge_here import merge_spool_here  # DuckDB loads only when there is a spool
 
         return merge_spool_here(self.path, timeout_s)
 
     def _say_what_is_left(self) -> None:
-        if not leave_for_next_reader():  # a fast exit leaves them there: the plan, then
-            say_what_is_left(self.path, self._exit_problem)
+        say_what_is_left(self.path, self._exit_problem, self._hub, leave_for_next_reader())

@@ -229,9 +229,10 @@ def store_at_exit(
     """Have the hub store ``files`` (spool files), through ``session`` or a connection made
     now (starting a hub if none runs); the hub's answer (``ok``, ``busy``, ``unusable``), or
     None when no hub answered in time (the files are still spool files)."""
-    session = session if session is not None and session.connected else HubSession(db)
-    if not files or not session.connect(start=True, wait_s=min(_START_S, timeout_s)):
-        return None
+    if session is None or not session.connected:  # (a connected one may hold the file: ask)
+        session = HubSession(db)
+        if not files or not session.connect(start=True, wait_s=min(_START_S, timeout_s)):
+            return None
     for path in files:
         session.give(path)
     return session.sync(timeout_s, stop=True)
