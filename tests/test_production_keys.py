@@ -11,7 +11,6 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
 
 from llmtrace import evals
 from llmtrace.evals.production import Window
@@ -26,8 +25,22 @@ from llmtrace.evals.production.trace_sql import (
 )
 from tests.conftest import cli_in_process as cli
 from tests.production_traffic import TrafficWindows, shared_traffic
-from tests.test_production_gate import PROD_YAML
 
+# every kind of metric: per trace, per LLM call, per guardrail check, per evaluation
+GATES: dict[str, Any] = {
+    "confidence": 0.95,
+    "gates": [
+        {"metric": "latency.p50_ms", "max_increase_pct": 50},
+        {"metric": "latency.p95_ms", "max": 1000},
+        {"metric": "llm.latency.p95_ms", "max": 1000},
+        {"metric": "errors.rate", "max_rise": 0.08},
+        {"metric": "guardrail.pii.block_rate", "max_rise": 0.08},
+        {"metric": "cost.usd_per_trace", "max_increase_pct": 20},
+        {"metric": "tokens.per_trace", "max": 1000, "max_increase_pct": 20},
+        {"metric": "quality.helpful", "min": 0.5, "max_drop": 0.1},
+        {"metric": "safety.violation_rate", "max": 0.05},
+    ],
+}
 _MODULES = ("llmtrace.evals.production.drift", "llmtrace.evals.production.trace_gate")
 WHERE = "service_name = 'support-bot'"
 
@@ -48,7 +61,7 @@ def _text_ids(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _gate(traffic: TrafficWindows, db: Path, where: str | None) -> list[tuple[Any, ...]]:
     result = evals.gate_traces(
-        yaml.safe_load(PROD_YAML),
+        GATES,
         window=_window(traffic.regression),
         baseline=_window(traffic.baseline),
         where=where,

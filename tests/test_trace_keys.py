@@ -13,7 +13,7 @@ import pytest
 from llmtrace.store.batch_sql import insert_sql_for
 from llmtrace.store.keys import KEYED_STORE_SQL
 from llmtrace.store.schema import MIGRATIONS, apply_migrations
-from tests.test_calls_by_row import REFERENCE_SQL, calls, insert, random_spans
+from tests.call_trees import REFERENCE_SQL, calls, insert, random_spans
 
 IDS = [
     # trace id, span id, parent span id: (hi, lo, span, parent) expected
