@@ -1,29 +1,30 @@
-"""The shared merger: one process per store (and user) that stores what traced processes leave
-at exit, so that many short processes share one DuckDB import and one open store instead of
-each importing DuckDB and queueing for the file's lock in turn.
+"""The shared merger: one process per user (and llmtrace installation) that stores what traced
+processes leave at exit, so that many short processes share one DuckDB import and one open
+store instead of each importing DuckDB and queueing for the file's lock in turn.
 
 A traced process that ends with spans not yet stored (no merger of its own was running: it
 lived less than a batch interval) writes them as spool files, as before, then tells this
 process their names and waits for the answer (``hub_client``). The answer comes once the files
-are stored and, unless another traced process is connected at that moment, the file is let
-go of, so a plain ``duckdb.connect`` sees every span as soon as the traced process has ended.
+are stored and, unless another traced process of the same store is connected at that moment,
+the file is let go of, so a plain ``duckdb.connect`` sees every span as soon as the traced
+process has ended. A young traced process (its first seconds, before it would start a merger
+of its own) also hands it its spool files as it goes, so a process that lives a second or two
+starts no merger.
 
-It is found through a Linux abstract socket named after the user and the store's resolved path
-(no socket file, so none goes stale: the name dies with the process) and is started by the
-first traced process that looks for it (``hub_boot``). It answers only its own user. It holds
-the store's file only while storing (and a moment after, while another traced process is
-being served), and ends ``linger_s`` after its last client. It never owns a span: everything it
-is told of is a spool file already, which anyone may merge exactly once (``spool``), so a
-killed hub loses nothing, and whoever opens the store next stores what it left.
+It is found through a Linux abstract socket named after the user and the installation (no
+socket file, so none goes stale: the name dies with the process), and is started by the first
+traced process that looks for it (``hub_boot``). It answers only its own user. It serves any
+number of stores, one lease each (``writer``), holding a store's file only while storing (and
+a moment after, while another traced process of that store is connected), and ends
+``linger_s`` after its last client. It never owns a span: everything it is told of is a spool
+file already, which anyone may merge exactly once (``spool``), so a killed hub loses nothing,
+and whoever opens the store next stores what it left.
 
-A young traced process (its first seconds, before it would start a merger of its own) also
-hands it its spool files as it goes, so a process that lives a second or two starts no merger.
-
-Protocol, one line each way: ``file <path>`` (a spool file to store, soon); ``sync``, answered
-``synced ok|busy|unusable`` once every file the client gave is stored (ok), or the store stayed
-held by another process for ``_FINAL_TRY_S`` (busy: the files stay beside the store, and the
-hub goes on trying while it lingers), or can never be written (unusable); ``stop``, the same
-answered ``stopped ...``, after which the connection closes.
+Protocol, one line each way: ``store <db path>`` first; ``file <path>`` (a spool file to
+store, soon); ``sync``, answered ``synced ok|busy|unusable`` once every file the client gave is
+stored (ok), or the store stayed held by another process for ``_FINAL_TRY_S`` (busy: the files
+stay beside the store, and the hub goes on trying while it lingers), or can never be written
+(unusable); ``stop``, the same answered ``stopped ...``, after which the connection closes.
 """
 
 from __future__ import annotations
@@ -55,31 +56,29 @@ class _Client:
     sock: socket.socket
     since: float = field(default_factory=time.monotonic)
     buffered: bytes = b""
+    store: Path | None = None
     files: list[Path] = field(default_factory=list)
     waiting: str = ""  # "sync" (answer, and go on) or "stop" (answer, and close)
 
 
 class Hub:
-    """Serves the traced processes of one store, one waiting client at a time."""
+    """Serves the traced processes of any number of stores, one waiting client at a time."""
 
-    def __init__(self, listener: socket.socket, writer: StoreWriter, linger_s: float) -> None:
+    def __init__(self, listener: socket.socket, linger_s: float) -> None:
         self.listener = listener
-        self.writer = writer
         self.linger_s = linger_s
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ, None)
         self.clients: dict[socket.socket, _Client] = {}
-        self.left: list[Path] = []  # files whose client was answered busy, or went away
+        self.writers: dict[Path, StoreWriter] = {}
+        self.left: dict[Path, list[Path]] = {}  # per store: files of clients that went away
         self.last_activity = time.monotonic()
-        self.last_stored = 0.0
+        self.last_stored: dict[Path, float] = {}
 
     def run(self) -> None:
         while True:
-            busy = (
-                self.writer.holding
-                or bool(self.left)
-                or any(c.files for c in self.clients.values())
-            )
+            holding = any(w.holding for w in self.writers.values())
+            busy = holding or any(self.left.values()) or any(c.files for c in self.clients.values())
             timeout = _POLL_S if busy else max(self._linger_left(), _POLL_S)
             for key, _ in self.selector.select(timeout):
                 if key.data is None:
@@ -89,13 +88,25 @@ class Hub:
             for client in [c for c in self.clients.values() if c.waiting]:
                 self._serve(client)
             self._store_given()
-            self._tend_lease()
+            self._tend_leases()
             self._let_go_of_silent_clients()
-            if not self.clients and not self.writer.holding and self._linger_left() <= 0:
+            if not self.clients and not holding and self._linger_left() <= 0:
                 return  # what is left is spool files: the next writer or reader stores them
+
+    def close(self) -> None:
+        self.listener.close()  # nobody new connects from here on: they start a hub of their own
+        for writer in self.writers.values():
+            writer.release()
 
     def _linger_left(self) -> float:
         return self.last_activity + self.linger_s - time.monotonic()
+
+    def _writer(self, store: Path) -> StoreWriter:
+        if store not in self.writers:
+            self.writers[store] = StoreWriter(
+                store, lock_timeout_s=0.5, max_hold_s=5.0, yield_s=0.15, threads=1
+            )
+        return self.writers[store]
 
     # --- clients ------------------------------------------------------------------------------
     def _accept(self) -> None:
@@ -121,14 +132,17 @@ class Hub:
             chunk = b""
         self.last_activity = time.monotonic()
         if not chunk:  # it went away (killed, or gave up waiting): its files are anyone's
-            self.left.extend(client.files)
+            if client.store is not None:
+                self.left.setdefault(client.store, []).extend(client.files)
             self._drop(client)
             return
         client.buffered += chunk
         *lines, client.buffered = client.buffered.split(b"\n")
         for raw in lines:
             verb, _, argument = raw.decode(errors="replace").strip().partition(" ")
-            if verb == "file" and argument:
+            if verb == "store" and argument:
+                client.store = Path(argument)
+            elif verb == "file" and argument and client.store is not None:
                 client.files.append(Path(argument))
             elif verb in ("sync", "stop"):
                 client.waiting = verb
@@ -156,61 +170,75 @@ class Hub:
             if not client.waiting and not client.files and now - client.since > _SILENT_CLIENT_S:
                 self._drop(client)
 
+    def _others(self, store: Path, but: _Client | None = None) -> bool:
+        """Whether another client of ``store`` is connected."""
+        return any(c is not but and c.store == store for c in self.clients.values())
+
     # --- storing ------------------------------------------------------------------------------
     def _serve(self, client: _Client) -> None:
-        """Store a waiting client's files, let go of the file unless another client is
-        connected, and answer."""
+        """Store a waiting client's files, let go of the file unless another client of the
+        store is connected, and answer."""
+        if client.store is None:
+            self._answer(client, "ok")
+            return
+        writer = self._writer(client.store)
         deadline = time.monotonic() + _FINAL_TRY_S
-        while not self._store(client.files):
-            if self.writer.unusable is not None or time.monotonic() >= deadline:
+        while not self._store(writer, client.files):
+            if writer.unusable is not None or time.monotonic() >= deadline:
                 break
             time.sleep(_POLL_S)
-        others = any(c is not client for c in self.clients.values())
-        if not others:
-            self.writer.release()  # merges what else waits in the spool, then closes
+        if not self._others(client.store, client):
+            writer.release()  # merges what else waits in the spool, then closes
         client.files = [p for p in client.files if p.exists()]
-        unusable = self.writer.unusable is not None
+        unusable = writer.unusable is not None
         self._answer(client, "unusable" if unusable else "busy" if client.files else "ok")
         self.last_activity = time.monotonic()
 
-    def _store(self, files: list[Path]) -> bool:
+    def _store(self, writer: StoreWriter, files: list[Path]) -> bool:
         """Merge ``files`` (each exactly once, whoever else merges them); False when the store
         could not be had."""
-        if not self.writer.acquire():  # acquiring also merges whatever else is spooled
+        if not writer.acquire():  # acquiring also merges whatever else is spooled
             return False
         for path in files:
-            if path.exists() and not self.writer.merge(path):
+            if path.exists() and not writer.merge(path):
                 return False
-        self.last_stored = time.monotonic()
+        self.last_stored[writer.path] = time.monotonic()
         return True
 
     def _store_given(self) -> None:
         """Store the files clients gave without waiting, and those of clients that went away
-        (tried again now and then while the store is held elsewhere)."""
-        self.left = [p for p in self.left if p.exists()]
+        (tried again now and then while a store is held elsewhere)."""
+        given: dict[Path, list[Path]] = {}
+        for store, files in self.left.items():
+            given[store] = [p for p in files if p.exists()]
         for client in self.clients.values():
             client.files = [p for p in client.files if p.exists()]
-        files = self.left + [p for c in self.clients.values() for p in c.files]
-        if files and self._store(files):
-            self.left = []
+            if client.store is not None:
+                given.setdefault(client.store, []).extend(client.files)
+        self.left = {}
+        for store, listed in given.items():
+            files = list(dict.fromkeys(listed))
+            if files and not self._store(self._writer(store), files):
+                self.left[store] = [p for p in files if p.exists()]
 
-    def _tend_lease(self) -> None:
-        if not self.writer.holding:
-            return
-        if not self.clients or time.monotonic() - self.last_stored >= _IDLE_RELEASE_S:
-            self.writer.release()
-        elif self.writer.wanted():
-            self.writer.release(stay_out=True)
+    def _tend_leases(self) -> None:
+        now = time.monotonic()
+        for store, writer in self.writers.items():
+            if not writer.holding:
+                continue
+            idle = now - self.last_stored.get(store, 0.0) >= _IDLE_RELEASE_S
+            if not self._others(store) or idle:
+                writer.release()
+            elif writer.wanted():
+                writer.release(stay_out=True)
 
 
-def serve(listener: socket.socket, db: Path, linger_s: float) -> None:
-    """Serve the store at ``db`` on ``listener`` until nobody came for ``linger_s``."""
+def serve(listener: socket.socket, linger_s: float) -> None:
+    """Serve on ``listener`` until nobody came for ``linger_s``."""
     from ...store import json_batch  # noqa: F401  # loaded before the first client ends
 
-    writer = StoreWriter(db, lock_timeout_s=0.5, max_hold_s=5.0, yield_s=0.15, threads=1)
-    hub = Hub(listener, writer, linger_s)
+    hub = Hub(listener, linger_s)
     try:
         hub.run()
     finally:
-        listener.close()  # nobody new connects from here on: they start a hub of their own
-        writer.release()
+        hub.close()

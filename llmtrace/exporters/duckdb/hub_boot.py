@@ -1,10 +1,10 @@
-"""The shared merger's entry point, run as a script: ``python hub_boot.py <db> <address>
+"""The shared merger's entry point, run as a script: ``python hub_boot.py <address>
 <linger_s>`` (``hub_client`` starts it).
 
 It takes the store's address first, before importing anything heavy: a traced process that
 looks for the hub connects as soon as the name is bound (the kernel queues the connection while
-DuckDB imports), and of two hubs started at once for one store the second finds the name taken
-and ends at once. Then it keeps llmtrace's outer packages out, as the merger does
+DuckDB imports), and of two hubs started at once the second finds the name taken and ends at
+once. Then it keeps llmtrace's outer packages out, as the merger does
 (``merger_boot``), and serves (``hub``).
 """
 
@@ -19,11 +19,11 @@ __all__: list[str] = []
 
 
 def _main() -> int:
-    db, address, linger_s = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    address, linger_s = sys.argv[1], float(sys.argv[2])
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind("\0" + address)
-    except OSError:  # another hub serves this store already
+    except OSError:  # another hub runs already
         return 0
     listener.listen(256)
     here = Path(__file__).resolve().parent
@@ -36,7 +36,7 @@ def _main() -> int:
     boot.bare_packages(package_root)
     from llmtrace.exporters.duckdb.hub import serve
 
-    serve(listener, db, linger_s)
+    serve(listener, linger_s)
     return 0
 
 

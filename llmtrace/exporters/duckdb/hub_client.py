@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ...store.spool import ledger_key, release_handoffs
@@ -45,6 +46,9 @@ _LINGER_S = 5.0
 # How long a hub just started may take to take its name (a busy machine: many at once).
 _START_S = 5.0
 
+_SETTINGS = ("HOME", "XDG_CACHE_HOME", "PYTHONPATH")
+# The hub's own knobs, and the exiting process's: the same hub serves either way.
+_HUB_KNOBS = ("LLMTRACE_MERGER_LINGER_S", "LLMTRACE_MERGER_LOG", "LLMTRACE_FAST_EXIT", HUB_ENV)
 _started: list[subprocess.Popen[bytes]] = []  # kept, so none is collected while it runs
 _lock = threading.Lock()
 
@@ -55,11 +59,22 @@ def peer_uid(sock: socket.socket) -> int:
     return int(struct.unpack("3i", creds)[1])
 
 
-def address(db: Path) -> str | None:
-    """The hub's abstract socket name for ``db`` and this user (None: no hub here)."""
-    if not sys.platform.startswith("linux") or os.environ.get(HUB_ENV, "").strip() == "0":
+def address(db: Path | None = None, env: Mapping[str, str] = os.environ) -> str | None:
+    """The hub's abstract socket name for this user, this installation of llmtrace (its folder
+    and interpreter: a hub runs the code of whoever started it) and these settings; None: no
+    hub here, in the environment ``env``. One hub serves every store (``db`` is accepted for
+    the callers' sake)."""
+    if not sys.platform.startswith("linux") or env.get(HUB_ENV, "").strip() == "0":
         return None
-    digest = blake2b(str(db.resolve()).encode(), digest_size=16).hexdigest()
+    # A hub keeps the environment of the process that started it: processes whose llmtrace
+    # settings differ (LLMTRACE_ALLOW_FOREIGN_DB, the cache folder, ...) get a hub each.
+    settings = sorted(
+        (k, v)
+        for k, v in env.items()
+        if (k.startswith("LLMTRACE_") or k in _SETTINGS) and k not in _HUB_KNOBS
+    )
+    here = f"{Path(__file__).resolve().parent}|{sys.executable}|{settings}"
+    digest = blake2b(here.encode(), digest_size=16).hexdigest()
     return f"llmtrace-merger-{os.getuid()}-{digest}"
 
 
@@ -75,7 +90,7 @@ def _connect(name: str) -> socket.socket | None:
     return sock
 
 
-def _start(db: Path, name: str) -> subprocess.Popen[bytes] | None:
+def _start(name: str) -> subprocess.Popen[bytes] | None:
     python = _python_executable()
     if python is None:
         return None
@@ -86,7 +101,7 @@ def _start(db: Path, name: str) -> subprocess.Popen[bytes] | None:
             # No stdout or stderr of the application's: a caller that reads them to their end
             # (subprocess.run) would wait for the hub, which outlives the process.
             process = subprocess.Popen(
-                [python, str(Path(__file__).with_name("hub_boot.py")), str(db), name, linger],
+                [python, str(Path(__file__).with_name("hub_boot.py")), name, linger],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=errors,
@@ -99,12 +114,12 @@ def _start(db: Path, name: str) -> subprocess.Popen[bytes] | None:
     return process
 
 
-def _find_or_start(db: Path, name: str, wait_s: float) -> socket.socket | None:
+def _find_or_start(name: str, wait_s: float) -> socket.socket | None:
     """A connection to the hub, starting one when none answers; None after ``wait_s``."""
     sock = _connect(name)
     if sock is not None:
         return sock
-    process = _start(db, name)
+    process = _start(name)
     if process is None:
         return None
     deadline = time.monotonic() + wait_s
@@ -132,7 +147,7 @@ def warm_up(db: Path) -> None:
             if sock is not None:
                 sock.close()
             else:
-                _start(db, name)
+                _start(name)
 
     threading.Thread(target=start, name="llmtrace-merger-warm-up", daemon=True).start()
 
@@ -160,11 +175,11 @@ class HubSession:
         if self.name is None:
             return False
         with self._lock:
-            sock = _find_or_start(self.db, self.name, wait_s) if start else _connect(self.name)
+            sock = _find_or_start(self.name, wait_s) if start else _connect(self.name)
             if sock is None:
                 return False
             self._sock, self._pid = sock, os.getpid()
-        return True
+        return self._send(f"store {self.db.resolve()}\n".encode())
 
     def give(self, path: Path) -> bool:
         """Tell the hub of a spool file to store (without waiting); False when it is gone."""
