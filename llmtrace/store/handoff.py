@@ -185,7 +185,7 @@ def _fields(doc: Mapping[str, Any]) -> SpanFields:
     n = int(doc["n"])
     fields = SpanFields()
     text = doc["trace_ids"]
-    # Kept as the hex the store writes (``json_batch`` takes them as they are).
+    # Kept as the hex the store writes (``span_batch`` takes them as they are).
     fields.trace_ids = [text[i : i + 32] for i in range(0, 32 * n, 32)]  # type: ignore[misc]
     fields.span_ids = doc["span_ids"]
     fields.parents = doc["parents"]

@@ -1,8 +1,8 @@
 """Span fields to the store's columnar batch (``batch_sql`` holds the statement that stores it).
 
-``llmtrace serve`` builds its batches here (from OTLP requests), and so do ``convert`` and
-tests (from SDK spans, through ``exporters.duckdb.rows``); a traced application's hand-off
-documents go in through ``json_batch`` instead, without pyarrow. It is done column by
+``llmtrace serve`` builds its batches here (from OTLP requests), whoever merges a traced
+application's hand-off documents (``json_batch``) too, and so do ``convert`` and tests (from SDK
+spans, through ``exporters.duckdb.rows``). It is done column by
 column over lists, and nothing is allocated per span that the cyclic garbage collector would
 have to track. Parsing the attribute JSON into VARIANT (which makes filters on non-promoted
 attributes fast) happens inside DuckDB, off the GIL.
@@ -122,10 +122,12 @@ def _attributes_json(attributes: list[Mapping[str, Any]]) -> list[str]:
         return list(map(dumps, attributes))
 
 
-def _hex_column(ids: Sequence[int | None], width: int) -> pa.Array:
+def _hex_column(ids: Sequence[Any], width: int) -> pa.Array:
     """Ids as fixed-width lowercase hex strings (None stays NULL), encoded in one C call for
     the whole batch: a third of the cost of formatting each id, and this runs for every span."""
     digits = 2 * width
+    if ids and type(ids[0]) is str:  # a hand-off document's trace ids are hex already
+        return pa.array(ids, pa.string())
     valid = [i is not None for i in ids]
     try:
         text = b"".join([(i or 0).to_bytes(width, "big") for i in ids]).hex().encode("ascii")
