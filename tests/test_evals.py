@@ -400,10 +400,12 @@ import time, llmtrace
 from llmtrace import evals
 llmtrace.configure(db={str(db)!r})
 ds = evals.Dataset.from_records([{{"input": i}} for i in range(200)], name="slow")
-started = []
+import threading
+started, once = [], threading.Lock()
 def target(example):
-    if not started:  # the run is recorded before its first example: interrupt only after it
-        started.append(print("started", flush=True))
+    with once:  # two workers: say it once (the run is recorded before its first example)
+        if not started:
+            started.append(print("started", flush=True))
     time.sleep(0.1)
     return example.input
 evals.Suite(name="slow", dataset=ds, target=target).run(model="m", concurrency=2)
