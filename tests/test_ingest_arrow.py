@@ -4,6 +4,10 @@ files go whether or not the rows went in."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import duckdb
 
 from llmtrace.exporters.duckdb.gathering import Document
@@ -65,3 +69,19 @@ def test_a_prepared_file_inserts_again_after_a_rollback_and_leaves_no_scratch(tm
         prepared.discard()
     assert rows == [(2_500, 2_500, 2_500, 2_500)]
     assert not any(p.exists() for p in scratch)
+
+
+def test_the_mergers_pyarrow_allocates_from_the_c_heap_not_jemalloc():
+    """jemalloc kept what earlier files' batches used: the merger's peak RSS after 100k @llm
+    spans was ~20 MiB higher with it (bench.lean_runtime merger)."""
+    code = (
+        "import pathlib, sys, llmtrace.exporters.duckdb.merger_boot as boot\n"
+        "boot.bare_packages(pathlib.Path(boot.__file__).resolve().parents[3])\n"
+        "import pyarrow\n"
+        "print(pyarrow.default_memory_pool().backend_name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split() == ["system"], done.stderr
