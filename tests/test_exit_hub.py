@@ -324,3 +324,32 @@ def test_after_shutdown_the_hub_holds_no_lock(tmp_path, pause):
     )
     assert done.returncode == 0, done.stderr
     assert "stored 30" in done.stdout
+
+
+def test_a_session_whose_hub_closed_it_is_no_longer_connected(tmp_path, monkeypatch):
+    """A hub that ended, or let go of a client silent for long, closed its end: the session
+    says it is not connected, so the exporter connects afresh at exit instead of writing into
+    a dead connection."""
+    from llmtrace.exporters.duckdb.hub_client import HubSession
+
+    monkeypatch.setenv("LLMTRACE_TEST_HUB", tmp_path.name)  # a hub name of this test's own
+    db = tmp_path / "session.duckdb"
+    name = address(db)
+    assert name is not None
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind("\0" + name)
+    listener.listen(1)
+    try:
+        session = HubSession(db)
+        assert session.connect(start=False)
+        accepted, _ = listener.accept()
+        assert accepted.recv(4096).startswith(b"store ")
+        assert session.connected
+        accepted.close()
+        deadline = time.monotonic() + 10
+        while session.connected:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not session.give(db)
+    finally:
+        listener.close()

@@ -217,8 +217,10 @@ class Hub:
                 given.setdefault(client.store, []).extend(client.files)
         self.left = {}
         for store, listed in given.items():
-            files = list(dict.fromkeys(listed))
-            if files and not self._store(self._writer(store), files):
+            files, writer = list(dict.fromkeys(listed)), self._writer(store)
+            if writer.unusable is not None:  # never writable: they stay for the user to see
+                continue
+            if files and not self._store(writer, files):
                 self.left[store] = [p for p in files if p.exists()]
 
     def _tend_leases(self) -> None:

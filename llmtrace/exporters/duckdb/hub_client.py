@@ -166,7 +166,24 @@ class HubSession:
 
     @property
     def connected(self) -> bool:
-        return self._sock is not None and self._pid == os.getpid()
+        """Whether this process holds a live connection (a hub that ended, or let go of a
+        client silent for long, has closed its end)."""
+        sock = self._sock
+        if sock is None or self._pid != os.getpid():
+            return False
+        timeout = sock.gettimeout()
+        try:
+            sock.setblocking(False)  # (with a timeout set, recv would wait for it)
+            try:
+                open_ = sock.recv(1, socket.MSG_PEEK) != b""
+            except (BlockingIOError, InterruptedError):
+                open_ = True  # nothing to read: open
+            sock.settimeout(timeout)
+        except OSError:
+            open_ = False
+        if not open_:
+            self.close()
+        return open_
 
     def connect(self, *, start: bool, wait_s: float = _START_S) -> bool:
         """Connect, if not yet, to a hub that runs (``start``: or one started now)."""
