@@ -185,15 +185,29 @@ def _python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-def _exit_env(fast: bool) -> dict[str, str]:
+def _exit_env(fast: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "LLMTRACE_FAST_EXIT"}
     if fast:
         env["LLMTRACE_FAST_EXIT"] = "1"
-    return env
+    return {**env, **(extra or {})}
+
+
+# The shared merger (exporters/duckdb/hub.py) turned off; and one of its own for each run (a
+# setting no other process has: the hub's name hashes them), started cold by that process.
+_NO_HUB = {"LLMTRACE_SHARED_MERGER": "0"}
+
+
+def _cold_hub() -> dict[str, str]:
+    return {"LLMTRACE_BENCH_COLD_HUB": str(time.monotonic_ns()), "LLMTRACE_MERGER_LINGER_S": "0"}
 
 
 def _exit_ms(
-    mode: str, spans: int, folder: Path, fast: bool = False, db: Path | None = None
+    mode: str,
+    spans: int,
+    folder: Path,
+    fast: bool = False,
+    db: Path | None = None,
+    extra: dict[str, str] | None = None,
 ) -> float:
     """Milliseconds from the last traced call to the end of the process, into a new store
     (or into ``db``)."""
@@ -202,7 +216,7 @@ def _exit_ms(
         [sys.executable, "-c", _EXIT, mode, str(spans), str(db)],
         stdout=subprocess.PIPE,
         cwd=ROOT,
-        env=_exit_env(fast),
+        env=_exit_env(fast, extra),
     )
     assert process.stdout is not None
     stamp = float(process.stdout.readline())
@@ -216,10 +230,17 @@ def _stored(db: Path) -> int:
     return int(llmtrace.query("SELECT count(*) AS n FROM spans", db=db)[0]["n"])
 
 
-def _short_processes(mode: str, processes: int, spans: int, db: Path, fast: bool = False) -> float:
+def _short_processes(
+    mode: str,
+    processes: int,
+    spans: int,
+    db: Path,
+    fast: bool = False,
+    extra: dict[str, str] | None = None,
+) -> float:
     """Wall seconds for ``processes`` processes of ``spans`` calls each, all at once."""
     start = time.perf_counter()
-    env = _exit_env(fast)
+    env = _exit_env(fast, extra)
     with ThreadPoolExecutor(processes) as pool:
         list(
             pool.map(lambda _: _python(_EXIT, mode, str(spans), str(db), env=env), range(processes))
@@ -233,9 +254,11 @@ def memory(spans: int, folder: Path) -> float:
 
 
 def exits(repeats: int, folder: Path) -> dict[str, float]:
-    """Exit times: raw OTel, llmtrace into a new store (created at exit: ~0.2 s of it is the
-    schema), into a store that exists (the usual case), and with LLMTRACE_FAST_EXIT=1."""
-    runs: dict[str, list[float]] = {"raw": [], "llmtrace": [], "existing": [], "fast": []}
+    """Exit times: raw OTel, llmtrace into a new store, into a store that exists (the usual
+    case), with LLMTRACE_FAST_EXIT=1, into a new store through a shared merger started cold by
+    the process itself, and with no shared merger (the process merges at exit itself)."""
+    modes = ("raw", "llmtrace", "existing", "fast", "cold", "nohub")
+    runs: dict[str, list[float]] = {mode: [] for mode in modes}
     existing = folder / "exit-existing.duckdb"
     _exit_ms("llmtrace", 10, folder, db=existing)  # creates it
     for _ in range(repeats):
@@ -243,7 +266,8 @@ def exits(repeats: int, folder: Path) -> dict[str, float]:
             fast = mode == "fast"
             db = existing if mode == "existing" else None
             traced = "raw" if mode == "raw" else "llmtrace"
-            runs[mode].append(_exit_ms(traced, 1000, folder, fast, db))
+            extra = _cold_hub() if mode == "cold" else _NO_HUB if mode == "nohub" else None
+            runs[mode].append(_exit_ms(traced, 1000, folder, fast, db, extra))
     return {mode: statistics.median(values) for mode, values in runs.items()}
 
 
@@ -317,7 +341,13 @@ def _exit_section(quick: bool, folder: Path) -> dict[str, float]:
         "  with LLMTRACE_FAST_EXIT=1 (opt-in: merged by the next reader)",
         f"{fast_added:+.0f} ms",
     )
+    cold_added = exit_ms["cold"] - exit_ms["raw"]
+    line("  new store, the shared merger started cold by the process", f"{cold_added:+.0f} ms")
+    nohub_added = exit_ms["nohub"] - exit_ms["raw"]
+    line("  new store, no shared merger (LLMTRACE_SHARED_MERGER=0)", f"{nohub_added:+.0f} ms")
     return {
+        "exit_added_cold_hub_ms": cold_added,
+        "exit_added_no_hub_ms": nohub_added,
         "exit_added_existing_ms": existing_added,
         "exit_added_ms": added,
         "exit_added_fast_ms": fast_added,
@@ -332,13 +362,20 @@ def _short_section(quick: bool, folder: Path) -> dict[str, float]:
     fast_db = folder / "short-fast.duckdb"
     fast = _short_processes("llmtrace", 50, 10, fast_db, fast=True)
     fast_stored = _stored(fast_db)
+    no_hub_db = folder / "short-no-hub.duckdb"
+    no_hub = _short_processes("llmtrace", 50, 10, no_hub_db, extra=_NO_HUB)
+    no_hub_stored = _stored(no_hub_db)
     line("50 parallel processes x 10 spans: untraced", f"{untraced:.2f} s")
     line("50 parallel processes x 10 spans: traced into one store", f"{traced:.2f} s")
     line("  ratio traced / untraced", f"{traced / untraced:.2f}x", "(target <= 1.5x)")
     line("  spans stored (a read after they exit)", f"{stored} of 500", "(target: all)")
     line("  with LLMTRACE_FAST_EXIT=1 (opt-in)", f"{fast / untraced:.2f}x")
     line("  spans stored (read through llmtrace)", f"{fast_stored} of 500", "(target: all)")
+    line("  no shared merger (LLMTRACE_SHARED_MERGER=0)", f"{no_hub / untraced:.2f}x")
+    line("  spans stored (a read after they exit)", f"{no_hub_stored} of 500", "(target: all)")
     return {
+        "short_ratio_no_hub": no_hub / untraced,
+        "short_stored_no_hub": no_hub_stored,
         "short_ratio": traced / untraced,
         "short_stored": stored,
         "short_ratio_fast": fast / untraced,
