@@ -238,6 +238,55 @@ def test_a_store_held_by_another_process_is_said_once_and_stored_later(tmp_path)
     assert llmtrace.query("SELECT count(*) AS n FROM spans", db=db) == [{"n": 6}]
 
 
+def test_files_of_a_client_that_went_away_wait_for_the_next_reader(tmp_path):
+    """A client that gives its files and goes away while the store is held: once the holder
+    lets go, the hub (still lingering, no client of that store connected) leaves the file
+    alone, so a plain DuckDB client gets in; the files wait in the spool for the next reader."""
+    db = tmp_path / "left.duckdb"
+    duckdb.connect(str(db)).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+            "print('held', flush=True); sys.stdin.readline(); c.close(); "
+            "print('released', flush=True); sys.stdin.readline()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        _finish(_short(db, 6, LLMTRACE_MERGER_LINGER_S="30"))  # its files wait in the spool
+        files = spool_files(db)
+        assert files
+        name = address(db, _env(LLMTRACE_MERGER_LINGER_S="30"))
+        assert name is not None
+        _wait_for_hub(db)
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect("\0" + name)
+        lines = [f"store {db}", *(f"file {path}" for path in files)]
+        client.sendall(("\n".join(lines) + "\n").encode())
+        time.sleep(0.3)
+        client.close()  # gone without waiting for an answer
+        time.sleep(0.3)
+        assert holder.stdin is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        time.sleep(1.5)  # many of the hub's polls
+        assert spool_files(db) == files
+        duckdb.connect(str(db)).close()  # read-write: nobody holds the file
+    finally:
+        holder.communicate("end\n", timeout=30)
+        _end_the_hub(db)
+    import llmtrace
+
+    assert llmtrace.query("SELECT count(*) AS n FROM spans", db=db) == [{"n": 6}]
+
+
 def test_without_the_hub_a_process_stores_its_spans_itself(tmp_path):
     db = tmp_path / "nohub.duckdb"
     err = _finish(_short(db, 8, LLMTRACE_SHARED_MERGER="0"))

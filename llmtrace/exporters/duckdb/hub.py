@@ -23,7 +23,9 @@ and whoever opens the store next stores what it left.
 Protocol, one line each way: ``store <db path>`` first; ``file <path>`` (a spool file to
 store, soon); ``sync``, answered ``synced ok|busy|unusable`` once every file the client gave is
 stored (ok), or the store stayed held by another process for ``_FINAL_TRY_S`` (busy: the files
-stay beside the store, and the hub goes on trying while it lingers), or can never be written
+stay beside the store, and the hub goes on trying only while another traced process of that
+store is connected: with none, nothing of llmtrace's takes the file behind the user's back, and
+the next writer or reader stores them), or can never be written
 (unusable); ``stop``, the same answered ``stopped ...``, after which the connection closes.
 """
 
@@ -207,10 +209,13 @@ class Hub:
 
     def _store_given(self) -> None:
         """Store the files clients gave without waiting, and those of clients that went away
-        (tried again now and then while a store is held elsewhere)."""
+        (tried again now and then while a store is held elsewhere, but only while another
+        client of that store is connected: a plain ``duckdb.connect`` after the last traced
+        process has ended must never meet the hub holding the file)."""
         given: dict[Path, list[Path]] = {}
         for store, files in self.left.items():
-            given[store] = [p for p in files if p.exists()]
+            if self._others(store):  # else they stay in the spool for the next reader
+                given[store] = [p for p in files if p.exists()]
         for client in self.clients.values():
             client.files = [p for p in client.files if p.exists()]
             if client.store is not None:
