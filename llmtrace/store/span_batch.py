@@ -11,6 +11,8 @@ attributes fast) happens inside DuckDB, off the GIL.
 from __future__ import annotations
 
 import array
+import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ import pyarrow as pa
 from .. import semconv as sc
 from .batch_sql import RESOURCE_KEY, SERVICE_KEY
 from .handoff import SpanFields, events_json, links_json
+from .keys import KEY_COLUMNS
 from .normalize import DERIVED_COLUMNS, normalize_batch
 from .values import clean_text, dumps, strings
 
@@ -64,6 +67,7 @@ BATCH_SCHEMA = pa.schema(
         ("events", pa.string()),
         ("links", pa.string()),
         ("resource", pa.string()),
+        *((column, pa.uint64()) for column in KEY_COLUMNS),
     ]
 )
 
@@ -157,6 +161,64 @@ def _hex_ids(fields: SpanFields) -> tuple[pa.Array, pa.Array, pa.Array]:
     )
 
 
+_LOWER_HEX = re.compile("[0-9a-f]+")
+
+
+def _uint64(words: array.array[int]) -> pa.Array:
+    return pa.Array.from_buffers(pa.uint64(), len(words), [None, pa.py_buffer(words)])
+
+
+def _hex_keys(ids: Sequence[Any], digits: int) -> list[int | None] | array.array[int]:
+    """Lowercase hex ids of ``digits`` digits as integers (None for any other): 64-bit words,
+    big-endian first, in one C call when all of them are."""
+    try:
+        text = "".join(ids)
+    except TypeError:  # a None among them
+        text = ""
+    if len(text) == digits * len(ids) and _LOWER_HEX.fullmatch(text):
+        words = array.array("Q", bytes.fromhex(text))
+        if sys.byteorder == "little":
+            words.byteswap()
+        return words
+    return [
+        int(i, 16) if type(i) is str and len(i) == digits and _LOWER_HEX.fullmatch(i) else None
+        for i in ids
+    ]
+
+
+def _span_keys(ids: Sequence[Any]) -> pa.Array:
+    """The keys ``keys`` derives from stored span ids: an integer id is stored as its hex
+    modulo 2**64; a text id counts only as 16 lowercase hex digits."""
+    if ids and type(ids[0]) is str:
+        keys = _hex_keys(ids, 16)
+        return _uint64(keys) if isinstance(keys, array.array) else pa.array(keys, pa.uint64())
+    try:
+        return pa.array(ids, pa.uint64())
+    except (pa.ArrowInvalid, OverflowError, TypeError):  # not an id the SDK makes
+        return pa.array([None if i is None else int(i) % (1 << 64) for i in ids], pa.uint64())
+
+
+def _trace_keys(ids: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
+    """The high and low halves ``keys`` derives from stored trace ids (as ``_span_keys``)."""
+    if ids and type(ids[0]) is str:
+        keys = _hex_keys(ids, 32)
+        if isinstance(keys, array.array):
+            return _uint64(keys[0::2]), _uint64(keys[1::2])
+        values = keys
+    else:
+        values = [None if i is None else int(i) % (1 << 128) for i in ids]
+    mask = (1 << 64) - 1
+    return (
+        pa.array([None if v is None else v >> 64 for v in values], pa.uint64()),
+        pa.array([None if v is None else v & mask for v in values], pa.uint64()),
+    )
+
+
+def _key_columns(fields: SpanFields) -> list[pa.Array]:
+    """trace_hi, trace_lo, span_key and parent_key (``keys.KEY_COLUMNS``)."""
+    return [*_trace_keys(fields.trace_ids), _span_keys(fields.span_ids), _span_keys(fields.parents)]
+
+
 def _sparse_json(values: list[Any], encode: Any) -> pa.Array:
     """A JSON column that is mostly NULL (events, links): only non-empty entries are encoded
     (a hand-off document's are JSON text already)."""
@@ -216,5 +278,6 @@ def fields_to_batch(fields: SpanFields, prices: PriceTable | None = None) -> pa.
         _sparse_json(fields.events, events_json),
         _sparse_json(fields.links, links_json),
         resources,
+        *_key_columns(fields),
     ]
     return pa.Table.from_arrays(columns, schema=BATCH_SCHEMA.with_metadata(metadata))
