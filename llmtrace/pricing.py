@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ._cache_dir import cache_folder
 from ._internal import warn_once
 from .usage import Usage
 
@@ -212,19 +213,15 @@ def _rates_from_json(data: dict[str, Any]) -> TokenRates:
 # model) pairs costs nothing. Keyed by genai-prices' version and valid for the day they were
 # looked up on (a model's price may change on a date). LLMTRACE_CACHE_DIR names the folder
 # ("off": none); by default the user's cache folder.
-_CACHE_ENV = "LLMTRACE_CACHE_DIR"
 _disk_lock = threading.Lock()
 _disk: dict[str, Any] | None = None
 
 
 def _cache_file() -> Path | None:
-    folder = os.environ.get(_CACHE_ENV, "").strip()
-    if folder == "off":
+    folder = cache_folder()
+    if folder is None:
         return None
-    if not folder:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(base, "llmtrace")
-    return Path(folder) / f"rates-genai-prices-{_genai_prices_version()}.json"
+    return folder / f"rates-genai-prices-{_genai_prices_version()}.json"
 
 
 def _today() -> str:

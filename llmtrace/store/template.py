@@ -23,9 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._cache_dir import cache_folder
+
 __all__ = ["create_from_template", "template_path"]
 
-_CACHE_ENV = "LLMTRACE_CACHE_DIR"
 # A temporary file older than this is a killed builder's: nobody takes this long to build one.
 _STALE_S = 600.0
 
@@ -36,14 +37,11 @@ def template_path() -> Path | None:
 
     from .schema import MIGRATIONS
 
-    folder = os.environ.get(_CACHE_ENV, "").strip()
-    if folder == "off":
+    folder = cache_folder()
+    if folder is None:
         return None
-    if not folder:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(base, "llmtrace")
     digest = hashlib.sha256(repr(MIGRATIONS).encode()).hexdigest()[:16]
-    return Path(folder) / f"store-template-duckdb{duckdb.__version__}-{digest}.duckdb"
+    return folder / f"store-template-duckdb{duckdb.__version__}-{digest}.duckdb"
 
 
 def _temporary(beside: Path) -> Path:
