@@ -402,3 +402,27 @@ def test_a_session_whose_hub_closed_it_is_no_longer_connected(tmp_path, monkeypa
         assert not session.give(db)
     finally:
         listener.close()
+
+
+def test_of_two_starters_one_starts_the_hub_and_it_serves_the_socket_bound_before(monkeypatch):
+    """The starter binds the name before the hub's Python starts: a second starter finds it
+    taken and starts nothing, and a connection made at once waits in the queue and is
+    answered by the hub once it has loaded."""
+    from llmtrace.exporters.duckdb import hub_client
+
+    monkeypatch.setenv("LLMTRACE_MERGER_LINGER_S", "2")
+    name = f"llmtrace-test-{os.getpid()}-{time.monotonic_ns()}"
+    coming, hub = hub_client._start(name)
+    try:
+        assert coming and hub is not None
+        assert hub_client._start(name) == (True, None)  # taken: no second hub
+        sock = hub_client._connect(name)
+        assert sock is not None
+        with sock:
+            sock.settimeout(60)
+            sock.sendall(b"sync\n")
+            assert sock.recv(64) == b"synced ok\n"
+    finally:
+        if hub is not None:
+            hub.kill()
+            hub.wait()

@@ -1,11 +1,9 @@
 """The shared merger's entry point, run as a script: ``python hub_boot.py <address>
-<linger_s>`` (``hub_client`` starts it).
-
-It takes the store's address first, before importing anything heavy: a traced process that
-looks for the hub connects as soon as the name is bound (the kernel queues the connection while
-DuckDB imports), and of two hubs started at once the second finds the name taken and ends at
-once. Then it keeps llmtrace's outer packages out, as the merger does
-(``merger_boot``), and serves (``hub``).
+<linger_s> [<listening fd>]`` (``hub_client`` starts it, with the socket it bound and listened
+on already, so a traced process connects as soon as the hub is asked for and the kernel queues
+the connection while DuckDB imports; without one it binds the name itself first, and of two
+hubs started at once the second finds the name taken and ends at once). Then it keeps
+llmtrace's outer packages out, as the merger does (``merger_boot``), and serves (``hub``).
 """
 
 from __future__ import annotations
@@ -18,14 +16,27 @@ from pathlib import Path
 __all__: list[str] = []
 
 
+def _listener(address: str, inherited_fd: str | None) -> socket.socket | None:
+    """The socket to serve on: the one the starting process bound and handed down, or one
+    bound here (None: another hub has the name)."""
+    if inherited_fd is not None:
+        listener = socket.socket(fileno=int(inherited_fd))
+    else:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind("\0" + address)
+        except OSError:  # another hub runs already
+            listener.close()
+            return None
+    listener.listen(256)  # (again, for an inherited one: its peers then see this process)
+    return listener
+
+
 def _main() -> int:
     address, linger_s = sys.argv[1], float(sys.argv[2])
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        listener.bind("\0" + address)
-    except OSError:  # another hub runs already
+    listener = _listener(address, sys.argv[3] if len(sys.argv) > 3 else None)
+    if listener is None:
         return 0
-    listener.listen(256)
     here = Path(__file__).resolve().parent
     package_root = here.parents[2]
     sys.path[0] = str(package_root)

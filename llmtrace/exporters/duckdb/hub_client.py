@@ -90,28 +90,45 @@ def _connect(name: str) -> socket.socket | None:
     return sock
 
 
-def _start(name: str) -> subprocess.Popen[bytes] | None:
+def _start(name: str) -> tuple[bool, subprocess.Popen[bytes] | None]:
+    """Start a hub on ``name``. The name is bound and listened on here, before the hub starts,
+    and the hub inherits the socket: of many processes starting at once exactly one starts a
+    hub (the others find the name taken and need none), and a connection made meanwhile waits
+    in the socket's queue until the hub's Python and DuckDB have loaded. Whether a hub is on
+    its way (this one, or that of another process that took the name first), and the process
+    started here."""
     python = _python_executable()
     if python is None:
-        return None
+        return False, None
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind("\0" + name)
+        listener.listen(256)
+    except OSError:  # another process has just taken the name: its hub answers
+        listener.close()
+        return True, None
     log = os.environ.get("LLMTRACE_MERGER_LOG")
     linger = os.environ.get("LLMTRACE_MERGER_LINGER_S") or str(_LINGER_S)
+    boot = str(Path(__file__).with_name("hub_boot.py"))
     try:
         with open(log or os.devnull, "ab") as errors:
             # No stdout or stderr of the application's: a caller that reads them to their end
             # (subprocess.run) would wait for the hub, which outlives the process.
             process = subprocess.Popen(
-                [python, str(Path(__file__).with_name("hub_boot.py")), name, linger],
+                [python, boot, name, linger, str(listener.fileno())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=errors,
+                pass_fds=(listener.fileno(),),
                 start_new_session=True,  # a terminal's Ctrl-C is for the application
             )
     except OSError:
-        return None
+        return False, None
+    finally:
+        listener.close()  # the hub holds the name alone: it is free again once the hub ends
     with _lock:
         _started[:] = [p for p in _started if p.poll() is None] + [process]
-    return process
+    return True, process
 
 
 def _find_or_start(name: str, wait_s: float) -> socket.socket | None:
@@ -119,20 +136,17 @@ def _find_or_start(name: str, wait_s: float) -> socket.socket | None:
     sock = _connect(name)
     if sock is not None:
         return sock
-    process = _start(name)
-    if process is None:
+    coming, process = _start(name)
+    if not coming:
         return None
     deadline = time.monotonic() + wait_s
-    delay = 0.002
-    while time.monotonic() < deadline:
-        sock = _connect(name)
-        if sock is not None:
-            return sock
-        if process.poll() is not None:  # it lost the race for the name (the winner answers)
-            return _connect(name)
-        time.sleep(delay)
+    delay = 0.001
+    while (sock := _connect(name)) is None and time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:  # it died at once
+            return None
+        time.sleep(delay)  # another process's hub, between taking the name and listening
         delay = min(delay * 2, 0.02)
-    return None
+    return sock
 
 
 def warm_up(db: Path) -> None:
