@@ -109,7 +109,9 @@ class MergerClient:
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until everything handed over is merged and the file let go of. False when that
-        did not happen in time, or another process held the file throughout."""
+        did not happen in time, or another process held the file throughout. True as well when
+        the merger died: what it had not merged is spool files then, which the caller merges
+        (and whose own success it reports)."""
         process = self._process
         if process is not None and process.poll() is not None:
             self._gone(process)  # what it had becomes spool files, which the caller merges
@@ -118,7 +120,7 @@ class MergerClient:
             return not self._in_flight
         flush_id = str(next(self._flush_ids))
         if not self._send(process, f"flush {flush_id}"):
-            return False
+            return True  # it died: the same, what it had is spool files now
         deadline = time.monotonic() + timeout_s
         with self._changed:
             while flush_id not in self._flushes and self._process is process:
@@ -126,7 +128,9 @@ class MergerClient:
                 if left <= 0:
                     return False
                 self._changed.wait(left)
-            return self._flushes.pop(flush_id, "") == "ok"
+            if flush_id not in self._flushes:  # it died while we waited: the same again
+                return True
+            return self._flushes.pop(flush_id) == "ok"
 
     def stop(self, timeout_s: float = 60.0, *, wait: bool = True) -> None:
         """Let the merger merge everything handed over, then wait for it to exit. Without
