@@ -209,25 +209,33 @@ def test_one_hub_serves_several_stores(tmp_path):
     assert _hub_pid(one) == _hub_pid(two) is not None
 
 
-def test_a_store_held_by_another_process_is_said_once_and_stored_later(tmp_path):
-    """The hub cannot have the file at exit: the process ends within the bound, says how
-    many of its files wait and why, and the next reader stores them."""
-    db = tmp_path / "held.duckdb"
+def _hold(db: Path) -> subprocess.Popen[str]:
+    """Another process that holds ``db`` (a blank DuckDB file) until it reads a line, says
+    'released', and ends at the next line or the end of its input."""
     duckdb.connect(str(db)).close()
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-            "print('held', flush=True); sys.stdin.readline()",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+            "print('held', flush=True); sys.stdin.readline(); c.close(); "
+            "print('released', flush=True); sys.stdin.readline()",
             str(db),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_store_held_by_another_process_is_said_once_and_stored_later(tmp_path):
+    """The hub cannot have the file at exit: the process ends within the bound, says how
+    many of its files wait and why, and the next reader stores them."""
+    db = tmp_path / "held.duckdb"
+    holder = _hold(db)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         err = _finish(_short(db, 6))
     finally:
         holder.communicate("release\n", timeout=30)
@@ -243,22 +251,8 @@ def test_files_of_a_client_that_went_away_wait_for_the_next_reader(tmp_path):
     lets go, the hub (still lingering, no client of that store connected) leaves the file
     alone, so a plain DuckDB client gets in; the files wait in the spool for the next reader."""
     db = tmp_path / "left.duckdb"
-    duckdb.connect(str(db)).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
-            "print('held', flush=True); sys.stdin.readline(); c.close(); "
-            "print('released', flush=True); sys.stdin.readline()",
-            str(db),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _hold(db)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         _finish(_short(db, 6, LLMTRACE_MERGER_LINGER_S="30"))  # its files wait in the spool
         files = spool_files(db)
         assert files
