@@ -36,6 +36,7 @@ from .connection import StoreBusyError, StoreUnusableError, connect_write, waiti
 from .spool import (
     ROW_GROUP_ROWS,
     merge_file,
+    merge_files,
     merge_spool,
     release_handoffs,
     spool_files,
@@ -73,7 +74,7 @@ def _report(where: str, path: Path, exc: BaseException) -> None:
 # here: a row group of 10- or 14-attribute spans scanned from Arrow fits in 24 MB; read as JSON
 # lines it needed 160 MB), and doubled, up to the maximum, for a batch that does not fit.
 # DuckDB's default (80% of RAM) let it grow past 200 MB.
-_MEMORY_LIMIT_MB = 64
+_MEMORY_LIMIT_MB = 24
 _MAX_MEMORY_LIMIT_MB = 2048
 
 
@@ -158,6 +159,20 @@ class StoreWriter:
             self._drop_connection()
             release_handoffs([path])
         return True
+
+    def merge_all(self, paths: list[Path]) -> bool:
+        """Commit several files in one transaction (``spool.merge_files``: one commit for the
+        files of many processes); when that fails, one at a time (:meth:`merge`), so a file
+        the store refuses fails only itself. False when the file could not be had."""
+        conn = self._acquire()
+        if conn is None:
+            return False
+        try:
+            self.committed_spans += merge_files(conn, paths)
+            return True
+        except Exception:  # rolled back: one at a time now, which says what failed
+            logger.debug("%s: files merged one at a time after a failed batch", self.path)
+        return all(self.merge(path) for path in paths if path.exists())
 
     def _raise_memory_limit(self, conn: duckdb.DuckDBPyConnection) -> bool:
         """Double DuckDB's memory limit after a batch did not fit (False: at the most)."""

@@ -36,6 +36,7 @@ import os
 import selectors
 import socket
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,7 @@ class Hub:
 
     def __init__(self, listener: socket.socket, linger_s: float) -> None:
         self.listener = listener
+        listener.setblocking(False)  # (accepting takes every connection waiting)
         self.linger_s = linger_s
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ, None)
@@ -87,8 +89,7 @@ class Hub:
                     self._accept()
                 else:
                     self._read(key.data)
-            for client in [c for c in self.clients.values() if c.waiting]:
-                self._serve(client)
+            self._serve_waiting()
             self._store_given()
             self._tend_leases()
             self._let_go_of_silent_clients()
@@ -112,18 +113,22 @@ class Hub:
 
     # --- clients ------------------------------------------------------------------------------
     def _accept(self) -> None:
-        try:
-            sock, _ = self.listener.accept()
-        except OSError:
-            return
-        if peer_uid(sock) != os.getuid():  # another user's process: not ours to serve
-            sock.close()
-            return
-        sock.setblocking(False)
-        client = _Client(sock)
-        self.clients[sock] = client
-        self.selector.register(sock, selectors.EVENT_READ, client)
-        self.last_activity = time.monotonic()
+        """Take every connection waiting, and what each has said already: processes that end
+        at once are then served together (``_serve_waiting``)."""
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:  # none left (or a transient failure: the next select says)
+                return
+            if peer_uid(sock) != os.getuid():  # another user's process: not ours to serve
+                sock.close()
+                continue
+            sock.setblocking(False)
+            client = _Client(sock)
+            self.clients[sock] = client
+            self.selector.register(sock, selectors.EVENT_READ, client)
+            self.last_activity = time.monotonic()
+            self._read(client)
 
     def _read(self, client: _Client) -> None:
         try:
@@ -172,28 +177,43 @@ class Hub:
             if not client.waiting and not client.files and now - client.since > _SILENT_CLIENT_S:
                 self._drop(client)
 
-    def _others(self, store: Path, but: _Client | None = None) -> bool:
-        """Whether another client of ``store`` is connected."""
-        return any(c is not but and c.store == store for c in self.clients.values())
+    def _others(self, store: Path, but: Collection[_Client] = ()) -> bool:
+        """Whether a client of ``store`` other than ``but`` is connected."""
+        answered = {id(c) for c in but}
+        return any(id(c) not in answered and c.store == store for c in self.clients.values())
 
     # --- storing ------------------------------------------------------------------------------
-    def _serve(self, client: _Client) -> None:
-        """Store a waiting client's files, let go of the file unless another client of the
-        store is connected, and answer."""
-        if client.store is None:
-            self._answer(client, "ok")
-            return
-        writer = self._writer(client.store)
+    def _serve_waiting(self) -> None:
+        """Answer every waiting client, a store at a time: the files of all the clients of a
+        store that wait (several processes that ended at once) are stored together, in one
+        transaction, before any of them is answered."""
+        waiting: dict[Path | None, list[_Client]] = {}
+        for client in self.clients.values():
+            if client.waiting:
+                waiting.setdefault(client.store, []).append(client)
+        for store, clients in waiting.items():
+            if store is None:
+                for client in clients:
+                    self._answer(client, "ok")
+            else:
+                self._serve(store, clients)
+
+    def _serve(self, store: Path, clients: list[_Client]) -> None:
+        """Store the files of a store's waiting ``clients``, let go of the file unless
+        another client of the store is connected, and answer them."""
+        writer = self._writer(store)
+        files = list(dict.fromkeys(p for client in clients for p in client.files))
         deadline = time.monotonic() + _FINAL_TRY_S
-        while not self._store(writer, client.files):
+        while not self._store(writer, files):
             if writer.unusable is not None or time.monotonic() >= deadline:
                 break
             time.sleep(_POLL_S)
-        if not self._others(client.store, client):
+        if not self._others(store, clients):
             writer.release()  # merges what else waits in the spool, then closes
-        client.files = [p for p in client.files if p.exists()]
         unusable = writer.unusable is not None
-        self._answer(client, "unusable" if unusable else "busy" if client.files else "ok")
+        for client in clients:
+            client.files = [p for p in client.files if p.exists()]
+            self._answer(client, "unusable" if unusable else "busy" if client.files else "ok")
         self.last_activity = time.monotonic()
 
     def _store(self, writer: StoreWriter, files: list[Path]) -> bool:
@@ -201,9 +221,9 @@ class Hub:
         could not be had."""
         if not writer.acquire():  # acquiring also merges whatever else is spooled
             return False
-        for path in files:
-            if path.exists() and not writer.merge(path):
-                return False
+        present = [path for path in files if path.exists()]
+        if present and not writer.merge_all(present):  # one transaction, if they all go in
+            return False
         self.last_stored[writer.path] = time.monotonic()
         return True
 
