@@ -1,21 +1,19 @@
-"""Hand-off files reach DuckDB as Arrow streams (store/json_batch.py): a row group fits the
-merger's first memory limit, a prepared file inserts again after a rollback, and its scratch
-files go whether or not the rows went in."""
+"""Hand-off files reach DuckDB as Arrow streams (store/json_batch.py, nanoarrow): a row group
+fits the merger's first memory limit, a file prepared on another thread inserts chunk by chunk
+(and again, from the file, after a rollback), and the batches carry the id keys."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import threading
 
 import duckdb
 import pytest
 
 from llmtrace.exporters.duckdb.gathering import Document
 from llmtrace.exporters.duckdb.reading import encode_salvaging
-from llmtrace.store import connect_write
+from llmtrace.store import connect_write, json_batch
 from llmtrace.store.batch_sql import insert_sql
-from llmtrace.store.json_batch import prepare
+from llmtrace.store.json_batch import Prepared, insert_documents
 from llmtrace.store.spool import ROW_GROUP_ROWS, write_handoff
 from llmtrace.store.writer import StoreWriter
 from llmtrace.testing import make_spans
@@ -49,19 +47,27 @@ def test_a_row_group_of_fourteen_attribute_spans_fits_the_first_memory_limit(tmp
         ]
 
 
-def test_a_prepared_file_inserts_again_after_a_rollback_and_leaves_no_scratch(tmp_path):
+def test_a_file_prepared_on_a_thread_inserts_in_chunks_and_again_from_the_file(
+    tmp_path, monkeypatch
+):
+    """The preparer hands chunks over as the insert takes them (a few in memory, never the
+    file); after a rollback the same file inserts again, read afresh."""
     db = tmp_path / "again.duckdb"
     path = _handoff(db, make_spans(2_500))
-    prepared = prepare(path, None)
-    scratch = [group.scratch for group in prepared.groups]
-    assert scratch and all(p.exists() for p in scratch)
+    monkeypatch.setattr(json_batch, "CHUNK_ROWS", 2_048)  # documents of 1,024, 1,024 and 452
+    assert [c.rows for c in json_batch.chunks(path, None)] == [2_048, 452]
+    prepared = Prepared(path, None)
+    producer = threading.Thread(target=prepared.produce)
+    producer.start()
     conn = connect_write(db, 5)
     try:
         conn.execute("BEGIN TRANSACTION")
-        assert prepared.insert(conn) == 2_500
+        assert insert_documents(conn, path, None, prepared) == 2_500
         conn.execute("ROLLBACK")
+        producer.join(5)
+        assert not producer.is_alive()
         conn.execute("BEGIN TRANSACTION")
-        assert prepared.insert(conn) == 2_500
+        assert insert_documents(conn, path, None, prepared) == 2_500  # read from the file
         conn.execute("COMMIT")
         rows = conn.execute(
             "SELECT count(*), count(DISTINCT span_id), count(model), count(cost_usd) FROM spans"
@@ -70,23 +76,22 @@ def test_a_prepared_file_inserts_again_after_a_rollback_and_leaves_no_scratch(tm
         conn.close()
         prepared.discard()
     assert rows == [(2_500, 2_500, 2_500, 2_500)]
-    assert not any(p.exists() for p in scratch)
 
 
-def test_the_mergers_pyarrow_allocates_from_the_c_heap_not_jemalloc():
-    """jemalloc kept what earlier files' batches used: the merger's peak RSS after 100k @llm
-    spans was ~20 MiB higher with it (bench.lean_runtime merger)."""
-    code = (
-        "import pathlib, sys, llmtrace.exporters.duckdb.merger_boot as boot\n"
-        "boot.bare_packages(pathlib.Path(boot.__file__).resolve().parents[3])\n"
-        "import pyarrow\n"
-        "print(pyarrow.default_memory_pool().backend_name)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
-    assert done.stdout.split() == ["system"], done.stderr
+def test_a_discarded_preparation_stops_its_thread(tmp_path, monkeypatch):
+    """A preparation nobody takes (the store was busy) stops at once when discarded, with at
+    most a chunk waiting, instead of preparing the whole file."""
+    monkeypatch.setattr(json_batch, "CHUNK_ROWS", 1_024)
+    db = tmp_path / "discard.duckdb"
+    path = _handoff(db, make_spans(5_000))
+    prepared = Prepared(path, None)
+    producer = threading.Thread(target=prepared.produce)
+    producer.start()
+    producer.join(0.5)
+    assert producer.is_alive()  # waiting for room: one chunk is ready, the next one built
+    prepared.discard()
+    producer.join(5)
+    assert not producer.is_alive()
 
 
 _ODD_TRACE_IDS = [
@@ -108,6 +113,7 @@ def test_a_batch_carries_the_id_keys_the_insert_would_derive_from_its_hex_ids(tm
     """span_batch computes trace_hi/trace_lo/span_key/parent_key from the ids (DuckDB deriving
     them from the hex text cost ~0.6 us a span); they equal what keys.py derives, for a
     document's hex trace ids (odd ones included), integer ids and ids out of range."""
+    from llmtrace.exporters.duckdb.rows import table
     from llmtrace.store.handoff import SpanFields
     from llmtrace.store.span_batch import fields_to_batch
 
@@ -125,7 +131,7 @@ def test_a_batch_carries_the_id_keys_the_insert_would_derive_from_its_hex_ids(tm
     fields.events = [None] * 4
     fields.links = [None] * 4
     fields.resources = [{"service.name": "keys"}] * 4
-    batch = fields_to_batch(fields)
+    batch = table(fields_to_batch(fields))
     assert {"trace_hi", "trace_lo", "span_key", "parent_key"} <= set(batch.schema.names)
     conn = connect_write(tmp_path / "keys.duckdb", 5)
     try:

@@ -37,11 +37,12 @@ def test_the_merger_imports_neither_opentelemetry_nor_tiktoken(tmp_path, monkeyp
     modules = {line.rsplit("|", 1)[-1].strip() for line in imported.splitlines() if "|" in line}
     assert {"duckdb", "llmtrace.store.writer"} <= modules  # the log is the merger's
     assert not any(m.split(".")[0] in ("opentelemetry", "tiktoken") for m in modules)
-    # pyarrow carries the prepared rows to DuckDB (json_batch), without numpy or pandas. DuckDB
-    # asks for numpy when it scans Arrow; merger_boot refuses it, and the log still names the
-    # attempt, but a numpy that loads brings its submodules.
-    assert "pyarrow" in modules
-    assert not any(m.startswith("numpy.") or m.split(".")[0] == "pandas" for m in modules)
+    # nanoarrow carries the prepared rows to DuckDB (json_batch): DuckDB scans it without
+    # pyarrow, pandas or numpy (merger_boot refuses numpy, and the log would still name an
+    # attempt, but a numpy that loads brings its submodules).
+    assert "nanoarrow" in modules
+    assert not any(m.split(".")[0] in ("pyarrow", "pandas") for m in modules)
+    assert not any(m.startswith("numpy.") for m in modules)
 
 
 _SHORT = """

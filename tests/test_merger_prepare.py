@@ -14,6 +14,7 @@ import duckdb
 from llmtrace.exporters.duckdb.merger import Merger, _Preparer, _read_commands
 from llmtrace.exporters.duckdb.reading import encode_salvaging
 from llmtrace.exporters.duckdb.rows import spans_to_batch
+from llmtrace.store import connect_write
 from llmtrace.store.spool import spool_dir, write_handoff
 from llmtrace.store.writer import StoreWriter
 from llmtrace.testing import make_spans
@@ -44,7 +45,18 @@ def test_the_command_reader_names_each_file_before_its_command_is_taken():
     assert taken == ["file /x/a.handoff", "flush 1", "file /x/b.handoff", "stop", "end"]
 
 
+def _insert(conn: duckdb.DuckDBPyConnection, prepared: object) -> int:
+    conn.execute("BEGIN TRANSACTION")
+    rows = prepared.insert(conn)  # type: ignore[attr-defined]
+    conn.execute("COMMIT")
+    prepared.discard()  # type: ignore[attr-defined]
+    return int(rows)
+
+
 def test_files_are_prepared_in_order_without_being_asked_and_discarded_without_trace(tmp_path):
+    """Files are prepared in the order given, each as its insert takes its chunks (nothing on
+    disk, a chunk or two in memory); a file not JSON is left to merging; after discard()
+    nothing more is prepared."""
     db = tmp_path / "prepare.duckdb"
     first, second = _handoff(db, 300), _handoff(db, 1_100)
     arrow = write_handoff(db, spans_to_batch(make_spans(3)))
@@ -55,21 +67,38 @@ def test_files_are_prepared_in_order_without_being_asked_and_discarded_without_t
     later = _handoff(db, 10)
     preparer.submit(later, most=3)  # three are being prepared, or wait prepared, already
     prepared = preparer.take(first)
-    assert prepared is not None and prepared.rows == 300
+    assert prepared is not None
     assert preparer.take(first) is None  # taken: the caller owns it now
-    assert preparer.take(arrow) is None  # not a JSON hand-off file: merging reads it itself
-    assert preparer.take(later) is None
-    preparer.submit(later, most=3)  # two taken: room again
-    again = preparer.take(later)
-    assert again is not None and again.rows == 10
-    again.discard()
-    assert _scratch(db)  # the second one is prepared, and waits
-    prepared.discard()
-    preparer.discard()
+    conn = connect_write(db, 5)
+    try:
+        assert _insert(conn, prepared) == 300
+        assert _insert(conn, preparer.take(second)) == 1_100  # prepared once the first was
+        assert preparer.take(arrow) is None  # not a JSON hand-off file: merging reads it itself
+        assert preparer.take(later) is None
+        preparer.submit(later, most=3)  # taken: room again
+        assert _insert(conn, preparer.take(later)) == 10
+    finally:
+        conn.close()
     assert _scratch(db) == []
+    preparer.discard()
     preparer.submit(first)  # finishing: nothing more is prepared
     assert preparer.take(first) is None
-    assert _scratch(db) == []
+
+
+def test_a_file_not_taken_is_dropped_by_discard_and_the_next_one_is_prepared(tmp_path):
+    """A preparation nobody takes (the store was busy) is stopped by discard(paths), and the
+    preparer goes on with the files after it."""
+    db = tmp_path / "busy.duckdb"
+    first, second = _handoff(db, 3_000), _handoff(db, 20)
+    preparer = _Preparer()
+    preparer.submit(first)
+    preparer.submit(second)
+    preparer.discard([first])
+    conn = connect_write(db, 5)
+    try:
+        assert _insert(conn, preparer.take(second)) == 20
+    finally:
+        conn.close()
 
 
 def test_files_heard_of_by_the_reader_are_stored_once_and_leave_nothing_behind(tmp_path):

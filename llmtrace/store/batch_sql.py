@@ -9,14 +9,11 @@ added since, insert the same way (a missing column is NULL).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .. import semconv as sc
 from .keys import KEY_COLUMNS, key_values_sql
 from .normalize import DERIVED_COLUMNS
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 __all__ = ["RESOURCE_KEY", "SERVICE_KEY", "STORED_COLUMNS", "insert_sql", "insert_sql_for"]
 
@@ -65,12 +62,14 @@ def _literal(value: bytes) -> str:
     return "'" + value.decode().replace("'", "''") + "'"
 
 
-def insert_sql(source: str, schema: pa.Schema) -> str:
-    """The statement that inserts the batch named ``source``, whose schema is ``schema``."""
-    metadata = schema.metadata or {}
-    return insert_sql_for(
-        source, schema.names, metadata.get(RESOURCE_KEY), metadata.get(SERVICE_KEY)
-    )
+def insert_sql(source: str, schema: Any) -> str:
+    """The statement that inserts the batch named ``source``, whose schema is ``schema`` (a
+    pyarrow schema, or a nanoarrow one: ``span_batch``'s)."""
+    metadata = dict(schema.metadata or {})
+    names = getattr(schema, "names", None)
+    if names is None:  # nanoarrow's
+        names = [child.name for child in schema.children]
+    return insert_sql_for(source, names, metadata.get(RESOURCE_KEY), metadata.get(SERVICE_KEY))
 
 
 def insert_sql_for(

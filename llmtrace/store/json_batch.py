@@ -1,23 +1,29 @@
 """Hand-off documents into ``spans``: normalised and priced into Arrow batches that DuckDB scans.
 
 Whoever merges a traced process's hand-off file (``handoff``) reads it a document at a time,
-normalises and prices its spans (``span_batch.fields_to_batch``) and writes each batch to an
-Arrow IPC stream scratch file beside it, one a resource (DuckDB holds a batch's one resource as
-a constant). Inserting reads the stream back a batch at a time and DuckDB scans it, in one
-``INSERT`` a resource. So a prepared file costs disk, not memory, until it is stored.
+normalises and prices its spans (``span_batch.fields_to_batch``, nanoarrow arrays) and gathers
+consecutive documents that share a resource into chunks of at most :data:`CHUNK_ROWS` rows
+(DuckDB holds a chunk's one resource as a constant). Each chunk is one ``INSERT`` that DuckDB
+scans through the Arrow C stream interface, inside the caller's transaction: so at most a chunk
+or two of a file are in memory, however big the file, and DuckDB fills its row group across the
+statements as it would in one.
 
 Why Arrow and not DuckDB's own ``read_json`` over the same columns as JSON lines (as before):
 measured on row groups of 30,720 ten-attribute spans, DuckDB's thread spent ~1.4 us a span more
 reading JSON than scanning Arrow (7.9 against 10.2 us a span for the whole insert and commit),
 and needed 160 MB to read a row group's lines in one statement (it parses every line before it
-unnests any), where the Arrow scan fits in 32 MB. pyarrow costs the merger ~25 MiB once; numpy
-and pandas stay out.
+unnests any), where the Arrow scan fits in 32 MB. Why nanoarrow and not pyarrow: pyarrow cost
+whoever merges ~36 MiB, and DuckDB imports pandas and numpy when it scans a pyarrow object
+(~200 ms and ~50 MiB more in a process that merges at exit); nanoarrow costs ~2 MiB and DuckDB
+scans it with neither.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import queue
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +33,9 @@ from .batch_sql import insert_sql
 from .handoff import decode_line
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from ..pricing import PriceTable
 
-__all__ = ["Prepared", "insert_documents", "prepare", "prices_for"]
+__all__ = ["CHUNK_ROWS", "Chunk", "Prepared", "chunks", "insert_documents", "prices_for"]
 
 
 # Price tables by the overrides a document carries: one per process and set of overrides, so
@@ -53,109 +57,139 @@ def prices_for(overrides: dict[str, Any] | None, default: PriceTable | None) -> 
     return table
 
 
-class _Group:
-    """Batches of consecutive documents that share a resource, written to a scratch file (an
-    Arrow IPC stream) as they come."""
+# Rows an INSERT scans at most: a chunk is built in memory while DuckDB stores the one before.
+CHUNK_ROWS = 8_192
+# Chunks of a file prepared ahead (``Prepared``) and waiting for the insert.
+_AHEAD = 1
+_DONE = object()
 
-    def __init__(self, scratch: Path, schema: pa.Schema) -> None:
-        import pyarrow as pa
 
-        self.scratch = scratch
-        self.schema = schema
-        self.sink = pa.OSFile(str(scratch), "wb")
+def _metadata(batch: Any) -> dict[bytes, bytes]:
+    return dict(batch.schema.metadata or {})
+
+
+class Chunk:
+    """Batches of consecutive documents with one schema (so one resource), up to
+    :data:`CHUNK_ROWS` rows: what one ``INSERT`` scans. DuckDB reads it as an Arrow stream,
+    which it may open more than once (a registered name is read for its schema first)."""
+
+    __slots__ = ("arrays", "metadata", "rows")
+
+    def __init__(self, batch: Any) -> None:
+        self.arrays = [batch]
+        self.metadata = _metadata(batch)
+        self.rows = int(batch.length)
+
+    def take(self, batch: Any) -> bool:
+        """Add ``batch`` if it fits (same resource, room left); False when it does not."""
+        if self.rows + batch.length > CHUNK_ROWS or _metadata(batch) != self.metadata:
+            return False
+        self.arrays.append(batch)
+        self.rows += int(batch.length)
+        return True
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        from nanoarrow.c_array_stream import CArrayStream
+
+        stream = CArrayStream.from_c_arrays(self.arrays, self.arrays[0].schema, validate=False)
+        return stream.__arrow_c_stream__(requested_schema)
+
+    def insert(self, conn: Any) -> int:
+        conn.register("prepared_batch", self)
         try:
-            self.out: Any = pa.ipc.new_stream(self.sink, schema)
-        except BaseException:  # no room even for the schema: leave nothing behind
-            self.sink.close()
-            with contextlib.suppress(OSError):
-                os.unlink(scratch)
+            conn.execute(insert_sql("prepared_batch", self.arrays[0].schema))
+        except BaseException:
+            with contextlib.suppress(Exception):  # an aborted transaction refuses it
+                conn.unregister("prepared_batch")
             raise
+        conn.unregister("prepared_batch")
+        return self.rows
 
-    def add(self, batch: pa.Table) -> None:
-        self.out.write_table(batch)
 
-    def close(self) -> None:
-        """Finish the stream and close the file (both, even when the disk is full)."""
-        try:
-            self.out.close()
-        finally:
-            self.sink.close()
+def chunks(path: Path, prices: PriceTable | None) -> Iterator[Chunk]:
+    """The documents of the hand-off file ``path`` normalised and priced, a chunk at a time
+    (raises ``ValueError`` or ``KeyError`` for a damaged file)."""
+    from .span_batch import fields_to_batch
 
-    def insert(self, conn: Any) -> None:
-        import pyarrow as pa
-
-        with pa.OSFile(str(self.scratch), "rb") as source:
-            conn.register("prepared_batch", pa.ipc.open_stream(source))
-            try:
-                conn.execute(insert_sql("prepared_batch", self.schema))
-            except BaseException:
-                with contextlib.suppress(Exception):  # an aborted transaction refuses it
-                    conn.unregister("prepared_batch")
-                raise
-            conn.unregister("prepared_batch")
+    chunk: Chunk | None = None
+    with open(path, "rb") as lines:
+        for fields, overrides in map(decode_line, filter(bytes.strip, lines)):
+            batch = fields_to_batch(fields, prices_for(overrides, prices))
+            if chunk is not None and chunk.take(batch):
+                continue
+            if chunk is not None:
+                yield chunk
+            chunk = Chunk(batch)
+    if chunk is not None:
+        yield chunk
 
 
 class Prepared:
-    """A hand-off file's documents normalised, priced and written as Arrow streams (scratch
-    files beside it, one a resource), ready to insert, as often as a retry needs. The merger
-    prepares the next file while DuckDB inserts the one before (DuckDB lets go of the GIL while
-    it works)."""
+    """A hand-off file's chunks, prepared on another thread (:meth:`produce`, the merger's
+    preparer) at most :data:`_AHEAD` chunks ahead of :meth:`insert`, which takes them as they
+    come: the merger prepares while DuckDB stores (DuckDB lets go of the GIL while it works),
+    and what waits in memory stays a chunk or two. It inserts once; merging the file again (a
+    retry after a rollback) reads the file again."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, prices: PriceTable | None = None) -> None:
         self.path = path
-        self.groups: list[_Group] = []
+        self.prices = prices
         self.rows = 0
+        self.fresh = True
+        self._ready: queue.Queue[Any] = queue.Queue(maxsize=_AHEAD)
+        self._cancelled = threading.Event()
+
+    def produce(self) -> None:
+        """Prepare the chunks, handing each over as there is room (the preparer's thread);
+        returns once all are handed over, a failure is, or the preparation is discarded."""
+        try:
+            for chunk in chunks(self.path, self.prices):
+                if not self._hand(chunk):
+                    return
+        except Exception as exc:  # a damaged file: the insert raises it
+            self._hand(exc)
+            return
+        self._hand(_DONE)
+
+    def _hand(self, item: Any) -> bool:
+        while not self._cancelled.is_set():
+            try:
+                self._ready.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
 
     def insert(self, conn: Any) -> int:
-        for group in self.groups:
-            group.insert(conn)
-        return self.rows
+        """Insert the chunks as they are prepared (inside the caller's transaction)."""
+        self.fresh = False
+        while True:
+            try:
+                item = self._ready.get(timeout=1.0)
+            except queue.Empty:
+                if self._cancelled.is_set():
+                    raise RuntimeError(f"the preparation of {self.path} was discarded") from None
+                continue
+            if item is _DONE:
+                return self.rows
+            if isinstance(item, Exception):
+                raise item
+            self.rows += item.insert(conn)
 
     def discard(self) -> None:
-        """Remove the scratch files (whether or not the rows went in)."""
-        for group in self.groups:
-            with contextlib.suppress(Exception):
-                group.close()
-            with contextlib.suppress(OSError):
-                os.unlink(group.scratch)
-        self.groups = []
-
-
-def prepare(path: Path, prices: PriceTable | None) -> Prepared:
-    """The documents of the hand-off file ``path``, one at a time in memory, ready to insert
-    (the caller discards it); raises ``ValueError`` or ``KeyError`` for a damaged file."""
-    from .span_batch import fields_to_batch
-
-    prepared = Prepared(path)
-    try:
-        with open(path, "rb") as lines:
-            for fields, overrides in map(decode_line, filter(bytes.strip, lines)):
-                batch = fields_to_batch(fields, prices_for(overrides, prices))
-                prepared.rows += batch.num_rows
-                groups = prepared.groups
-                if not groups or not batch.schema.equals(groups[-1].schema, check_metadata=True):
-                    if groups:
-                        groups[-1].close()
-                    scratch = path.with_name(f"{path.name}.rows-{len(groups)}.tmp")
-                    groups.append(_Group(scratch, batch.schema))
-                groups[-1].add(batch)
-        for group in prepared.groups:
-            group.close()
-    except BaseException:
-        prepared.discard()
-        raise
-    return prepared
+        """Stop preparing and drop what waits (whether or not the rows went in)."""
+        self._cancelled.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._ready.get_nowait()
 
 
 def insert_documents(
     conn: Any, path: Path, prices: PriceTable | None, prepared: Prepared | None = None
 ) -> int:
-    """Insert the spans of a hand-off file's documents (inside the caller's transaction);
-    returns how many. ``prepared``: the file prepared already (its owner discards it)."""
-    if prepared is not None and prepared.path == path:
-        return prepared.insert(conn)
-    own = prepare(path, prices)
-    try:
-        return own.insert(conn)
-    finally:
-        own.discard()
+    """Insert the spans of a hand-off file's documents (inside the caller's transaction), a
+    chunk at a time; returns how many. ``prepared``: the file being prepared on another thread
+    (its owner discards it), used unless it was inserted before."""
+    if prepared is not None and prepared.path == path and prepared.fresh:
+        return int(prepared.insert(conn))
+    return sum(chunk.insert(conn) for chunk in chunks(path, prices))

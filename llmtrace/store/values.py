@@ -5,12 +5,9 @@ objects their ``str``. One odd value must cost nothing but its own readability, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-
-if TYPE_CHECKING:  # pyarrow only where a column is built: the traced process never does
-    import pyarrow as pa
 
 __all__ = ["bytes_text", "clean_text", "dumps", "strings", "text_or_none"]
 
@@ -60,15 +57,16 @@ def dumps(value: Any) -> str:
         return orjson.dumps(_json_safe(value)).decode()
 
 
-def strings(values: list[Any]) -> pa.Array:
-    """A string column; a value that is not a string (bytes, a dict, anything a foreign SDK
-    gives) or not valid UTF-8 becomes readable text rather than sink the batch."""
-    import pyarrow as pa
+def strings(values: list[Any]) -> Any:
+    """A string column (nanoarrow, ``columns``); a value that is not a string (bytes, a dict,
+    anything a foreign SDK gives) or not valid UTF-8 becomes readable text rather than sink the
+    batch. nanoarrow loads where a column is built: the traced process never does."""
+    from .columns import plain_strings
 
     try:
-        return pa.array(values, pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
-        return pa.array([text_or_none(v) for v in values], pa.string())
+        return plain_strings(values)
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return plain_strings([text_or_none(v) for v in values])
 
 
 def text_or_none(value: Any) -> str | None:

@@ -2,7 +2,7 @@
 
 The traced process reads finished spans' fields and writes them as JSON hand-off documents
 beside the store (``spool``, ``store.handoff``); this process normalises and prices them
-(``store.json_batch``, on a preparer thread, a few files ahead) and inserts them (DuckDB parsing
+(``store.json_batch``, on a preparer thread, a chunk ahead) and inserts them (DuckDB parsing
 attributes into VARIANT, compressing, writing: about 9 us a span) under the lease of
 ``writer.StoreWriter``.
 
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...store.handoff import is_handoff_json
-from ...store.json_batch import prepare
+from ...store.json_batch import Prepared
 from ...store.spool import release_handoffs
 from ...store.writer import StoreWriter
 
@@ -59,9 +59,12 @@ _PARENT_CHECK_S = 1.0
 _FINAL_TRY_S = 1.0
 
 _END = "end"
-# Files prepared ahead of the one being stored (scratch files beside the store, each about
-# the size of its hand-off file): enough to keep DuckDB busy.
+# Files given to the preparer ahead of the one being stored (it prepares a chunk of the next
+# one while DuckDB stores the last chunk of this one, then waits for room).
 _PREPARED_AHEAD = 2
+# How long taking a file waits for its preparation to start (it waits only for the files
+# before it, which are stored or dropped by then): past that, merging prepares it itself.
+_START_WAIT_S = 5.0
 
 
 def _read_commands(
@@ -85,8 +88,8 @@ def _read_commands(
 class _Preparer:
     """Hand-off files prepared in order on a thread of its own as soon as they are given
     (DuckDB lets go of the GIL while it stores one; preparing is Python), so storing takes the
-    longer of the two a file instead of both. Preparing writes scratch files beside the file,
-    a document at a time in memory, so files prepared ahead cost disk, not memory."""
+    longer of the two instead of both. A file's chunks are prepared as the insert takes them
+    (``json_batch.Prepared``): a chunk or two wait in memory, never whole files."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -112,13 +115,16 @@ class _Preparer:
         self._todo.put(entry)
 
     def take(self, path: Path) -> Any:
-        """``path`` prepared (None: not given, not a JSON hand-off file, or it failed; merging
-        then prepares it itself and says what is wrong); the caller discards it."""
+        """``path`` being prepared (None: not given, not a JSON hand-off file, or its
+        preparation did not start in time; merging then prepares it itself); the caller
+        discards it."""
         with self._lock:
             entry = self._entries.pop(path, None)
         if entry is None:
             return None
-        entry.done.wait()
+        if not entry.started.wait(_START_WAIT_S):
+            entry.cancel()  # the preparer skips it when it gets there
+            return None
         return entry.prepared
 
     def discard(self, paths: Iterable[Path] | None = None) -> None:
@@ -129,18 +135,22 @@ class _Preparer:
             chosen = list(self._entries) if paths is None else list(paths)
             entries = [self._entries.pop(p) for p in chosen if p in self._entries]
         for entry in entries:
-            entry.cancelled = True
-            entry.done.wait()
-            if entry.prepared is not None:
-                entry.prepared.discard()
+            entry.cancel()
 
     def _run(self) -> None:
         while True:
             entry = self._todo.get()
+            prepared = None
             if not entry.cancelled:
                 with contextlib.suppress(Exception):
-                    entry.prepared = _prepare(entry.path)
-            entry.done.set()
+                    prepared = _prepare(entry.path)
+            with entry.lock:
+                if entry.cancelled:
+                    prepared = None
+                entry.prepared = prepared
+            entry.started.set()
+            if prepared is not None:
+                prepared.produce()  # returns once taken whole, or discarded
 
 
 class _Entry:
@@ -148,14 +158,23 @@ class _Entry:
         self.path = path
         self.prepared: Any = None
         self.cancelled = False
-        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.started = threading.Event()
+
+    def cancel(self) -> None:
+        """Drop it: not prepared if it has not started, its preparation stopped if it has."""
+        with self.lock:
+            self.cancelled = True
+            prepared = self.prepared
+        if prepared is not None:
+            prepared.discard()
 
 
-def _prepare(path: Path) -> Any:
+def _prepare(path: Path) -> Prepared | None:
     with open(path, "rb") as handle:
         if not is_handoff_json(handle.read(64)):
             return None
-    return prepare(path, None)
+    return Prepared(path, None)
 
 
 class Merger:

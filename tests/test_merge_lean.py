@@ -1,0 +1,68 @@
+"""Issue 19: a process that merges hand-off files itself (at exit with no merger or shared
+merger, ``llmtrace sql``/``query`` merging a spool) loads neither pandas nor numpy nor pyarrow:
+the rows reach DuckDB as nanoarrow arrays (store/columns.py, json_batch.py), which DuckDB scans
+without them. Checked in a real subprocess, with pandas, numpy and pyarrow installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_MERGE = """
+import json, sys
+from pathlib import Path
+from llmtrace.exporters.duckdb.reading import encode_salvaging
+from llmtrace.store.spool import release_handoffs, write_handoff
+from llmtrace.testing import make_spans
+
+HEAVY = ("pandas", "numpy", "pyarrow")
+db = Path(sys.argv[1])
+document, _ = encode_salvaging(make_spans(3_000, 14))
+before = [m for m in HEAVY if m in sys.modules]
+if sys.argv[2] == "exit":  # as an exiting process with no merger merges its spool
+    from llmtrace.exporters.duckdb.merge_here import merge_spool_here
+    release_handoffs([write_handoff(db, document)])
+    ok = merge_spool_here(db, 5.0)
+else:  # as a reader merges every hand-off file first (llmtrace sql, llmtrace.query)
+    from llmtrace.store.query import open_store_for_read
+    write_handoff(db, document)
+    with open_store_for_read(db) as conn:
+        ok = conn.execute("SELECT count(*) FROM spans").fetchall() == [(3_000,)]
+print(json.dumps({"ok": ok, "before": before, "after": [m for m in HEAVY if m in sys.modules]}))
+"""
+
+
+def _merge_in_a_process(db: Path, how: str) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _MERGE, str(db), how],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_process_that_merges_its_spool_itself_loads_no_pandas_numpy_or_pyarrow(tmp_path):
+    db = tmp_path / "exit.duckdb"
+    assert _merge_in_a_process(db, "exit") == {"ok": True, "before": [], "after": []}
+    with duckdb.connect(str(db), read_only=True) as conn:
+        assert conn.execute(
+            "SELECT count(DISTINCT span_id), count(cost_usd) FROM spans"
+        ).fetchall() == [(3_000, 3_000)]
+
+
+def test_a_reader_that_merges_hand_off_files_loads_no_pandas_numpy_or_pyarrow(tmp_path):
+    db = tmp_path / "read.duckdb"
+    assert _merge_in_a_process(db, "read") == {"ok": True, "before": [], "after": []}
