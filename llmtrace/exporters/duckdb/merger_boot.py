@@ -2,15 +2,15 @@
 
 ``python -m llmtrace.exporters.duckdb.merger`` would first run the package's ``__init__``
 modules: ``llmtrace`` (the tracing API), ``llmtrace.exporters`` and ``llmtrace.exporters.duckdb``
-(the exporter, the OpenTelemetry SDK). The merger needs none of it: only DuckDB, pyarrow and
+(the exporter, the OpenTelemetry SDK). The merger needs none of it: only DuckDB, nanoarrow and
 ``llmtrace.store``. So this script puts empty package modules in their place, with the right
 ``__path__`` so their submodules import as usual, and then runs ``merger.main``. Nothing else
 ever runs in this process, so nobody else sees the empty packages.
 
-The merger also keeps numpy out: pyarrow imports it when it is installed (10 MiB of the
-merger's memory) but works without it, and nothing here converts to or from numpy. And pyarrow
-allocates from the C library's heap instead of its bundled jemalloc, which kept what the
-batches of earlier files had used (merger peak after 100k ``@llm`` spans ~199 -> ~180 MiB).
+The merger also keeps numpy out: nothing here converts to or from numpy, and DuckDB asks for it
+when it scans Arrow. pyarrow loads only for an Arrow spool file (``llmtrace serve``'s, or an
+earlier version's): then it allocates from the C library's heap instead of its bundled
+jemalloc, which kept what the batches of earlier files had used.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ _PACKAGES = ("llmtrace", "llmtrace.exporters", "llmtrace.exporters.duckdb")
 
 def bare_packages(root: Path) -> None:
     """Register llmtrace's outer packages, found under ``root``, without running their
-    ``__init__`` modules; keep numpy from being imported and pyarrow off jemalloc."""
+    ``__init__`` modules; keep numpy from being imported, and pyarrow (if an Arrow file loads
+    it) off jemalloc."""
     for name in _PACKAGES:
         module = types.ModuleType(name)
         module.__path__ = [str(root.joinpath(*name.split(".")))]
