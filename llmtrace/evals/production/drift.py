@@ -37,7 +37,7 @@ from .source import is_parquet_source, open_source
 from .store import store_drift
 from .trace_gate import check_where
 from .trace_metrics import TraceGateError
-from .trace_sql import calls_table_sql, run_roots, trace_key, window_roots
+from .trace_sql import run_roots, trace_key, window_roots
 from .windows import Window, WindowError, parse_window
 
 __all__ = ["EPSILON", "DriftResult", "FeatureDrift", "drift", "js_divergence", "psi"]
@@ -182,9 +182,7 @@ def drift(
         ]
         starts = [side[2] for side in sides]
         since = None if None in starts else min(s for s in starts if s is not None)
-        key = trace_key(conn)
-        conn.execute(calls_table_sql("_lt_drift_calls", since, key=key))
-        data = Selection.load(conn, sides, where, "_lt_drift_calls", key)
+        data = Selection.load(conn, sides, where, since, trace_key(conn))
         for sel, label in enumerate(data.labels):
             if not data.trace_count(sel):
                 raise TraceGateError(f"no traces in {label}")

@@ -19,7 +19,8 @@ from typing import Any, Literal
 import duckdb
 
 from ... import semconv as sc
-from .trace_sql import TEXT_KEY, evaluations_table_sql, selections_table_sql
+from .drift_sql import calls_of_sides_sql, costs_table_sql, sides_table_sql
+from .trace_sql import TEXT_KEY, evaluations_table_sql
 
 __all__ = [
     "OTHER",
@@ -44,7 +45,7 @@ class FeatureSpec:
 
     name: str
     kind: Literal["numeric", "categorical"]
-    table: Literal["traces", "calls", "spans", "evaluations"]
+    table: Literal["traces", "calls", "costs", "spans", "evaluations"]
     column: str
     condition: str = "TRUE"
 
@@ -54,7 +55,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("input_tokens", "numeric", "calls", "input_tokens::DOUBLE", _LLM),
     FeatureSpec("output_tokens", "numeric", "calls", "output_tokens::DOUBLE", _LLM),
     FeatureSpec("latency_ms", "numeric", "traces", "root_ms"),
-    FeatureSpec("cost_usd", "numeric", "traces", "cost_usd"),
+    FeatureSpec("cost_usd", "numeric", "costs", "cost_usd"),
     FeatureSpec("model", "categorical", "calls", "model", _LLM),
     FeatureSpec("prompt_version", "categorical", "calls", "prompt_version", _LLM),
     FeatureSpec("finish_reasons", "categorical", "calls", "finish_reasons", _LLM),
@@ -66,11 +67,6 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "guardrail_policy || ':' || guardrail_action",
         f"kind = '{sc.KIND_GUARDRAIL}'",
     ),
-)
-
-# What the call features read (copying the calls' trace ids for each side cost as much again)
-_CALL_COLUMNS = (
-    "c.kind, c.input_tokens, c.output_tokens, c.model, c.prompt_version, c.finish_reasons"
 )
 
 
@@ -110,35 +106,37 @@ class Selection:
         conn: duckdb.DuckDBPyConnection,
         sides: Sequence[tuple[str, str, datetime | None]],
         where: str | None,
-        all_calls: str,
+        since: datetime | None,
         key: Sequence[str] = TEXT_KEY,
     ) -> Selection:
         """Select each side's traces (``(label, roots, since)``: see
-        :func:`.trace_sql.selections_table_sql`) in one scan; ``all_calls`` is a table of
-        :func:`.trace_sql.calls_table_sql` that covers them, with the trace ``key``."""
+        :func:`.trace_sql.selections_table_sql`) in one scan, then their model calls that
+        started at or after ``since`` in one join, and the traces' costs from those; ``key``:
+        the trace columns to join on (:func:`.trace_sql.trace_key`)."""
         suffix = next(_ids)
         traces, evaluations = f"_lt_drift_traces_{suffix}", f"_lt_drift_evals_{suffix}"
         calls, spans = f"_lt_drift_calls_{suffix}", f"_lt_drift_spans_{suffix}"
-        selections = [(roots, since) for _, roots, since in sides]
-        # drift reads no cluster: no cluster attribute is read, none is made
-        table = selections_table_sql(
-            traces, selections, where, all_calls, levels=0, key=key, clusters=False
-        )
-        conn.execute(table)
-        conn.execute(evaluations_table_sql(evaluations, traces, with_sel=True, key=key))
-        using = ", ".join(key)
-        # each side's calls joined once, then read by every pass over them
+        costs = f"_lt_drift_costs_{suffix}"
+        selections = [(roots, start) for _, roots, start in sides]
+        conn.execute(sides_table_sql(traces, selections, where, key))
+        conn.execute(calls_of_sides_sql(calls, traces, since, key))
+        conn.execute(costs_table_sql(costs, calls, key))
         conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {calls} AS SELECT t.sel, {_CALL_COLUMNS} "
-            f"FROM {all_calls} c JOIN {traces} t USING ({using})"
+            evaluations_table_sql(evaluations, traces, with_sel=True, key=key, clusters=False)
         )
         # the spans' features are all categorical: read by one pass, so a view (not copied)
         conn.execute(
             f"CREATE OR REPLACE TEMP VIEW {spans} AS SELECT t.sel, s.kind, s.tool_name, "
             f"s.guardrail_policy, s.guardrail_action FROM spans s JOIN {traces} t "
-            f"USING ({using}) WHERE s.kind IN ('{sc.KIND_TOOL}', '{sc.KIND_GUARDRAIL}')"
+            f"USING ({', '.join(key)}) WHERE s.kind IN ('{sc.KIND_TOOL}', '{sc.KIND_GUARDRAIL}')"
         )
-        tables = {"traces": traces, "calls": calls, "spans": spans, "evaluations": evaluations}
+        tables = {
+            "traces": traces,
+            "calls": calls,
+            "costs": costs,
+            "spans": spans,
+            "evaluations": evaluations,
+        }
         return cls(conn, [label for label, _, _ in sides], tables)
 
     def trace_count(self, sel: int) -> int:

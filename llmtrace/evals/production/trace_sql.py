@@ -28,10 +28,14 @@ __all__ = [
     "calls_table_sql",
     "cluster_level_sql",
     "evaluations_table_sql",
+    "matched_sql",
     "observations_sql",
+    "roots_sql",
     "run_roots",
     "selection_view_sql",
     "selections_table_sql",
+    "since_case",
+    "timestamp_sql",
     "trace_key",
     "trace_key_on",
     "traces_table_sql",
@@ -80,15 +84,16 @@ def _key_list(key: Sequence[str], alias: str = "") -> str:
     return ", ".join(f"{alias}{column}" for column in key)
 
 
-def _timestamp(moment: datetime) -> str:
+def timestamp_sql(moment: datetime) -> str:
+    """The SQL literal of ``moment`` (in UTC)."""
     return f"TIMESTAMPTZ '{moment.astimezone(timezone.utc).isoformat()}'"
 
 
 def window_roots(window: Window) -> str:
     """The condition on ``spans`` that picks the root spans that started in ``window``."""
     return (
-        "parent_span_id IS NULL "
-        f"AND start_time >= {_timestamp(window.start)} AND start_time < {_timestamp(window.end)}"
+        f"parent_span_id IS NULL AND start_time >= {timestamp_sql(window.start)} "
+        f"AND start_time < {timestamp_sql(window.end)}"
     )
 
 
@@ -114,7 +119,7 @@ def calls_table_sql(
     evaluates it once, for every window. ``finish_reasons``: drift's features (the model,
     prompt version and finish reasons, promoted columns), which a gate leaves out. ``key``:
     the trace columns it carries (:func:`trace_key`)."""
-    after = f"AND start_time >= {_timestamp(since)}" if since is not None else ""
+    after = f"AND start_time >= {timestamp_sql(since)}" if since is not None else ""
     features = ", model, prompt_version, finish_reasons" if finish_reasons else ""
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
@@ -123,9 +128,11 @@ FROM model_calls WHERE first_in_trace {after}
 """
 
 
-def _matched_sql(
+def matched_sql(
     where: str | None, selections: Sequence[tuple[str, datetime | None]], key: Sequence[str]
 ) -> str:
+    """The ``matched AS (...),`` CTE of the traces with a recent span that meets ``where``
+    (with that span's latest start, ``last_at``), or nothing without ``where``."""
     if not where:
         return ""
     return (
@@ -140,14 +147,14 @@ def _recent(selections: Sequence[tuple[str, datetime | None]]) -> str:
     if any(since is None for since in starts):
         return ""
     earliest = min(since for since in starts if since is not None)
-    return f"AND start_time >= {_timestamp(earliest - SKEW)}"
+    return f"AND start_time >= {timestamp_sql(earliest - SKEW)}"
 
 
-def _since_case(selections: Sequence[tuple[str, datetime | None]], column: str) -> str:
+def since_case(selections: Sequence[tuple[str, datetime | None]], column: str) -> str:
     """``column`` is late enough for the row's selection: at or after its start less ``SKEW``
     (a run has no start: any time is)."""
     arms = " ".join(
-        f"WHEN {k} THEN {column} >= {_timestamp(since - SKEW)}"
+        f"WHEN {k} THEN {column} >= {timestamp_sql(since - SKEW)}"
         if since is not None
         else f"WHEN {k} THEN {column} IS NOT NULL"
         for k, (_, since) in enumerate(selections)
@@ -155,7 +162,7 @@ def _since_case(selections: Sequence[tuple[str, datetime | None]], column: str) 
     return f"coalesce(CASE r.sel {arms} END, FALSE)"
 
 
-def _roots_sql(
+def roots_sql(
     selections: Sequence[tuple[str, datetime | None]],
     read: tuple[tuple[str, str], ...],
     key: Sequence[str],
@@ -215,18 +222,18 @@ def selections_table_sql(
     read = CLUSTER_LEVELS[:levels]
     level_case = " ".join(f"WHEN r.{level} IS NOT NULL THEN '{level}'" for level, _ in read)
     cluster = "".join(f"'{level}:' || r.{level}, " for level, _ in read)
-    keep = f"AND {_since_case(selections, 'm.last_at')}" if where else ""
+    keep = f"AND {since_case(selections, 'm.last_at')}" if where else ""
     join_matched = f"LEFT JOIN matched m ON {trace_key_on(key, 'm', 'r')}" if where else ""
     ids = [*key] if tuple(key) == TEXT_KEY or not clusters else [*key, "trace_id"]
     cluster = f"coalesce({cluster}'trace:' || r.trace_id)" if clusters else "NULL::VARCHAR"
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
-WITH roots AS ({_roots_sql(selections, read, key, clusters)}),
+WITH roots AS ({roots_sql(selections, read, key, clusters)}),
 errors AS (
     SELECT {_key_list(key)}, max(start_time) AS last_at FROM spans
     WHERE status = 'ERROR' {_recent(selections)} GROUP BY {_key_list(key)}
 ),
-{_matched_sql(where, selections, key)}
+{matched_sql(where, selections, key)}
 calls AS (
     SELECT {_key_list(key)}, sum(cost_usd) AS cost_usd,
            sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
@@ -234,7 +241,7 @@ calls AS (
     GROUP BY {_key_list(key)}
 )
 SELECT r.sel, {_key_list(ids, "r.")}, r.start_time, r.root_ms,
-       {_since_case(selections, "e.last_at")} AS has_error,
+       {since_case(selections, "e.last_at")} AS has_error,
        {f"CASE {level_case} ELSE 'trace' END" if read else "'trace'"} AS cluster_level,
        {cluster} AS cluster,
        c.cost_usd, coalesce(c.tokens, 0) AS tokens
@@ -292,29 +299,37 @@ def traces_table_sql(
 
 
 def evaluations_table_sql(
-    table: str, traces: str, *, with_sel: bool = False, key: Sequence[str] = TEXT_KEY
+    table: str,
+    traces: str,
+    *,
+    with_sel: bool = False,
+    key: Sequence[str] = TEXT_KEY,
+    clusters: bool = True,
 ) -> str:
     """``CREATE TEMP TABLE table``: every ``gen_ai.evaluation.result`` event on a span of the
     window's traces, with its name, score, kind (``llmtrace.evaluation.kind``) and cluster;
     ``with_sel``: ``traces`` is a :func:`selections_table_sql` table, and each event is
     listed once per selection its trace is in, with that ``sel``; ``key``: the columns
-    ``traces`` is joined on (:func:`trace_key`)."""
+    ``traces`` is joined on (:func:`trace_key`); without ``clusters`` (``traces`` has none)
+    every ``cluster`` is NULL. The spans are joined to the traces once, then their events read
+    (a join before and one after cost a second hash table of every trace)."""
     sel = "t.sel, " if with_sel else ""
+    cluster = "t.cluster" if clusters else "NULL::VARCHAR"
     shape = '[{"name": "VARCHAR", "attributes": "JSON"}]'
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
 WITH events AS (
-    SELECT {_key_list(key, "s.")}{"" if list(key) == list(TEXT_KEY) else ", s.trace_id"},
-           s.span_id, unnest(from_json(s.events, '{shape}')) AS event
-    FROM spans s SEMI JOIN {traces} t ON {trace_key_on(key, "t", "s")}
+    SELECT {sel}s.trace_id, s.span_id, {cluster} AS cluster,
+           unnest(from_json(s.events, '{shape}')) AS event
+    FROM spans s JOIN {traces} t ON {trace_key_on(key, "t", "s")}
     WHERE s.events LIKE '%{sc.GEN_AI_EVALUATION_RESULT_EVENT}%'
 )
-SELECT {sel}e.trace_id, e.span_id, t.cluster,
-       e.event.attributes->>'{sc.GEN_AI_EVALUATION_NAME}' AS name,
-       TRY_CAST(e.event.attributes->>'{sc.GEN_AI_EVALUATION_SCORE_VALUE}' AS DOUBLE) AS score,
-       e.event.attributes->>'{sc.EVALUATION_KIND}' AS kind
-FROM events e JOIN {traces} t ON {trace_key_on(key, "t", "e")}
-WHERE e.event.name = '{sc.GEN_AI_EVALUATION_RESULT_EVENT}'
+SELECT {sel.replace("t.", "")}trace_id, span_id, cluster,
+       event.attributes->>'{sc.GEN_AI_EVALUATION_NAME}' AS name,
+       TRY_CAST(event.attributes->>'{sc.GEN_AI_EVALUATION_SCORE_VALUE}' AS DOUBLE) AS score,
+       event.attributes->>'{sc.EVALUATION_KIND}' AS kind
+FROM events
+WHERE event.name = '{sc.GEN_AI_EVALUATION_RESULT_EVENT}'
 """
 
 
@@ -342,7 +357,7 @@ def observations_sql(
             f"JOIN {traces} t ON {trace_key_on(key, 't', 'c')} WHERE c.kind = '{sc.KIND_LLM}'"
         )
     if source == "block":
-        recent = f"AND s.start_time >= {_timestamp(since - SKEW)}" if since is not None else ""
+        recent = f"AND s.start_time >= {timestamp_sql(since - SKEW)}" if since is not None else ""
         return (
             f"SELECT t.cluster, (s.guardrail_action = 'block')::DOUBLE AS value FROM spans s "
             f"JOIN {traces} t ON {trace_key_on(key, 't', 's')} "
