@@ -55,6 +55,21 @@ def test_does_nothing_tells_empty_methods_from_working_ones() -> None:
     assert not _does_nothing(lambda span: span.end())
 
 
+def _documented_returning_text() -> str:
+    """Same bytecode as a documented empty body, but returns its second constant."""
+    return "text"
+
+
+async def _async_pass() -> None:
+    pass
+
+
+def test_does_nothing_is_not_fooled_by_bodies_that_look_empty() -> None:
+    assert not _does_nothing(_documented_returning_text)
+    assert not _does_nothing(_async_pass)  # calling it makes a coroutine
+    assert not _does_nothing(lambda: None or print)  # looks a name up
+
+
 def test_pipeline_calls_only_the_children_that_do_something() -> None:
     exporter_side = CountingBatchSpanProcessor(_DropAll())
     try:

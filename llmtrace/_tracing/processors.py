@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import dis
 import os
 import threading
 from collections.abc import Callable
@@ -143,17 +142,32 @@ class ContextStampingProcessor(SpanProcessor):
         return True
 
 
+def _empty() -> None:
+    pass
+
+
+def _empty_documented() -> None:
+    """A docstring, then nothing."""
+
+
+# The bytecode of a body that does nothing, as this interpreter compiles it, and where its
+# constants hold None (what it returns). Compared instead of disassembled: ``dis`` took ~4 ms
+# the first time, in every process that configures.
+_EMPTY_BODIES = tuple(
+    (f.__code__.co_code, tuple(c is None for c in f.__code__.co_consts))
+    for f in (_empty, _empty_documented)
+)
+
+
 def _does_nothing(method: Any) -> bool:
-    """True for a method whose body is only ``pass`` (or a docstring), as the SDK batch
-    processor's ``on_start`` and our stamping processor's ``on_end`` are: not worth a call on
-    every span."""
+    """True for a method whose body is only ``pass`` (or a docstring, or ``return None``), as
+    the SDK batch processor's ``on_start`` and our stamping processor's ``on_end`` are: not
+    worth a call on every span."""
     code = getattr(getattr(method, "__func__", method), "__code__", None)
-    if code is None:
+    if code is None or code.co_names:
         return False
-    steps = [i for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")]
-    if [i.opname for i in steps] == ["RETURN_CONST"]:  # Python 3.12+
-        return steps[0].argval is None
-    return [i.opname for i in steps] == ["LOAD_CONST", "RETURN_VALUE"] and steps[0].argval is None
+    body = (code.co_code, tuple(c is None for c in code.co_consts))
+    return body in _EMPTY_BODIES
 
 
 class Pipeline(SpanProcessor):
