@@ -27,7 +27,7 @@ from ._instrument import check_libraries, instrument_libraries
 from ._settings import UNSET, OtlpProtocol, Settings, resolve
 from ._tracing.context import install_thread_pool_propagation
 from ._tracing.processors import ContextStampingProcessor, CountingBatchSpanProcessor, Pipeline
-from ._tracing.runtime import TRACER_NAME, _version, runtime, sdk_disabled
+from ._tracing.runtime import TRACER_NAME, _version, install_prices, runtime, sdk_disabled
 from .redaction import DEFAULT_MAX_CHARS, Redactor
 
 __all__ = ["TracingHandle", "configure"]
@@ -186,9 +186,7 @@ def _apply_to_runtime(settings: Settings, instrument: tuple[str, ...] | list[str
     check_libraries(instrument, "configure(instrument=...)")  # the last check: nothing changed yet
     runtime.capture_content = settings.capture_content
     runtime.redactor = Redactor.with_extra(settings.redact_patterns, settings.max_content_chars)
-    from .pricing import PriceTable  # loaded by configure(), not by import
-
-    runtime.prices = PriceTable(settings.user_prices)
+    install_prices(settings.user_prices)  # pricing loads here only for the user's prices
     runtime.db_path = None if settings.db is None else str(settings.db)
     install_thread_pool_propagation()
     # Nothing is warmed here: the token encoding loads when a call first has to be estimated

@@ -80,6 +80,15 @@ class Settings:
     max_content_chars: int = DEFAULT_MAX_CHARS
 
 
+def _user_prices(prices: str | os.PathLike[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """``configure(prices=...)`` parsed; the pricing module loads only when there are some."""
+    if prices is None:
+        return {}
+    from .pricing import load_user_prices
+
+    return load_user_prices(prices if isinstance(prices, dict) else Path(prices))
+
+
 def resolve(
     *,
     service_name: str | None,
@@ -104,8 +113,6 @@ def resolve(
         raise ValueError(f"sample_ratio must be a number, got {raw_ratio!r}") from None
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"sample_ratio must be between 0 and 1, got {ratio!r}")
-    from .pricing import load_user_prices  # pricing's module loads with configure(), not import
-
     resolved_db = _setting("db", db)
     endpoint = _setting("otlp_endpoint", otlp_endpoint)
     service = _setting("service_name", service_name)
@@ -116,7 +123,7 @@ def resolve(
         otlp_protocol=protocol,  # type: ignore[arg-type]
         sample_ratio=ratio,
         capture_content=_flag(_setting("capture_content", capture_content), "capture_content"),
-        user_prices=load_user_prices(prices if isinstance(prices, dict | None) else Path(prices)),
+        user_prices=_user_prices(prices),
         redact_patterns=redact_patterns,
         max_content_chars=max_content_chars,
     )

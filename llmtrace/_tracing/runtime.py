@@ -7,6 +7,7 @@ whatever TracerProvider the application installed globally (none: they are no-op
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from ..redaction import DEFAULT_MAX_CHARS, Redactor
 if TYPE_CHECKING:
     from ..pricing import PriceTable
 
-__all__ = ["TRACER_NAME", "Runtime", "runtime"]
+__all__ = ["TRACER_NAME", "Runtime", "install_prices", "made_prices", "runtime"]
 
 TRACER_NAME = "llmtrace"
 
@@ -45,11 +46,15 @@ def _version() -> str:
     return __version__
 
 
+# Taken to put a value in a stand-in's place, and by configure() to replace the field.
+_swap_lock = threading.Lock()
+
+
 class _OnFirstUse:
     """Stands in for a field of :data:`runtime` until something uses it, then puts the real
-    value in its place. ``configure()`` sets both such fields itself; without it, a process
-    that traces into its own provider pays for them at its first span, not at import: the
-    tracer is made, and prices load on an exporter thread."""
+    value in its place. ``configure()`` sets the tracer itself, and prices when it was given
+    some; otherwise a process pays for them at its first span, not at import: the tracer is
+    made, and prices load on an exporter thread."""
 
     def __init__(self, field_name: str, make: Callable[[], Any]) -> None:
         self._field_name = field_name
@@ -57,7 +62,9 @@ class _OnFirstUse:
 
     def __getattr__(self, name: str) -> Any:
         value = self._make()
-        setattr(runtime, self._field_name, value)
+        with _swap_lock:  # unless configure() replaced the stand-in meanwhile
+            if getattr(runtime, self._field_name) is self:
+                setattr(runtime, self._field_name, value)
         return getattr(value, name)
 
 
@@ -65,10 +72,26 @@ def _tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME, _version())
 
 
-def _prices() -> PriceTable:
+def _prices(overrides: dict[str, Any] | None = None) -> PriceTable:
     from ..pricing import PriceTable
 
-    return PriceTable()
+    return PriceTable(overrides)
+
+
+def install_prices(overrides: dict[str, Any]) -> None:
+    """The price table of ``configure(prices=...)``: with the user's prices, made now; without,
+    a stand-in, so that the pricing module loads where a span is first priced (an exporter
+    thread), not in every process that configures."""
+    table = _prices(overrides) if overrides else cast(Any, _OnFirstUse("prices", _prices))
+    with _swap_lock:
+        runtime.prices = table
+
+
+def made_prices() -> PriceTable | None:
+    """The price table, or None while it is a stand-in nobody has used: a table without user
+    prices, made without loading the pricing module to ask."""
+    table = runtime.prices
+    return None if isinstance(table, _OnFirstUse) else table
 
 
 @dataclass

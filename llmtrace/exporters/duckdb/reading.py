@@ -24,7 +24,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from ..._internal import report_internal_error
 from ..._tracing.late import with_late_attributes
-from ..._tracing.runtime import runtime
+from ..._tracing.runtime import made_prices
 from ...store.handoff import SpanFields, encode
 from .gathering import Document
 
@@ -149,9 +149,12 @@ _overrides_cache: tuple[object, dict[str, Any] | None] = (None, None)
 
 
 def price_overrides() -> dict[str, Any] | None:
-    """The prices ``configure(prices=...)`` set in this process, as a document carries them."""
+    """The prices ``configure(prices=...)`` set in this process, as a document carries them
+    (none while the table is one nobody made: ``configure()`` without prices)."""
     global _overrides_cache
-    table = runtime.prices
+    table = made_prices()
+    if table is None:
+        return None
     if _overrides_cache[0] is not table:
         _overrides_cache = (table, table.overrides_json() or None)
     return _overrides_cache[1]
