@@ -5,9 +5,8 @@ environment variable set (LLMTRACE_*, then the standard OTEL_*), else the defaul
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .redaction import DEFAULT_MAX_CHARS
 
@@ -65,9 +64,9 @@ def _flag(value: object, name: str) -> bool:
     raise ValueError(f"{name}: expected true or false, got {value!r}")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything ``configure()`` needs, validated before anything changes."""
+class Settings(NamedTuple):
+    """Everything ``configure()`` needs, validated before anything changes. (A named tuple: a
+    frozen dataclass cost every configuring process ~0.7 ms more to define.)"""
 
     service_name: str | None
     db: Path | None
