@@ -285,3 +285,40 @@ def test_one_bad_file_among_waiting_clients_fails_only_itself(tmp_path, monkeypa
     assert _count(db) == (7, 7)
     assert [p.name for p in spool_dir(db).iterdir()] == [bad.name + ".unmergeable"]
     hub.close()
+
+
+def test_a_sync_with_nothing_given_does_not_open_the_store(tmp_path, monkeypatch):
+    """A flush (or an exit) of a process whose files the hub has stored already, or that gave
+    none, is answered at once: the hub does not open the store for it."""
+    db = tmp_path / "nothing.duckdb"
+    _store(db)
+    hub, ends, batches = _hub_with_clients(db, [[]], monkeypatch)
+
+    def refuse(self: Any) -> bool:
+        raise AssertionError("the store was opened")
+
+    monkeypatch.setattr(writer.StoreWriter, "acquire", refuse)
+    hub._serve_waiting()
+    assert _answers(ends) == ["stopped ok"]
+    assert batches == []
+    hub.close()
+
+
+def test_a_configured_exporter_stays_connected_to_the_hub(tmp_path, monkeypatch):
+    """configure() connects to the hub in the background (starting it) and keeps the
+    connection, so the hub knows the process is alive; exit waits for that connect."""
+    from llmtrace.exporters.duckdb.exporter import DuckDBSpanExporter
+    from llmtrace.exporters.duckdb.hub_client import address
+
+    monkeypatch.setenv("LLMTRACE_MERGER_LINGER_S", "1")
+    monkeypatch.setenv("LLMTRACE_TEST_HUB", str(tmp_path))  # a hub of this test's own
+    if address(tmp_path / "x.duckdb") is None:
+        pytest.skip("no shared merger here")
+    exporter = DuckDBSpanExporter(tmp_path / "alive.duckdb", warm_merger=True)
+    session = exporter._hub
+    assert session.warming is not None
+    session.settle(30)
+    assert not session.warming.is_alive()
+    assert session.connected
+    exporter.shutdown()
+    assert not session.connected  # closed with a 'stop' at the end

@@ -23,6 +23,7 @@ from .hub_client import HubSession, store_at_exit
 __all__ = [
     "FAST_EXIT_ENV",
     "at_exit",
+    "end_session",
     "exiting",
     "fast_exit_asked",
     "leave_for_next_reader",
@@ -112,13 +113,21 @@ def store_at_end(
     return stored, "" if stored else _WHY["busy"]
 
 
+def end_session(session: HubSession) -> None:
+    """Close this process's connection to the hub (made in the background at ``configure()``:
+    waited for first) with a ``stop``, which the hub answers once it has let go of the file
+    unless another traced process of the store is connected."""
+    session.settle(_HUB_WAIT_S)
+    if session.connected:
+        session.sync(_HUB_WAIT_S, stop=True)
+
+
 def say_what_is_left(path: Path, why: str, session: HubSession, fast: bool) -> None:
     """At the end: close this process's connection to the hub (which lets go of the file
     before it answers), then say once when some of this process's spans are still beside the
     store: how many files, why and where (not at a ``fast`` exit: leaving them is the plan).
     Other processes' files are theirs to speak of (and are often being stored right then)."""
-    if session.connected:
-        session.sync(_HUB_WAIT_S, stop=True)
+    end_session(session)
     files = [] if fast else own_files(spool_files(path))
     if files:
         warn_once(

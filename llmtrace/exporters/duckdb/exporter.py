@@ -41,6 +41,7 @@ from ...store.spool import (
 )
 from .ending import (
     at_exit,
+    end_session,
     exiting,
     fast_exit_asked,
     leave_for_next_reader,
@@ -136,7 +137,7 @@ class DuckDBSpanExporter(SpanExporter):
         self._born = time.monotonic()
         self._warm = warm_merger and not fast_exit_asked()
         if self._warm:
-            warm_up(self.path)
+            warm_up(self._hub)
 
     @property
     def exported_spans(self) -> int:
@@ -222,6 +223,7 @@ class DuckDBSpanExporter(SpanExporter):
         with self._inline_lock:
             self._drain()
             self._merge_spool_here(self.lock_timeout_s)
+        end_session(self._hub)  # (a writer that ran has ended it already)
 
     def _stop_writer(self) -> None:
         """Write everything pending, let the merger finish and end the writer thread."""

@@ -204,7 +204,8 @@ class Hub:
         writer = self._writer(store)
         files = list(dict.fromkeys(p for client in clients for p in client.files))
         deadline = time.monotonic() + _FINAL_TRY_S
-        while not self._store(writer, files):
+        # (Nothing given and the file not held: nothing to do, and no reason to open it.)
+        while (files or writer.holding) and not self._store(writer, files):
             if writer.unusable is not None or time.monotonic() >= deadline:
                 break
             time.sleep(_POLL_S)

@@ -1,9 +1,10 @@
 """A traced process's side of the shared merger (``hub``): find it, or start it, and have it
 store the spool files this process leaves at exit.
 
-:func:`warm_up` starts the hub for a store in the background when none runs (at
-``configure()``), so that by the time a short process ends, DuckDB is imported and waiting in
-the hub rather than in the exiting process. :func:`store_at_exit` gives the hub this process's
+:func:`warm_up` connects to the hub in the background at ``configure()``, starting it when none
+runs, so that by the time a short process ends, DuckDB is imported and waiting in the hub
+rather than in the exiting process, and the hub knows which processes of a store are alive.
+:func:`store_at_exit` gives the hub this process's
 spool files and waits until they are stored and the file let go of; False when there is no hub
 (not Linux, no Python to start one with, ``LLMTRACE_SHARED_MERGER=0``) or it could not answer
 in time, and the caller merges the files itself, as before.
@@ -149,21 +150,21 @@ def _find_or_start(name: str, wait_s: float) -> socket.socket | None:
     return sock
 
 
-def warm_up(db: Path) -> None:
-    """Start the store's hub in the background if none runs (never waits)."""
-    name = address(db)
-    if name is None:
+def warm_up(session: HubSession) -> None:
+    """Connect ``session`` to its hub in the background, starting the hub if none runs (never
+    waits). The connection stays: the hub then knows this process is alive (it holds the
+    store's file between the exits of processes that end one after another, instead of
+    opening and closing it for each), and exit finds it made."""
+    if session.name is None:
         return
 
-    def start() -> None:
-        with contextlib.suppress(Exception):  # best effort: exit starts one if this did not
-            sock = _connect(name)
-            if sock is not None:
-                sock.close()
-            else:
-                _start(name)
+    def connect() -> None:
+        with contextlib.suppress(Exception):  # best effort: exit connects if this did not
+            session.connect(start=True)
 
-    threading.Thread(target=start, name="llmtrace-merger-warm-up", daemon=True).start()
+    thread = threading.Thread(target=connect, name="llmtrace-merger-warm-up", daemon=True)
+    session.warming = thread
+    thread.start()
 
 
 class HubSession:
@@ -177,6 +178,15 @@ class HubSession:
         self._sock: socket.socket | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self.warming: threading.Thread | None = None  # connecting in the background
+
+    def settle(self, timeout_s: float) -> None:
+        """Wait (up to ``timeout_s``) for a background connect to finish: at exit, a second
+        connection made beside it would keep the hub holding the file after this process has
+        ended, until it saw the first one close."""
+        thread = self.warming
+        if thread is not None and thread.ident != threading.get_ident():
+            thread.join(timeout_s)
 
     @property
     def connected(self) -> bool:
@@ -205,12 +215,14 @@ class HubSession:
             return True
         if self.name is None:
             return False
-        with self._lock:
+        with self._lock:  # (the warm-up thread and the writer's may both come)
+            if self.connected:
+                return True
             sock = _find_or_start(self.name, wait_s) if start else _connect(self.name)
             if sock is None:
                 return False
             self._sock, self._pid = sock, os.getpid()
-        return self._send(f"store {self.db.resolve()}\n".encode())
+            return self._send(f"store {self.db.resolve()}\n".encode())  # before any file
 
     def give(self, path: Path) -> bool:
         """Tell the hub of a spool file to store (without waiting); False when it is gone."""
@@ -275,6 +287,8 @@ def store_at_exit(
     """Have the hub store ``files`` (spool files), through ``session`` or a connection made
     now (starting a hub if none runs); the hub's answer (``ok``, ``busy``, ``unusable``), or
     None when no hub answered in time (the files are still spool files)."""
+    if session is not None:
+        session.settle(timeout_s)
     if session is None or not session.connected:  # (a connected one may hold the file: ask)
         session = HubSession(db)
         if not files or not session.connect(start=True, wait_s=min(_START_S, timeout_s)):
