@@ -19,6 +19,7 @@ from typing import Any, Literal
 import duckdb
 
 from ... import semconv as sc
+from .drift_histogram import bin_counts, quantiles_of_counts
 from .drift_sql import calls_of_sides_sql, costs_table_sql, sides_table_sql
 from .trace_sql import TEXT_KEY, evaluations_table_sql
 
@@ -48,12 +49,15 @@ class FeatureSpec:
     table: Literal["traces", "calls", "costs", "spans", "evaluations"]
     column: str
     condition: str = "TRUE"
+    # a number with few distinct values (a token count): counted value by value, its deciles
+    # and bins then follow from the counts (:mod:`.drift_histogram`), with no pass of their own
+    discrete: bool = False
 
 
 _LLM = f"kind = '{sc.KIND_LLM}'"
 FEATURES: tuple[FeatureSpec, ...] = (
-    FeatureSpec("input_tokens", "numeric", "calls", "input_tokens::DOUBLE", _LLM),
-    FeatureSpec("output_tokens", "numeric", "calls", "output_tokens::DOUBLE", _LLM),
+    FeatureSpec("input_tokens", "numeric", "calls", "input_tokens::DOUBLE", _LLM, True),
+    FeatureSpec("output_tokens", "numeric", "calls", "output_tokens::DOUBLE", _LLM, True),
     FeatureSpec("latency_ms", "numeric", "traces", "root_ms"),
     FeatureSpec("cost_usd", "numeric", "costs", "cost_usd"),
     FeatureSpec("model", "categorical", "calls", "model", _LLM),
@@ -216,28 +220,45 @@ def _categorical(
     return bins, binned
 
 
+def _discrete(
+    conn: duckdb.DuckDBPyConnection, sides: list[dict[str, int]]
+) -> tuple[Bins | None, list[list[int]]]:
+    """The bins of a discrete feature (the reference's deciles) and each side's counts in
+    them, from each side's count of every value."""
+    by_value = [{float(value): count for value, count in seen.items()} for seen in sides]
+    if not by_value[0]:
+        return None, []
+    edges = tuple(sorted(set(quantiles_of_counts(conn, by_value[0], _DECILES))))
+    return Bins("numeric", edges=edges), [bin_counts(seen, edges) for seen in by_value]
+
+
 def bins_and_counts(
     data: Selection, features: Sequence[FeatureSpec]
 ) -> tuple[dict[str, Bins | None], dict[tuple[int, str], list[int]]]:
     """Each feature's bins, fixed from the reference (None when it has no values there), and
     both sides' counts in them, keyed by (side, feature). Per table: one query for the
     numbers' deciles, then one pass that counts both sides in the numbers' bins and every
-    category of both sides (the reference's most common become the bins)."""
+    category (the reference's most common become the bins) and value of a discrete number
+    (their deciles follow from those counts) of both sides."""
     found: dict[str, Bins | None] = {}
     counts: dict[tuple[int, str], list[int]] = {}
     for table, specs in _by_table(features).items():
-        numeric = [f for f in specs if f.kind == "numeric"]
-        categorical = [f for f in specs if f.kind == "categorical"]
+        numeric = [f for f in specs if f.kind == "numeric" and not f.discrete]
+        by_value = [f for f in specs if f.kind == "categorical" or f.discrete]
         edges = _numeric_edges(data, table, numeric) if numeric else {}
         found |= edges
         ready = {name: b for name, b in edges.items() if b is not None}
         seen, binned = _one_pass(
-            data, table, categorical, [f for f in numeric if f.name in ready], ready
+            data, table, by_value, [f for f in numeric if f.name in ready], ready
         )
-        if categorical:
-            bins, category_counts = _categorical(seen)
+        categories = {f.name: seen[f.name] for f in by_value if not f.discrete}
+        if categories:
+            bins, category_counts = _categorical(categories)
             found |= bins
             counts |= category_counts
+        for feature in (f for f in by_value if f.discrete):
+            found[feature.name], sides = _discrete(data.conn, seen[feature.name])
+            counts |= {(sel, feature.name): side for sel, side in enumerate(sides)}
         counts |= binned
     return found, counts
 
@@ -261,9 +282,10 @@ def _one_pass(
     numeric: Sequence[FeatureSpec],
     bins: dict[str, Bins],
 ) -> tuple[dict[str, list[dict[str, int]]], dict[tuple[int, str], list[int]]]:
-    """One scan of ``table`` (GROUPING SETS feeds every count from it): each categorical
-    feature's count of every category per side (``[sel 0, sel 1]``), and each numeric
-    feature's count per side in each of its ``bins`` (keyed by (side, feature))."""
+    """One scan of ``table`` (GROUPING SETS feeds every count from it): each ``categorical``
+    feature's count of every category (or value, as text, of a discrete number) per side
+    (``[sel 0, sel 1]``), and each ``numeric`` feature's count per side in each of its
+    ``bins`` (keyed by (side, feature))."""
     seen: dict[str, list[dict[str, int]]] = {f.name: [{}, {}] for f in categorical}
     counts = {(sel, f.name): [0] * len(bins[f.name].labels()) for sel in (0, 1) for f in numeric}
     if not categorical and not numeric:
