@@ -45,7 +45,7 @@ def _sdk_fields(spans: Sequence[ReadableSpan]) -> SpanFields:
     contexts = [s._context for s in spans]
     fields.trace_ids = [c[0] for c in contexts]  # type: ignore[index]
     fields.span_ids = [c[1] for c in contexts]  # type: ignore[index]
-    fields.parents = [None if p is None else p[1] for p in [s._parent for s in spans]]
+    fields.parents = _parent_ids([s._parent for s in spans])
     fields.names = [s._name for s in spans]
     fields.kinds = [_KIND_NAMES[id(s._kind)] for s in spans]
     statuses = [s._status for s in spans]
@@ -54,7 +54,7 @@ def _sdk_fields(spans: Sequence[ReadableSpan]) -> SpanFields:
     fields.starts = [s._start_time for s in spans]
     fields.ends = [s._end_time for s in spans]
     raw = [s._attributes for s in spans]
-    if all(type(a) is BoundedAttributes for a in raw):
+    if _only(raw, BoundedAttributes):
         fields.attributes = list(map(_ATTRIBUTES_DICT, raw))
     else:
         fields.attributes = [
@@ -66,10 +66,23 @@ def _sdk_fields(spans: Sequence[ReadableSpan]) -> SpanFields:
     return fields
 
 
+def _only(values: list[Any], kind: type) -> bool:
+    """Whether there are values and every one is exactly a ``kind`` (their types gathered into
+    a set in C: ``all()`` over a generator runs a Python frame a value)."""
+    return bool(values) and set(map(type, values)) == {kind}
+
+
+def _parent_ids(parents: list[Any]) -> list[Any]:
+    """The parents' span ids, None for a root; a batch of roots only costs a count."""
+    if parents.count(None) == len(parents):
+        return parents
+    return [None if p is None else p[1] for p in parents]
+
+
 def _unwrap_bounded(values: list[Any]) -> list[Any]:
     """The SDK keeps events and links in a ``BoundedList`` whose ``len`` runs in Python; its
     deque answers "empty?" in C."""
-    if values and all(type(v) is BoundedList for v in values):
+    if _only(values, BoundedList):
         return [v._dq for v in values]
     return values
 
