@@ -96,7 +96,8 @@ def test_several_files_are_stored_in_one_transaction_and_deleted(tmp_path):
 
 def test_a_file_stored_before_is_only_deleted(tmp_path):
     """A merge killed between its commit and its deletes left files whose keys are recorded:
-    the next merge deletes them without storing them again."""
+    together they fail (nothing inserted); the spool merge then deletes them one at a time
+    without storing them again, and stores the new one."""
     db = tmp_path / "again.duckdb"
     _store(db)
     files = [_spooled(db, 4), _spooled(db, 6)]
@@ -106,7 +107,11 @@ def test_a_file_stored_before_is_only_deleted(tmp_path):
         merge_files(conn, files)
         for path, data in zip(files, copies, strict=True):
             path.write_bytes(data)  # as if never deleted
-        assert merge_files(conn, [*files, _spooled(db, 2)]) == 2
+        new = _spooled(db, 2)
+        with pytest.raises(duckdb.ConstraintException):
+            merge_files(conn, [*files, new])
+        assert conn.execute("SELECT count(*) FROM spans").fetchall()[0][0] == 10
+        assert merge_spool(conn, db) == 2
     finally:
         conn.close()
     assert _count(db) == (12, 12)

@@ -277,28 +277,26 @@ def merge_files(conn: Any, paths: list[Path], prices: PriceTable | None = None) 
     """Insert several spool or hand-off files in ONE transaction, each exactly once, then
     delete them; returns the rows added. One commit (one log write) instead of one a file:
     what a shared merger does with the files of several processes that end at once. Nothing
-    is stored when any file fails (rolled back, and raised): the caller then merges them one
-    at a time (:func:`merge_file`), so a bad file sets only itself aside."""
+    is stored when any file fails, or was stored before (rolled back, and raised): the caller
+    then merges them one at a time (:func:`merge_file`), so a bad file sets only itself aside
+    and one stored before is only deleted."""
     keys = {ledger_key(path): path for path in paths}  # (a hand-off file and its spool name)
-    listed = list(keys)
-    merged = conn.execute(
-        "SELECT file FROM spool_merged WHERE file IN (SELECT unnest(?))", [listed]
-    ).fetchall()
-    for (key,) in merged:  # stored before (a crash between commit and delete): only delete
-        keys.pop(key).unlink(missing_ok=True)
-    contents = [(key, path, _read(path)) for key, path in keys.items()]
-    todo = [(key, path, content) for key, path, content in contents if content is not None]
+    todo = [(key, path, _read(path)) for key, path in keys.items()]
+    todo = [(key, path, content) for key, path, content in todo if content is not None]
     if not todo:
         return 0
     conn.execute("BEGIN TRANSACTION")
     try:
-        rows = sum(_insert(conn, content, prices, None) for _, _, content in todo)
+        # First: a key recorded already (a crash between a commit and its deletes) fails
+        # here, before any row is inserted.
         conn.execute(
             "INSERT INTO spool_merged (file) SELECT unnest(?)", [[key for key, _, _ in todo]]
         )
+        rows = sum(_insert(conn, content, prices, None) for _, _, content in todo)
         conn.execute("COMMIT")
     except BaseException:
-        _rollback(conn)
+        with contextlib.suppress(Exception):
+            _rollback(conn)
         raise
     for _, path, _ in todo:
         path.unlink(missing_ok=True)
