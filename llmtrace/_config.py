@@ -21,13 +21,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from ._instrument import check_libraries, instrument_libraries
 from ._settings import UNSET, OtlpProtocol, Settings, resolve
 from ._tracing.context import install_thread_pool_propagation
 from ._tracing.processors import ContextStampingProcessor, CountingBatchSpanProcessor, Pipeline
 from ._tracing.runtime import TRACER_NAME, _version, install_prices, runtime, sdk_disabled
+from ._tracing.sampling import sampler_for
 from .redaction import DEFAULT_MAX_CHARS, Redactor
 
 __all__ = ["TracingHandle", "configure"]
@@ -109,10 +109,7 @@ def _provider(service_name: str | None, sample_ratio: float) -> tuple[TracerProv
     existing = trace.get_tracer_provider()
     if isinstance(existing, TracerProvider) and existing is not _own_provider:
         return existing, True
-    sampler = None
-    if sample_ratio < 1.0:
-        sampler = ParentBased(TraceIdRatioBased(sample_ratio))
-    provider = TracerProvider(resource=_resource(service_name), sampler=sampler)
+    provider = TracerProvider(resource=_resource(service_name), sampler=sampler_for(sample_ratio))
     provider.add_span_processor(_pipeline)
     if _own_provider is None:
         trace.set_tracer_provider(provider)

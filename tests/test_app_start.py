@@ -1,5 +1,6 @@
 """Issue 19, the traced process's own start: ``configure()`` loads only what tracing into the
-store needs. Prices load where a span is first priced, never for a process that gave none."""
+store needs. Prices load where a span is first priced, never for a process that gave none. The
+provider it creates samples as the SDK's default would, in fewer calls."""
 
 from __future__ import annotations
 
@@ -11,9 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
+from opentelemetry.util.types import Attributes
 
 from llmtrace._tracing import runtime as runtime_module
 from llmtrace._tracing.runtime import install_prices, made_prices, runtime
+from llmtrace._tracing.sampling import ParentBasedAlwaysOn, sampler_for
 from llmtrace.exporters.duckdb.reading import price_overrides
 from llmtrace.pricing import PriceTable, load_user_prices
 
@@ -91,3 +105,37 @@ def test_a_stand_in_used_late_does_not_undo_what_configure_set_meanwhile() -> No
         assert runtime.prices is mine
     finally:
         _restore(saved)
+
+
+def _parent_contexts() -> list[Context | None]:
+    state = TraceState([("vendor", "value")])
+    contexts: list[Context | None] = [None, Context(), set_span_in_context(INVALID_SPAN)]
+    for remote in (False, True):
+        for flags in (TraceFlags(TraceFlags.SAMPLED), TraceFlags(TraceFlags.DEFAULT)):
+            parent = SpanContext(
+                0xABC, 0xDEF, is_remote=remote, trace_flags=flags, trace_state=state
+            )
+            contexts.append(set_span_in_context(NonRecordingSpan(parent)))
+    return contexts
+
+
+def test_the_default_sampler_decides_as_the_sdks_default_does() -> None:
+    ours, sdks = ParentBasedAlwaysOn(), ParentBased(ALWAYS_ON)
+    assert ours.get_description() == sdks.get_description()  # type: ignore[no-untyped-call]
+    choices: tuple[Attributes, ...] = (None, {"llmtrace.span.kind": "llm", "n": 1})
+    for context in _parent_contexts():
+        for attributes in choices:
+            mine = ours.should_sample(context, 0xABC, "span", SpanKind.INTERNAL, attributes, ())
+            theirs = sdks.should_sample(context, 0xABC, "span", SpanKind.INTERNAL, attributes, ())
+            assert mine.decision is theirs.decision
+            assert dict(mine.attributes) == dict(theirs.attributes)
+            assert mine.trace_state == theirs.trace_state
+
+
+def test_a_provider_llmtrace_creates_samples_as_asked(monkeypatch: Any) -> None:
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    assert isinstance(sampler_for(1.0), ParentBasedAlwaysOn)
+    ratio = sampler_for(0.25)
+    assert isinstance(ratio, ParentBased) and "0.25" in ratio.get_description()  # type: ignore[no-untyped-call]
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    assert sampler_for(1.0) is None  # the SDK reads the variable
