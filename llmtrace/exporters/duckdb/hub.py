@@ -13,10 +13,15 @@ starts no merger.
 
 It is found through a Linux abstract socket named after the user and the installation (no
 socket file, so none goes stale: the name dies with the process), and is started by the first
-traced process that looks for it (``hub_boot``). It answers only its own user. It serves any
-number of stores, one lease each (``writer``), holding a store's file only while storing (and
-a moment after, while another traced process of that store is connected), and ends
-``linger_s`` after its last client. It never owns a span: everything it is told of is a spool
+traced process that looks for it (``hub_boot``). It answers only its own user. A traced
+process connects at ``configure()`` and stays connected until it ends, so the hub knows which
+processes of a store are alive. It serves any number of stores, one lease each (``writer``),
+holding a store's file only while storing (and a moment after, while another traced process
+of that store is connected: processes that end one after another then cost one open of the
+file, not one each), and ends ``linger_s`` after its last client. The files of every client
+of a store that waits at once (processes that end together) go into the store in one
+transaction (``spool.merge_files``; one file at a time if that fails, so a bad file fails
+only itself), and then each is answered. It never owns a span: everything it is told of is a spool
 file already, which anyone may merge exactly once (``spool``), so a killed hub loses nothing,
 and whoever opens the store next stores what it left.
 
