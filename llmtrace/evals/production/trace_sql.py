@@ -170,25 +170,26 @@ def roots_sql(
 ) -> str:
     """Per selection and trace: its first root's start and latency, and each cluster level
     of ``read`` (the earliest root's); grouped on ``key`` (its text id is the same on every
-    row of a group; ``with_id``: the text id is wanted beside another key)."""
-    member = ", ".join(
-        f"CASE WHEN ({roots}) THEN {k} END" for k, (roots, _) in enumerate(selections)
-    )
-    anywhere = " OR ".join(f"({roots})" for roots, _ in selections)
+    row of a group; ``with_id``: the text id is wanted beside another key). Each selection's
+    roots come from a scan of their own, which skips the row groups outside its window (one
+    scan of every root of either window, each listed with its selections, cost more)."""
     # each attribute read by name in the scan (DuckDB reads only its shredded column)
-    attributes = "".join(f"attributes['{attr}']::VARCHAR AS {level}, " for level, attr in read)
+    attributes = "".join(f", attributes['{attr}']::VARCHAR AS {level}" for level, attr in read)
     labels = "".join(f", arg_min({level}, start_time) AS {level}" for level, _ in read)
     text_id = ", any_value(trace_id) AS trace_id" if with_id and tuple(key) != TEXT_KEY else ""
     columns = _key_list(key)
+    scans = "\n        UNION ALL\n".join(
+        f"        SELECT {k} AS sel, {columns}{', trace_id' if text_id else ''}, start_time, "
+        f"duration_ms{attributes} FROM spans WHERE ({roots})"
+        for k, (roots, _) in enumerate(selections)
+    )
     return f"""
     SELECT sel, {columns}{text_id}, min(start_time) AS start_time,
            arg_min(duration_ms, start_time) AS root_ms{labels}
     FROM (
-        SELECT {_key_list(key)}{", trace_id" if text_id else ""}, start_time, duration_ms,
-               {attributes} unnest(list_filter([{member}], lambda k: k IS NOT NULL)) AS sel
-        FROM spans WHERE {anywhere}
+{scans}
     )
-    GROUP BY sel, {_key_list(key)}
+    GROUP BY sel, {columns}
 """
 
 
@@ -208,10 +209,11 @@ def selections_table_sql(
     from :func:`calls_table_sql` that covers these traces.
 
     Every selection (a gate's window and baseline, drift's reference and current) comes from
-    one scan of the root spans, and the error and ``where`` flags from one scan of the spans
-    that carry them: a trace has an error (or matches) when one of its spans does and started
-    no earlier than its selection's start (``since``, None for a run) less ``SKEW`` of clock
-    difference between services, which also lets DuckDB skip older row groups.
+    one table: its roots from a scan of its window's row groups (:func:`roots_sql`), the error
+    and ``where`` flags from one scan of the spans that carry them: a trace has an error (or
+    matches) when one of its spans does and started no earlier than its selection's start
+    (``since``, None for a run) less ``SKEW`` of clock difference between services, which
+    also lets DuckDB skip older row groups.
 
     Only the first ``levels`` of :data:`CLUSTER_LEVELS` are read (each attribute missing from
     the shredded columns costs a pass over every root's attributes): a trace without them is
