@@ -8,8 +8,9 @@ keys (store/keys.py), as stores written by traced processes do. Every feature dr
 values: tokens in and out, root latency, cost, a score (an evaluation event on one root in ten),
 model, prompt version, finish reasons, tool name and guardrail action.
 
-Run: ``python -m bench.production [--quick] [--cache DIR]`` (--quick: 1M spans only; --cache:
-keep the stores in DIR and reuse them, building the 10M store takes minutes).
+Run: ``python -m bench.production [--quick] [--cache DIR] [--only gate|drift]`` (--quick: 1M
+spans only; --cache: keep the stores in DIR and reuse them, building the 10M store takes
+minutes; --only: one section, repeatable: drift alone builds or opens the largest store only).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ SPANS_A_TRACE = 5
 # for repeats), and the spans their integer trace keys, as the batch insert fills them.
 SHAPE = 3
 FEATURES = 10
+SECTIONS = ("gate", "drift")
 _EVENTS = (
     f'[{{"name": "{sc.GEN_AI_EVALUATION_RESULT_EVENT}", "attributes": '
     f'{{"{sc.GEN_AI_EVALUATION_NAME}": "helpfulness", '
@@ -126,15 +128,22 @@ def _p95(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return p95, statistics.median(cpus)
 
 
-def _figures(db: Path, spans: int, target_gate_s: float, drift_target_s: float | None) -> None:
+def _figures(
+    db: Path,
+    spans: int,
+    target_gate_s: float,
+    drift_target_s: float | None,
+    sections: tuple[str, ...] = SECTIONS,
+) -> None:
     def gate() -> None:
         evals.gate_traces(GATES, window="24h", baseline="8d..1d", db=db, now=NOW, store=False)
 
     label = f"{spans / 1e6:g}M spans"
-    seconds, cpu = _p95(gate, 5)
-    line(f"gate --traces 24h vs 8d..1d, {label} (p95 of 5)", f"{seconds:.2f} s",
-         f"target < {target_gate_s:g} s; CPU {cpu:.2f} s")  # fmt: skip
-    if drift_target_s is None:
+    if "gate" in sections:
+        seconds, cpu = _p95(gate, 5)
+        line(f"gate --traces 24h vs 8d..1d, {label} (p95 of 5)", f"{seconds:.2f} s",
+             f"target < {target_gate_s:g} s; CPU {cpu:.2f} s")  # fmt: skip
+    if drift_target_s is None or "drift" not in sections:
         return
     result = evals.drift("8d..1d", "24h", db=db, now=NOW, store=False)
     measured = [f.feature for f in result.features if f.psi is not None]
@@ -149,14 +158,21 @@ def _figures(db: Path, spans: int, target_gate_s: float, drift_target_s: float |
          f"target < {drift_target_s:g} s; CPU {cpu:.2f} s")  # fmt: skip
 
 
-def run(with_ten_million: bool = True, cache: Path | None = None) -> None:
+def run(
+    with_ten_million: bool = True,
+    cache: Path | None = None,
+    sections: tuple[str, ...] = SECTIONS,
+) -> None:
+    """The figures of ``sections`` (``gate``, ``drift``; drift runs over the largest store)."""
     print("production gates and drift (issue 17)")
     with tempfile.TemporaryDirectory() as scratch:
         sizes = [1_000_000, 10_000_000] if with_ten_million else [1_000_000]
+        if "gate" not in sections:
+            sizes = sizes[-1:]
         for spans in sizes:
             db = store_path(spans, cache, Path(scratch))
             drift_target = 3.0 if spans == sizes[-1] else None
-            _figures(db, spans, 1.0 if spans == 1_000_000 else 5.0, drift_target)
+            _figures(db, spans, 1.0 if spans == 1_000_000 else 5.0, drift_target, sections)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -165,8 +181,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--cache", type=Path, help="keep the stores in this folder and reuse them between runs"
     )
+    parser.add_argument(
+        "--only", choices=SECTIONS, action="append", help="run only this section (repeatable)"
+    )
     args = parser.parse_args(argv)
-    run(with_ten_million=not args.quick, cache=args.cache)
+    run(with_ten_million=not args.quick, cache=args.cache, sections=tuple(args.only or SECTIONS))
 
 
 if __name__ == "__main__":
