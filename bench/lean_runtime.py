@@ -244,9 +244,26 @@ def _exit_ms(
 
 
 def _stored(db: Path) -> int:
+    """Spans stored, read through llmtrace (which merges what waits in the spool first)."""
     import llmtrace
 
     return int(llmtrace.query("SELECT count(*) AS n FROM spans", db=db)[0]["n"])
+
+
+def _plainly_stored(db: Path) -> int:
+    """Spans a plain read-write ``duckdb.connect`` sees (0: no store, or the file was held)."""
+    import duckdb
+
+    try:
+        conn = duckdb.connect(str(db))
+    except duckdb.Error:
+        return 0
+    try:
+        return int(conn.execute("SELECT count(*) FROM spans").fetchall()[0][0])
+    except duckdb.Error:
+        return 0
+    finally:
+        conn.close()
 
 
 def _short_processes(
@@ -374,30 +391,42 @@ def _exit_section(quick: bool, folder: Path) -> dict[str, float]:
 
 
 def _short_section(quick: bool, folder: Path) -> dict[str, float]:
-    untraced = _short_processes("untraced", 50, 10, folder / "short-untraced.duckdb")
-    short_db = folder / "short.duckdb"
-    traced = _short_processes("llmtrace", 50, 10, short_db)
-    stored = _stored(short_db)
+    """Untraced and traced bursts alternate, a round each (one with --quick), and the ratio is
+    the median of the rounds' ratios: a single burst on a shared machine moves by +-0.3x."""
+    untraced: list[float] = []
+    traced: list[float] = []
+    stored: list[int] = []
+    for round_ in range(1 if quick else 3):
+        untraced.append(_short_processes("untraced", 50, 10, folder / f"short-u{round_}.duckdb"))
+        short_db = folder / f"short-{round_}.duckdb"
+        traced.append(_short_processes("llmtrace", 50, 10, short_db))
+        stored.append(_plainly_stored(short_db))
+    base = statistics.median(untraced)
+    ratio = statistics.median(t / u for t, u in zip(traced, untraced, strict=True))
     fast_db = folder / "short-fast.duckdb"
     fast = _short_processes("llmtrace", 50, 10, fast_db, fast=True)
     fast_stored = _stored(fast_db)
     no_hub_db = folder / "short-no-hub.duckdb"
     no_hub = _short_processes("llmtrace", 50, 10, no_hub_db, extra=_NO_HUB)
-    no_hub_stored = _stored(no_hub_db)
-    line("50 parallel processes x 10 spans: untraced", f"{untraced:.2f} s")
-    line("50 parallel processes x 10 spans: traced into one store", f"{traced:.2f} s")
-    line("  ratio traced / untraced", f"{traced / untraced:.2f}x", "(target <= 1.5x)")
-    line("  spans stored (a read after they exit)", f"{stored} of 500", "(target: all)")
-    line("  with LLMTRACE_FAST_EXIT=1 (opt-in)", f"{fast / untraced:.2f}x")
+    no_hub_stored = _plainly_stored(no_hub_db)
+    line("50 parallel processes x 10 spans: untraced", f"{base:.2f} s")
+    line(
+        "50 parallel processes x 10 spans: traced into one store",
+        f"{statistics.median(traced):.2f} s",
+    )
+    rounds = " ".join(f"{t / u:.2f}" for t, u in zip(traced, untraced, strict=True))
+    line("  ratio traced / untraced", f"{ratio:.2f}x", f"(target <= 1.5x; rounds {rounds})")
+    line("  spans a plain duckdb.connect sees after", f"{min(stored)} of 500", "(target: all)")
+    line("  with LLMTRACE_FAST_EXIT=1 (opt-in)", f"{fast / base:.2f}x")
     line("  spans stored (read through llmtrace)", f"{fast_stored} of 500", "(target: all)")
-    line("  no shared merger (LLMTRACE_SHARED_MERGER=0)", f"{no_hub / untraced:.2f}x")
-    line("  spans stored (a read after they exit)", f"{no_hub_stored} of 500", "(target: all)")
+    line("  no shared merger (LLMTRACE_SHARED_MERGER=0)", f"{no_hub / base:.2f}x")
+    line("  spans a plain duckdb.connect sees after", f"{no_hub_stored} of 500", "(target: all)")
     return {
-        "short_ratio_no_hub": no_hub / untraced,
+        "short_ratio_no_hub": no_hub / base,
         "short_stored_no_hub": no_hub_stored,
-        "short_ratio": traced / untraced,
-        "short_stored": stored,
-        "short_ratio_fast": fast / untraced,
+        "short_ratio": ratio,
+        "short_stored": min(stored),
+        "short_ratio_fast": fast / base,
         "short_stored_fast": fast_stored,
     }
 
