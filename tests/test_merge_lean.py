@@ -1,7 +1,8 @@
 """Issue 19: a process that merges hand-off files itself (at exit with no merger or shared
-merger, ``llmtrace sql``/``query`` merging a spool) loads neither pandas nor numpy nor pyarrow:
-the rows reach DuckDB as nanoarrow arrays (store/columns.py, json_batch.py), which DuckDB scans
-without them. Checked in a real subprocess, with pandas, numpy and pyarrow installed."""
+merger, ``llmtrace sql``/``query`` merging a spool) or reprices loads neither pandas nor numpy
+nor pyarrow: the rows reach DuckDB as nanoarrow arrays (store/columns.py, json_batch.py), which
+DuckDB scans without them. Checked in a real subprocess, with pandas, numpy and pyarrow
+installed."""
 
 from __future__ import annotations
 
@@ -26,15 +27,25 @@ HEAVY = ("pandas", "numpy", "pyarrow")
 db = Path(sys.argv[1])
 document, _ = encode_salvaging(make_spans(3_000, 14))
 before = [m for m in HEAVY if m in sys.modules]
-if sys.argv[2] == "exit":  # as an exiting process with no merger merges its spool
+if sys.argv[2] in ("exit", "reprice"):  # as an exiting process with no merger merges
     from llmtrace.exporters.duckdb.merge_here import merge_spool_here
     release_handoffs([write_handoff(db, document)])
     ok = merge_spool_here(db, 5.0)
-else:  # as a reader merges every hand-off file first (llmtrace sql, llmtrace.query)
+if sys.argv[2] == "reprice":  # llmtrace reprice: the new costs go to DuckDB as Arrow
+    from llmtrace.pricing import PriceTable
+    from llmtrace.store.connection import connect_write
+    from llmtrace.store.reprice import reprice
+    conn = connect_write(db, 5.0)
+    conn.execute("UPDATE spans SET cost_usd = NULL")
+    before = [m for m in HEAVY if m in sys.modules]  # after the merge: repricing alone
+    ok = ok and reprice(conn, PriceTable.from_overrides_json(None)).priced == 3_000
+    ok = ok and conn.execute("SELECT count(cost_usd) FROM spans").fetchall() == [(3_000,)]
+    conn.close()
+elif sys.argv[2] != "exit":  # as a reader merges every hand-off file first (llmtrace sql)
     from llmtrace.store.query import open_store_for_read
     write_handoff(db, document)
-    with open_store_for_read(db) as conn:
-        ok = conn.execute("SELECT count(*) FROM spans").fetchall() == [(3_000,)]
+    with open_store_for_read(db) as reader:
+        ok = reader.execute("SELECT count(*) FROM spans").fetchall() == [(3_000,)]
 print(json.dumps({"ok": ok, "before": before, "after": [m for m in HEAVY if m in sys.modules]}))
 """
 
@@ -66,3 +77,8 @@ def test_a_process_that_merges_its_spool_itself_loads_no_pandas_numpy_or_pyarrow
 def test_a_reader_that_merges_hand_off_files_loads_no_pandas_numpy_or_pyarrow(tmp_path):
     db = tmp_path / "read.duckdb"
     assert _merge_in_a_process(db, "read") == {"ok": True, "before": [], "after": []}
+
+
+def test_repricing_loads_no_pandas_numpy_or_pyarrow(tmp_path):
+    db = tmp_path / "reprice.duckdb"
+    assert _merge_in_a_process(db, "reprice") == {"ok": True, "before": [], "after": []}

@@ -24,12 +24,14 @@ __all__ = [
     "STRING",
     "STRING_LIST",
     "UINT64",
+    "Scannable",
     "bitmap",
     "float64s",
     "hex_strings",
     "int64s",
     "nulls",
     "plain_strings",
+    "stream_capsule",
     "string_lists",
     "struct",
     "uint64_words",
@@ -173,3 +175,25 @@ def string_lists(values: Sequence[Any], texts: Any) -> Any:
 def struct(schema: na.Schema, n: int, columns: Sequence[Any]) -> Any:
     """The batch: ``columns`` as the fields of ``schema`` (its metadata included)."""
     return na.c_array_from_buffers(schema, n, [None], children=columns)
+
+
+def stream_capsule(arrays: Sequence[Any], requested_schema: Any = None) -> Any:
+    """``arrays`` (struct arrays of one schema) as a new Arrow C stream, for
+    ``__arrow_c_stream__``: DuckDB opens a registered stream more than once (for its schema,
+    then to scan), and a stream is read once."""
+    from nanoarrow.c_array_stream import CArrayStream
+
+    stream = CArrayStream.from_c_arrays(list(arrays), arrays[0].schema, validate=False)
+    return stream.__arrow_c_stream__(requested_schema)
+
+
+class Scannable:
+    """Struct arrays DuckDB scans by name, as often as it opens them."""
+
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays: Sequence[Any]) -> None:
+        self.arrays = arrays
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return stream_capsule(self.arrays, requested_schema)

@@ -89,10 +89,9 @@ class Chunk:
         return True
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        from nanoarrow.c_array_stream import CArrayStream
+        from .columns import stream_capsule
 
-        stream = CArrayStream.from_c_arrays(self.arrays, self.arrays[0].schema, validate=False)
-        return stream.__arrow_c_stream__(requested_schema)
+        return stream_capsule(self.arrays, requested_schema)
 
     def insert(self, conn: Any) -> int:
         conn.register("prepared_batch", self)

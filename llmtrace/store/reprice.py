@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
+import nanoarrow as na
 
 from ..pricing import PriceTable
 from ..usage import Usage
+from .columns import FLOAT64, STRING, Scannable, struct
 
 __all__ = ["RepriceResult", "reprice"]
 
@@ -46,6 +47,17 @@ def _changed(old: Any, new: float) -> bool:
     return old is None or abs(float(old) - new) > 1e-12 * max(1.0, abs(new))
 
 
+def _table(updates: dict[str, list[Any]]) -> Any:
+    """The new costs as an Arrow stream DuckDB scans (nanoarrow: no pyarrow, and so no pandas
+    or numpy, which DuckDB imports to scan a pyarrow table)."""
+    types = {"trace_id": STRING, "span_id": STRING, "cost_usd": FLOAT64}
+    types["price_table_version"] = STRING
+    n = len(updates["span_id"])
+    columns = [na.c_array(values, types[name]) for name, values in updates.items()]
+    batch = struct(na.struct(types), n, columns)
+    return Scannable([batch])
+
+
 def reprice(conn: Any, prices: PriceTable, since: datetime | None = None) -> RepriceResult:
     """Recompute ``cost_usd`` of the model calls in the open store (started ``since``)."""
     sql, params = _CANDIDATES, []
@@ -73,7 +85,7 @@ def reprice(conn: Any, prices: PriceTable, since: datetime | None = None) -> Rep
         ):
             updates[column].append(value)
     if updates["span_id"]:
-        conn.register("repriced", pa.table(updates))
+        conn.register("repriced", _table(updates))
         try:
             conn.execute("BEGIN TRANSACTION")
             conn.execute(_UPDATE)
