@@ -157,6 +157,36 @@ def test_a_killed_hub_loses_nothing(tmp_path):
     assert _count(db) == (12, 12)
 
 
+def test_a_hub_killed_while_processes_end_together_loses_nothing(tmp_path):
+    """SIGKILL to the hub while twelve processes end at once (it stores the files of those
+    that wait together, in one transaction): whatever it had not committed is still spool
+    files, which the processes or the next reader store; no span is lost or stored twice."""
+    db = tmp_path / "killed-batch.duckdb"
+    _end_the_hub(db)
+    processes = [_short(db, 10) for _ in range(12)]
+    ours = {p.pid for p in processes}
+    deadline = time.monotonic() + 120
+    # (A connection made before the hub listened names the process that bound its name.)
+    while (hub := _wait_for_hub(db)) in ours:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    while all(p.poll() is None for p in processes):  # the first has ended: the rest are ending
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(hub, signal.SIGKILL)
+    for process in processes:
+        _finish(process)
+    conn = duckdb.connect(str(db))
+    try:
+        from llmtrace.store.spool import merge_spool
+
+        merge_spool(conn, db)  # what a reader through llmtrace does first
+        counted = conn.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchall()
+    finally:
+        conn.close()
+    assert counted[0] == (120, 120)
+
+
 # A stand-in that takes the hub's name and dies as soon as a client has spoken (a hub killed
 # in the middle of storing), or takes it and never answers (a hung hub).
 _FAKE_HUB = """
