@@ -133,3 +133,34 @@ def test_several_processes_create_one_store_at_once(tmp_path, cache):
     assert versions[-1][0] == SCHEMA_VERSION
     assert not [p for p in tmp_path.rglob("*.tmp")]
     assert template.template_path() is not None and template.template_path().exists()
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_writer_opens_a_store_made_from_the_template_once(tmp_path, monkeypatch, cached):
+    """A writer with a row group size of its own (the merger, the hub) that creates the store
+    from the template does not open it a second time to check its schema: it is migrated
+    already. Without a template the store is created and migrated as before."""
+    from llmtrace.store import connection
+
+    monkeypatch.setenv("LLMTRACE_CACHE_DIR", str(tmp_path / "cache") if cached else "off")
+    monkeypatch.setattr(connection, "_migrated", set())
+    if cached:
+        template.create_from_template(tmp_path / "warm.duckdb", _prepare)  # the template
+    opened: list[str] = []
+    real = duckdb.connect
+
+    def counting(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        opened.append(str(args[0]) if args else ":memory:")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connection.duckdb, "connect", counting)
+    db = tmp_path / "new.duckdb"
+    conn = connect_write(db, row_group_size=30_720)
+    try:
+        version = conn.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0]
+        assert version == SCHEMA_VERSION
+        conn.execute("SELECT count(*) FROM spans").fetchall()
+    finally:
+        conn.close()
+    assert opened.count(str(db)) == (0 if cached else 1)  # (the writer attaches it)
+    assert ":memory:" in opened
