@@ -66,10 +66,12 @@ class _Commits:
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.conn = conn
         self.commits = 0
+        self.inserts = 0
 
     def execute(self, sql: str, *args: Any) -> Any:
         if sql.strip().upper() == "COMMIT":
             self.commits += 1
+        self.inserts += sql.strip().startswith("INSERT INTO spans")
         return self.conn.execute(sql, *args)
 
     def __getattr__(self, name: str) -> Any:
@@ -157,22 +159,83 @@ def test_big_files_are_merged_apart(tmp_path, monkeypatch):
         conn.close()
 
 
+def _spans_of(service: str, count: int) -> Path:
+    """Spans of a process of its own (its resource: ``service`` and an instance id)."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    resource = Resource.create({"service.name": service, "service.instance.id": service * 2})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for i in range(count):
+        provider.get_tracer("t").start_span(f"step {i}", attributes={"i": i}).end()
+    provider.shutdown()
+    return list(exporter.get_finished_spans())  # type: ignore[return-value]
+
+
+def _rows(db: Path) -> list[tuple[Any, ...]]:
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        return conn.execute("SELECT * FROM spans ORDER BY span_id").fetchall()
+    finally:
+        conn.close()
+
+
+def test_files_stored_together_are_the_rows_stored_one_at_a_time(tmp_path):
+    """Several processes' files (each its own resource, one with a quote in its service name,
+    one an Arrow file of an earlier version) in one transaction and one INSERT for the
+    documents: the same rows as one file at a time."""
+    from llmtrace.exporters.duckdb.rows import spans_to_batch
+    from llmtrace.store.spool import merge_file, write_spool
+
+    apart, together = tmp_path / "apart.duckdb", tmp_path / "together.duckdb"
+    for db in (apart, together):
+        _store(db)
+    for service, count in (("a", 3), ("b's", 4), ("c", 1)):
+        document, _ = encode_salvaging(_spans_of(service, count))
+        assert document is not None
+        for db in (apart, together):
+            release_handoffs([write_handoff(db, document)])
+    batch = spans_to_batch(make_spans(2))
+    for db in (apart, together):
+        write_spool(db, batch)
+    conn = connect_write(apart, timeout_s=5)
+    try:
+        assert sum(merge_file(conn, path) for path in spool_files(apart)) == 10
+    finally:
+        conn.close()
+    conn = connect_write(together, timeout_s=5)
+    try:
+        counting = _Commits(conn)
+        assert merge_files(counting, spool_files(together)) == 10
+        assert counting.inserts == 2  # the documents' chunks in one, the Arrow file
+    finally:
+        conn.close()
+    stored = _rows(together)
+    assert stored == _rows(apart)
+    services = {row[10] for row in stored}  # service_name
+    assert {"a", "b's", "c"} <= services
+
+
 # Merges the spool of the store argv[1] in one transaction and is killed (os._exit) either
-# while inserting its third file or right after the commit, before deleting any file.
+# once the rows are inserted, before the commit, or right after the commit, before deleting
+# any file.
 _KILLED = """
 import os, sys
 from pathlib import Path
 from llmtrace.store import spool
 from llmtrace.store.connection import connect_write
 db, when = Path(sys.argv[1]), sys.argv[2]
-inserted = []
-real_insert = spool._insert
+real_insert = spool._insert_all
 def insert(*args):
-    inserted.append(1)
-    if when == "inserting" and len(inserted) == 3:
+    rows = real_insert(*args)
+    if when == "inserting":
         os._exit(9)
-    return real_insert(*args)
-spool._insert = insert
+    return rows
+spool._insert_all = insert
 if when == "committed":
     Path.unlink = lambda self, missing_ok=False: os._exit(9)
 spool.merge_spool(connect_write(db, timeout_s=5), db)

@@ -213,6 +213,20 @@ def _insert(conn: Any, content: Any, prices: PriceTable | None, prepared: Any) -
     return int(content.num_rows)
 
 
+def _insert_all(conn: Any, contents: list[Any], prices: PriceTable | None) -> int:
+    """Insert what several files hold: the hand-off documents' chunks by as few statements as
+    their columns allow (``together``), an Arrow table on its own; returns the rows."""
+    from .json_batch import chunks
+    from .together import insert_chunks
+
+    documents = [content for content in contents if isinstance(content, Path)]
+    tables = [content for content in contents if not isinstance(content, Path)]
+    rows = sum(_insert(conn, table, prices, None) for table in tables)
+    return rows + insert_chunks(
+        conn, (chunk for path in documents for chunk in chunks(path, prices))
+    )
+
+
 def _rollback(conn: Any) -> None:
     import duckdb
 
@@ -292,7 +306,7 @@ def merge_files(conn: Any, paths: list[Path], prices: PriceTable | None = None) 
         conn.execute(
             "INSERT INTO spool_merged (file) SELECT unnest(?)", [[key for key, _, _ in todo]]
         )
-        rows = sum(_insert(conn, content, prices, None) for _, _, content in todo)
+        rows = _insert_all(conn, [content for _, _, content in todo], prices)
         conn.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(Exception):
