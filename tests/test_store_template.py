@@ -164,3 +164,34 @@ def test_a_writer_opens_a_store_made_from_the_template_once(tmp_path, monkeypatc
         conn.close()
     assert opened.count(str(db)) == (0 if cached else 1)  # (the writer attaches it)
     assert ":memory:" in opened
+
+
+def test_a_writer_checks_an_existing_store_through_its_own_connection(tmp_path, monkeypatch):
+    """An existing store up to date is checked through the writer's connection (one open of
+    the file, not a check-open and then the writer's); one a migration behind is migrated
+    first, as before."""
+    from llmtrace.store import connection
+    from llmtrace.store.schema import MIGRATIONS
+
+    current, behind = tmp_path / "current.duckdb", tmp_path / "behind.duckdb"
+    connect_write(current).close()
+    old = _prepare(duckdb.connect(str(behind)))
+    apply_migrations(old, MIGRATIONS[:-1])
+    old.close()
+    monkeypatch.setattr(connection, "_migrated", set())
+    opened: list[str] = []
+    real = duckdb.connect
+
+    def counting(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        opened.append(str(args[0]) if args else ":memory:")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connection.duckdb, "connect", counting)
+    for db, direct_opens in ((current, 0), (behind, 1)):
+        conn = connect_write(db, row_group_size=30_720)
+        try:
+            version = conn.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0]
+            assert version == SCHEMA_VERSION
+        finally:
+            conn.close()
+        assert opened.count(str(db)) == direct_opens, opened

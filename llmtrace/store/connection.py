@@ -35,7 +35,7 @@ from typing import TypeVar
 import duckdb
 
 from ..errors import StoreUnusable, UserError
-from .schema import applied_version, apply_migrations
+from .schema import MIGRATIONS, applied_version, apply_migrations
 from .template import create_from_template
 
 T = TypeVar("T")
@@ -186,8 +186,27 @@ def connect_write(
     """
     if row_group_size is None:
         return _open_with_retry(lambda: _open_migrated(path), path, timeout_s)
+    if path.exists() and _needs_migration(path):  # a store this process has not checked yet
+        conn = _open_with_retry(lambda: _attach(path, row_group_size), path, timeout_s)
+        if _up_to_date(conn):  # checked through the writer's own connection: one open
+            _migrated.add(path.resolve())
+            return conn
+        conn.close()
     _ensure_schema(path, timeout_s)
     return _open_with_retry(lambda: _attach(path, row_group_size), path, timeout_s)
+
+
+def _up_to_date(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the open store has every migration applied and none newer (what
+    ``apply_migrations`` would leave as it is; anything else is opened and migrated)."""
+    try:
+        applied = {
+            row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()
+        }
+    except duckdb.Error:  # no ledger: blank, or another application's file
+        return False
+    newest = MIGRATIONS[-1][0]
+    return all(version in applied for version, _, _ in MIGRATIONS) and max(applied) <= newest
 
 
 def _ensure_schema(path: Path, timeout_s: float = 5.0) -> None:
