@@ -135,8 +135,9 @@ class _Preparer:
         return entry.prepared
 
     def discard(self, paths: Iterable[Path] | None = None) -> None:
-        """Drop the preparation of ``paths``, removing their scratch files; by default all of
-        them, for good (the merger is finishing: a file given later is not prepared)."""
+        """Drop the preparation of ``paths`` (stopped, what waits in memory let go); by
+        default all of them, for good (the merger is finishing: a file given later is not
+        prepared)."""
         with self._lock:
             self._closed = self._closed or paths is None
             chosen = list(self._entries) if paths is None else list(paths)
