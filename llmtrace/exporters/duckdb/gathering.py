@@ -2,8 +2,9 @@
 
 Under load the writer takes whole row groups, which DuckDB writes straight into the file (see
 ``llmtrace.store.writer``); what is left goes once no batch came for a moment, or at the latest
-a second after it arrived. Fewer, bigger files also mean fewer GIL hand-offs on the writer's
-thread, each of which waits for the application's thread to let go of the GIL.
+a second after it arrived (three when it fills its row group fast). Fewer, bigger files also
+mean fewer GIL hand-offs on the writer's thread, each of which waits for the application's
+thread to let go of the GIL.
 
 Two kinds of batch arrive: hand-off documents from the application's spans (:class:`Document`,
 JSON bytes: they gather by joining lines, never more than a row group to a file, since a
@@ -22,13 +23,28 @@ from ...store.spool import ROW_GROUP_ROWS
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["GATHER_GAP_S", "GATHER_S", "Document", "Gathered", "is_batch"]
+__all__ = [
+    "FILLING_FAST_ROWS",
+    "GATHER_GAP_S",
+    "GATHER_LONG_S",
+    "GATHER_S",
+    "Document",
+    "Gathered",
+    "is_batch",
+]
 
 # The writer hands a row group over as soon as it has one; what is left goes once no batch came
 # for GATHER_GAP_S (longer than the gap between full batches under load, shorter than the
 # batch processor's timer when it is quiet), and at the latest GATHER_S after it arrived.
 GATHER_S = 1.0
 GATHER_GAP_S = 0.45
+# Gathered batches that hold a third of a row group or more (spans coming at ~10k/s or faster)
+# wait up to GATHER_LONG_S for the rest of their row group. A partial row group goes through
+# DuckDB's write-ahead log and is compressed again when the merger lets go of the store: after
+# a tight loop of 100k spans that came to ~0.8 s of the final flush, at 12-30k spans/s (every
+# file a second's worth, none a whole row group). A trickle still goes after GATHER_S.
+GATHER_LONG_S = 3.0
+FILLING_FAST_ROWS = ROW_GROUP_ROWS // 3
 
 
 @dataclass(frozen=True)
@@ -80,7 +96,10 @@ class Gathered:
 
     @property
     def deadline(self) -> float:
-        return min(self.started_at + GATHER_S, self.added_at + GATHER_GAP_S)
+        """When these go at the latest: a pause in arrivals, or their age (longer for batches
+        that fill their row group fast)."""
+        longest = GATHER_LONG_S if self.rows >= FILLING_FAST_ROWS else GATHER_S
+        return min(self.started_at + longest, self.added_at + GATHER_GAP_S)
 
     def due(self) -> bool:
         return bool(self.rows) and time.monotonic() >= self.deadline
