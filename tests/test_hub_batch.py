@@ -5,9 +5,12 @@ nothing."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +393,35 @@ def test_a_configured_exporter_stays_connected_to_the_hub(tmp_path, monkeypatch)
     assert session.connected
     exporter.shutdown()
     assert not session.connected  # closed with a 'stop' at the end
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_keep_its_parents_hub_connection_open(tmp_path):
+    """The hub takes a process for alive while its connection is open: a forked child closes
+    its copy at once, so the hub sees the parent go when the parent goes."""
+    from llmtrace.exporters.duckdb.hub_client import HubSession
+
+    name = f"llmtrace-test-fork-{os.getpid()}-{time.monotonic_ns()}"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind("\0" + name)
+    listener.listen(4)
+    session = HubSession(tmp_path / "fork.duckdb")
+    session.name = name
+    assert session.connect(start=False)
+    served, _ = listener.accept()
+    child = os.fork()
+    if child == 0:  # the child: lives on, holding whatever it inherited
+        time.sleep(3)
+        os._exit(0)
+    try:
+        session.close()  # the parent goes
+        served.settimeout(2)
+        received = b""
+        while chunk := served.recv(4096):
+            received += chunk
+        assert received.startswith(b"store ")  # and then the end, though the child lives
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        served.close()
+        listener.close()

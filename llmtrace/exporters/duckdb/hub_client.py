@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -179,6 +180,7 @@ class HubSession:
         self._pid = 0
         self._lock = threading.Lock()
         self.warming: threading.Thread | None = None  # connecting in the background
+        _sessions.add(self)
 
     def settle(self, timeout_s: float) -> None:
         """Wait (up to ``timeout_s``) for a background connect to finish: at exit, a second
@@ -269,6 +271,24 @@ class HubSession:
             self.close()
             return False
         return True
+
+
+_sessions: weakref.WeakSet[HubSession] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    """A forked child closes its copies of the parent's connections (the parent's stay open):
+    else the hub would take a parent that died for alive until its children end."""
+    for session in list(_sessions):
+        sock, session._sock = session._sock, None
+        session._lock = threading.Lock()  # (another thread may have held it at the fork)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def hand_to_hub(session: HubSession, handoff: Path) -> bool:
