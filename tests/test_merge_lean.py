@@ -41,6 +41,12 @@ if sys.argv[2] == "reprice":  # llmtrace reprice: the new costs go to DuckDB as 
     ok = ok and reprice(conn, PriceTable.from_overrides_json(None)).priced == 3_000
     ok = ok and conn.execute("SELECT count(cost_usd) FROM spans").fetchall() == [(3_000,)]
     conn.close()
+elif sys.argv[2] == "read-many":  # small files of several processes: stored together
+    from llmtrace.store.query import open_store_for_read
+    release_handoffs([write_handoff(db, encode_salvaging(make_spans(600, 14))[0])
+                      for _ in range(5)])
+    with open_store_for_read(db) as reader:
+        ok = reader.execute("SELECT count(*) FROM spans").fetchall() == [(3_000,)]
 elif sys.argv[2] != "exit":  # as a reader merges every hand-off file first (llmtrace sql)
     from llmtrace.store.query import open_store_for_read
     write_handoff(db, document)
@@ -77,6 +83,12 @@ def test_a_process_that_merges_its_spool_itself_loads_no_pandas_numpy_or_pyarrow
 def test_a_reader_that_merges_hand_off_files_loads_no_pandas_numpy_or_pyarrow(tmp_path):
     db = tmp_path / "read.duckdb"
     assert _merge_in_a_process(db, "read") == {"ok": True, "before": [], "after": []}
+
+
+def test_small_files_stored_together_load_no_pandas_numpy_or_pyarrow(tmp_path):
+    """Several small files go in with one INSERT over registered chunks (store/together.py)."""
+    db = tmp_path / "read-many.duckdb"
+    assert _merge_in_a_process(db, "read-many") == {"ok": True, "before": [], "after": []}
 
 
 def test_repricing_loads_no_pandas_numpy_or_pyarrow(tmp_path):
