@@ -223,6 +223,8 @@ class Merger:
             for path in itertools.islice(self.pending, 1, _PREPARED_AHEAD + 1):
                 self.preparer.submit(path)
             head = self.pending[0]
+            if len(self.pending) > 1:  # behind: more memory until the lease ends
+                self.writer.set_behind(True)
             prepared = self.preparer.take(head)
             try:
                 merged = self.writer.merge(head, prepared)
