@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +48,20 @@ def timed_spans(clock: FakeClock) -> Iterator[CapturedSpans]:
 
 
 def run_python(
-    code: str, *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+    code: str,
+    *,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter (global OpenTelemetry state starts clean)."""
+    """Run ``code`` (with ``args`` as its sys.argv[1:]) in a fresh interpreter: global
+    OpenTelemetry state starts clean, and no OTEL_/LLMTRACE_ setting of this process leaks in
+    (``env`` adds settings)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code), *args],
         capture_output=True,
         text=True,
         env=full_env,

@@ -6,9 +6,6 @@ holds meanwhile are most of the application's memory), and tracing loads neither
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -21,8 +18,7 @@ from llmtrace._config import _batch_processor
 from llmtrace._tracing.runtime import _version
 from llmtrace.exporters import DuckDBSpanExporter
 from llmtrace.exporters.duckdb.reading import DOCUMENT_SPANS
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import run_python
 
 _APP = """
 import json, sys
@@ -51,15 +47,7 @@ print(json.dumps({"ok": ok, "loaded": [m for m in unneeded if m in sys.modules],
 
 
 def test_tracing_into_the_store_loads_neither_openssl_nor_importlib_metadata(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
-    done = subprocess.run(
-        [sys.executable, "-c", _APP, str(tmp_path / "lean.duckdb")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
+    done = run_python(_APP, args=[str(tmp_path / "lean.duckdb")])
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {
         "ok": True,

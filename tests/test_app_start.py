@@ -5,9 +5,6 @@ provider it creates samples as the SDK's default would, in fewer calls."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +27,7 @@ from llmtrace._tracing.runtime import install_prices, made_prices, runtime
 from llmtrace._tracing.sampling import ParentBasedAlwaysOn, sampler_for
 from llmtrace.exporters.duckdb.reading import price_overrides
 from llmtrace.pricing import PriceTable, load_user_prices
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import run_python
 
 _APP = """
 import json, sys
@@ -56,15 +52,7 @@ def test_a_process_that_gives_no_prices_loads_no_pricing_and_its_spans_are_price
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "start.duckdb"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
-    done = subprocess.run(
-        [sys.executable, "-c", _APP, str(db)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
+    done = run_python(_APP, args=[str(db)])
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"ok": True, "pricing": False}
     with duckdb.connect(str(db), read_only=True) as conn:

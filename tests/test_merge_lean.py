@@ -7,14 +7,11 @@ installed."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import run_python
 
 _MERGE = """
 import json, sys
@@ -57,15 +54,7 @@ print(json.dumps({"ok": ok, "before": before, "after": [m for m in HEAVY if m in
 
 
 def _merge_in_a_process(db: Path, how: str) -> dict[str, object]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
-    done = subprocess.run(
-        [sys.executable, "-c", _MERGE, str(db), how],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
+    done = run_python(_MERGE, args=[str(db), how])
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result

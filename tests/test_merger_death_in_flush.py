@@ -5,15 +5,11 @@ flaky test_store_faults run in CI)."""
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import run_python
 
 _APP = """
 import json, sys, llmtrace
@@ -33,16 +29,8 @@ def test_a_merger_that_dies_during_a_flush_leaves_the_flush_true_and_everything_
     stand_in.write_text("#!/bin/sh\nsleep 2\nexit 1\n")
     stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
     db = tmp_path / "dies.duckdb"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTRACE_"))}
-    env |= {"LLMTRACE_MERGER_PYTHON": str(stand_in), "LLMTRACE_SHARED_MERGER": "0"}
-    done = subprocess.run(
-        [sys.executable, "-c", _APP, str(db)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    env = {"LLMTRACE_MERGER_PYTHON": str(stand_in), "LLMTRACE_SHARED_MERGER": "0"}
+    done = run_python(_APP, args=[str(db)], env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"ok": True, "dropped": {"DuckDBSpanExporter": 0}}, done.stderr
