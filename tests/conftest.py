@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 os.environ["LLMTRACE_RAISE_INTERNAL_ERRORS"] = "1"
@@ -68,6 +69,19 @@ def run_python(
         cwd=cwd or ROOT,
         timeout=timeout,
     )
+
+
+def count_spans_read_write(db: Path) -> tuple[int, int]:
+    """(spans, distinct span ids) through a plain read-write ``duckdb.connect``: it fails if
+    anybody (a merger, the shared merger) still holds the file."""
+    conn = duckdb.connect(str(db))
+    try:
+        count, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT span_id) FROM spans"
+        ).fetchall()[0]
+        return int(count), int(distinct)
+    finally:
+        conn.close()
 
 
 def run_json(code: str, **kwargs: Any) -> Any:

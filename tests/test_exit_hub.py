@@ -18,6 +18,7 @@ import pytest
 
 from llmtrace.exporters.duckdb.hub_client import address
 from llmtrace.store.spool import spool_files
+from tests.conftest import count_spans_read_write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,12 +62,7 @@ def _finish(process: subprocess.Popen[str]) -> str:
     return err
 
 
-def _count(db: Path) -> tuple[int, int]:
-    conn = duckdb.connect(str(db))  # read-write: nobody may hold the file
-    try:
-        return conn.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchall()[0]
-    finally:
-        conn.close()
+_count = count_spans_read_write  # read-write: nobody may hold the file
 
 
 def _hub_pid(db: Path) -> int | None:

@@ -31,6 +31,7 @@ from llmtrace.store.spool import (
     write_handoff,
 )
 from llmtrace.testing import make_spans
+from tests.conftest import count_spans_read_write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,12 +56,7 @@ def _store(db: Path) -> None:
     connect_write(db, timeout_s=5).close()
 
 
-def _count(db: Path) -> tuple[int, int]:
-    conn = duckdb.connect(str(db))  # read-write: nobody may hold the file
-    try:
-        return conn.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchall()[0]
-    finally:
-        conn.close()
+_count = count_spans_read_write  # read-write: nobody may hold the file
 
 
 class _Commits:

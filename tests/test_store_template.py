@@ -135,6 +135,21 @@ def test_several_processes_create_one_store_at_once(tmp_path, cache):
     assert template.template_path() is not None and template.template_path().exists()
 
 
+def _count_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files llmtrace's connections open from now on (":memory:" for an in-memory one)."""
+    from llmtrace.store import connection
+
+    opened: list[str] = []
+    real = duckdb.connect
+
+    def counting(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        opened.append(str(args[0]) if args else ":memory:")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connection.duckdb, "connect", counting)
+    return opened
+
+
 @pytest.mark.parametrize("cached", [True, False])
 def test_a_writer_opens_a_store_made_from_the_template_once(tmp_path, monkeypatch, cached):
     """A writer with a row group size of its own (the merger, the hub) that creates the store
@@ -146,14 +161,7 @@ def test_a_writer_opens_a_store_made_from_the_template_once(tmp_path, monkeypatc
     monkeypatch.setattr(connection, "_migrated", set())
     if cached:
         template.create_from_template(tmp_path / "warm.duckdb", _prepare)  # the template
-    opened: list[str] = []
-    real = duckdb.connect
-
-    def counting(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
-        opened.append(str(args[0]) if args else ":memory:")
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(connection.duckdb, "connect", counting)
+    opened = _count_opens(monkeypatch)
     db = tmp_path / "new.duckdb"
     conn = connect_write(db, row_group_size=30_720)
     try:
@@ -179,14 +187,7 @@ def test_a_writer_checks_an_existing_store_through_its_own_connection(tmp_path, 
     apply_migrations(old, MIGRATIONS[:-1])
     old.close()
     monkeypatch.setattr(connection, "_migrated", set())
-    opened: list[str] = []
-    real = duckdb.connect
-
-    def counting(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
-        opened.append(str(args[0]) if args else ":memory:")
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(connection.duckdb, "connect", counting)
+    opened = _count_opens(monkeypatch)
     for db, direct_opens in ((current, 0), (behind, 1)):
         conn = connect_write(db, row_group_size=30_720)
         try:
