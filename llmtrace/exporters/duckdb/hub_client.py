@@ -38,6 +38,7 @@ __all__ = [
     "address",
     "hand_to_hub",
     "peer_uid",
+    "store_again",
     "store_at_exit",
     "warm_up",
 ]
@@ -180,6 +181,7 @@ class HubSession:
         self._pid = 0
         self._lock = threading.Lock()
         self.warming: threading.Thread | None = None  # connecting in the background
+        self.went_away = False  # the last sync found the hub gone (not just slow)
         _sessions.add(self)
 
     def settle(self, timeout_s: float) -> None:
@@ -233,9 +235,12 @@ class HubSession:
     def sync(self, timeout_s: float, *, stop: bool = False) -> str | None:
         """Wait until every file given is stored: the hub's answer (``ok``, ``busy``,
         ``unusable``), or None when it died or did not answer in time (the files are spool
-        files still, anyone's to store). With ``stop`` the connection ends after."""
+        files still, anyone's to store; ``went_away`` says which). With ``stop`` the
+        connection ends after."""
         deadline = time.monotonic() + timeout_s
+        self.went_away = False
         if not self._send(b"stop\n" if stop else b"sync\n"):
+            self.went_away = True
             return None
         sock = self._sock
         assert sock is not None
@@ -245,9 +250,10 @@ class HubSession:
                 sock.settimeout(max(deadline - time.monotonic(), 0.001))
                 chunk = sock.recv(256)
                 if not chunk:  # the hub died: what it had not stored is still on disk
-                    raise OSError("the hub went away")
+                    raise ConnectionResetError("the hub went away")
                 answer += chunk
-        except OSError:  # no answer in time: the hub goes on storing them
+        except OSError as exc:  # no answer in time: the hub goes on storing them
+            self.went_away = not isinstance(exc, TimeoutError)
             self.close()
             return None
         if stop:
@@ -306,7 +312,10 @@ def store_at_exit(
 ) -> str | None:
     """Have the hub store ``files`` (spool files), through ``session`` or a connection made
     now (starting a hub if none runs); the hub's answer (``ok``, ``busy``, ``unusable``), or
-    None when no hub answered in time (the files are still spool files)."""
+    None when no hub answered in time (the files are still spool files). A hub that went
+    away before answering (it died, or it was ending as this process came) is asked again
+    once: a hub started now stores them."""
+    deadline = time.monotonic() + timeout_s
     if session is not None:
         session.settle(timeout_s)
     if session is None or not session.connected:  # (a connected one may hold the file: ask)
@@ -315,4 +324,21 @@ def store_at_exit(
             return None
     for path in files:
         session.give(path)
-    return session.sync(timeout_s, stop=True)
+    answer = session.sync(timeout_s, stop=True)
+    if answer is None and session.went_away:
+        return store_again(session, [p for p in files if p.exists()], deadline, stop=True)
+    return answer
+
+
+def store_again(
+    session: HubSession, files: list[Path], deadline: float, *, stop: bool = False
+) -> str | None:
+    """After the hub went away without answering: connect ``session`` again (a hub is started
+    if none runs), give it ``files`` (spool files still) and wait until ``deadline`` for the
+    answer; None when no hub answered."""
+    left = deadline - time.monotonic()
+    if not files or left <= 0 or not session.connect(start=True, wait_s=min(_START_S, left)):
+        return None
+    for path in files:
+        session.give(path)
+    return session.sync(max(deadline - time.monotonic(), 0.001), stop=stop)
