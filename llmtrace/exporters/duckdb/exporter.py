@@ -52,7 +52,7 @@ from .ending import (
 from .forksafe import arrow_work
 from .gathering import Document, Gathered, is_batch
 from .gc_pause import cyclic_gc_paused
-from .hub_client import HubSession, hand_to_hub, store_again, warm_up
+from .hub_client import HubSession, hand_to_hub, sync_or_ask_again, warm_up
 from .merger_client import MergerClient
 from .reading import DOCUMENT_SPANS, encode_salvaging
 
@@ -349,11 +349,8 @@ class DuckDBSpanExporter(SpanExporter):
     def _flush(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         ok = self._merger.flush(timeout_s)
-        if self._hub.connected:  # None: the hub died; its files are merged here, below
-            answer = self._hub.sync(timeout_s)
-            if answer is None and self._hub.went_away:  # (not a slow one: a gone one)
-                answer = store_again(self._hub, spool_files(self.path), deadline)
-            ok = answer in ("ok", None) and ok
+        if self._hub.connected:  # None: no hub answered; the files are merged here, below
+            ok = sync_or_ask_again(self._hub, timeout_s) in ("ok", None) and ok
         if spool_files(self.path):  # the merger could not run, or gave up on some
             ok = self._merge_spool_here(max(deadline - time.monotonic(), 0.05)) and ok
         return ok

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
-from ...store.spool import ledger_key, release_handoffs
+from ...store.spool import ledger_key, release_handoffs, spool_files
 from .merger_client import _python_executable
 
 try:  # CPython's own BLAKE2: hashlib would load OpenSSL (~4 MiB) into every traced process
@@ -40,6 +40,7 @@ __all__ = [
     "peer_uid",
     "store_again",
     "store_at_exit",
+    "sync_or_ask_again",
     "warm_up",
 ]
 
@@ -327,6 +328,16 @@ def store_at_exit(
     answer = session.sync(timeout_s, stop=True)
     if answer is None and session.went_away:
         return store_again(session, [p for p in files if p.exists()], deadline, stop=True)
+    return answer
+
+
+def sync_or_ask_again(session: HubSession, timeout_s: float) -> str | None:
+    """``session.sync``; when the hub went away before answering (not a slow one: a gone
+    one), the store's spool files are given to a hub again, once (``store_again``)."""
+    deadline = time.monotonic() + timeout_s
+    answer = session.sync(timeout_s)
+    if answer is None and session.went_away:
+        return store_again(session, spool_files(session.db), deadline)
     return answer
 
 
