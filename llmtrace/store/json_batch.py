@@ -106,7 +106,14 @@ class Chunk:
                 conn.unregister("prepared_batch")
             raise
         conn.unregister("prepared_batch")
+        self.release()
         return self.rows
+
+    def release(self) -> None:
+        """Let go of the arrays once inserted. Inside a transaction DuckDB keeps the object
+        registered for the statement until the COMMIT (the dropped view's catalog entry holds
+        it), so without this every chunk of a file waited in memory through the commit."""
+        self.arrays = []
 
 
 def chunks(path: Path, prices: PriceTable | None) -> Iterator[Chunk]:

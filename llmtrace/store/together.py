@@ -59,6 +59,8 @@ def _insert_group(conn: Any, group: list[Any], names: tuple[str, ...]) -> int:
             _branch(name, chunk.metadata) for name, chunk in zip(registered, group, strict=True)
         )
         conn.execute(insert_sql_for(f"({branches})", names, None, None))
+        for chunk in group:
+            chunk.release()  # DuckDB holds what it scanned until the COMMIT: the arrays go now
     finally:
         for name in registered:
             with contextlib.suppress(Exception):  # an aborted transaction refuses it
