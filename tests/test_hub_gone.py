@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from pathlib import Path
+from typing import Any
 
+from llmtrace.exporters.duckdb import hub as hub_module
 from llmtrace.exporters.duckdb import hub_client
 from tests.conftest import count_spans_read_write, run_python
 
@@ -133,3 +136,35 @@ def test_a_hub_that_went_away_and_one_that_is_slow_are_told_apart(tmp_path):
     assert slow.sync(0.2) is None and not slow.went_away  # no second hub for a slow one
     for sock in sockets + more:
         sock.close()
+
+
+def test_a_client_that_comes_as_the_hub_decides_to_end_is_served(tmp_path):
+    """The linger runs out between the hub's last look at its socket and its end: a
+    connection queued meanwhile is taken and answered, not reset. (The first look is made to
+    see nothing, so the connection is the one that came just after it.)"""
+    name = f"llmtrace-test-hub-end-{os.getpid()}"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind("\0" + name)
+    listener.listen(8)
+    hub = hub_module.Hub(listener, linger_s=0.0)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect("\0" + name)
+    client.sendall(b"sync\n")
+    looks: list[float] = []
+    real_select = hub.selector.select
+
+    def select(timeout: float | None = None) -> list[Any]:
+        looks.append(timeout or 0.0)
+        return [] if len(looks) == 1 else real_select(timeout)
+
+    hub.selector.select = select  # type: ignore[method-assign]
+    serving = threading.Thread(target=hub.run, daemon=True)
+    serving.start()
+    client.settimeout(5)
+    try:
+        assert client.recv(64) == b"synced ok\n"
+    finally:
+        client.close()
+        serving.join(5)
+        hub.close()
+    assert not serving.is_alive()

@@ -99,7 +99,9 @@ class Hub:
             self._tend_leases()
             self._let_go_of_silent_clients()
             if not self.clients and not holding and self._linger_left() <= 0:
-                return  # what is left is spool files: the next writer or reader stores them
+                self._accept()  # one that came as the linger ran out: serve it, stay
+                if not self.clients:
+                    return  # what is left is spool files: the next writer or reader stores them
 
     def close(self) -> None:
         self.listener.close()  # nobody new connects from here on: they start a hub of their own
