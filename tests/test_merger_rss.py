@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
 from llmtrace.exporters.duckdb.gathering import Document
+from llmtrace.exporters.duckdb.merger import Merger, _Preparer
 from llmtrace.exporters.duckdb.reading import encode_salvaging
-from llmtrace.store.json_batch import chunks
+from llmtrace.store.json_batch import CHUNK_ROWS, LEAN_CHUNK_ROWS, chunks
 from llmtrace.store.spool import write_handoff
 from llmtrace.store.together import insert_chunks
 from llmtrace.store.writer import StoreWriter
@@ -53,3 +55,62 @@ def test_a_chunk_lets_go_of_its_arrays_once_inserted_not_at_the_commit(tmp_path)
 def test_chunks_stored_together_let_go_of_their_arrays_once_inserted(tmp_path):
     counts = _inserted_then_counted(tmp_path / "together.duckdb", insert_chunks)
     assert counts == [0, 0]
+
+
+def _stored(db: Path, path: Path, most: int) -> list[tuple[object, ...]]:
+    writer = StoreWriter(db)
+    try:
+        assert writer.acquire()
+        conn = writer._conn
+        assert conn is not None
+        conn.execute("BEGIN TRANSACTION")
+        sizes = [chunk.rows for chunk in chunks(path, None, most)]
+        rows = sum(chunk.insert(conn) for chunk in chunks(path, None, most))
+        conn.execute("COMMIT")
+        assert rows == sum(sizes) and max(sizes) <= most
+        return conn.execute(
+            "SELECT * EXCLUDE (attributes), attributes::VARCHAR FROM spans ORDER BY span_id"
+        ).fetchall()
+    finally:
+        writer.release()
+
+
+def test_smaller_chunks_store_the_same_rows(tmp_path):
+    path = _handoff(tmp_path / "source.duckdb", 5_000)
+    lean = _stored(tmp_path / "lean.duckdb", path, LEAN_CHUNK_ROWS // 4)
+    full = _stored(tmp_path / "full.duckdb", path, CHUNK_ROWS)
+    assert len(lean) == 5_000 and lean == full
+
+
+def test_the_merger_prepares_smaller_chunks_while_it_keeps_up(tmp_path):
+    db = tmp_path / "lean.duckdb"
+    behind = [False]
+    preparer = _Preparer(lambda: behind[0])
+    first, second = _handoff(db, 10), _handoff(db, 10)
+    preparer.submit(first)
+    taken = preparer.take(first)
+    assert taken.chunk_rows == LEAN_CHUNK_ROWS < CHUNK_ROWS
+    taken.discard()
+    behind[0] = True  # files wait: speed counts more than memory
+    preparer.submit(second)
+    taken = preparer.take(second)
+    assert taken.chunk_rows == CHUNK_ROWS
+    taken.discard()
+    preparer.discard()
+
+
+def test_the_merger_counts_files_waiting_or_a_writer_behind_as_behind(tmp_path):
+    db = tmp_path / "behind.duckdb"
+    writer = StoreWriter(db)
+    merger = Merger(writer, idle_release_s=1.0, out=io.StringIO())
+    behind = merger.preparer._behind
+    merger.pending.append(_handoff(db, 10))
+    assert not behind()
+    merger.pending.append(_handoff(db, 10))
+    assert behind()
+    merger.pending.pop()
+    writer.set_behind(True)
+    assert behind()
+    writer.release()  # a lease ends caught up
+    assert not behind()
+    merger.finish()

@@ -35,7 +35,15 @@ from .handoff import decode_line
 if TYPE_CHECKING:
     from ..pricing import PriceTable
 
-__all__ = ["CHUNK_ROWS", "Chunk", "Prepared", "chunks", "insert_documents", "prices_for"]
+__all__ = [
+    "CHUNK_ROWS",
+    "LEAN_CHUNK_ROWS",
+    "Chunk",
+    "Prepared",
+    "chunks",
+    "insert_documents",
+    "prices_for",
+]
 
 
 # Price tables by the overrides a document carries: one per process and set of overrides, so
@@ -59,10 +67,13 @@ def prices_for(overrides: dict[str, Any] | None, default: PriceTable | None) -> 
 
 # Rows an INSERT scans at most: a chunk is built in memory while DuckDB stores the one before.
 # Each INSERT costs DuckDB's thread ~10 ms more (a row group of @llm-like spans in chunks of
-# 8,192: ~1.2 us a span more than in one statement), and the merger's peak RSS after 100k @llm
-# spans did not move with the chunk (4,096 to 32,768 rows: 129-144 MiB, within run-to-run
-# noise): half a row group.
+# 8,192: ~1.2 us a span more than in one statement): half a row group.
 CHUNK_ROWS = 16_384
+# ... and while the merger keeps up, when its memory counts more than its speed: a chunk being
+# scanned and the next one being built are ~12 MiB each at 16,384 @llm spans. The merger's
+# peak RSS after 100k @llm spans (same run, x3): 126-128 MiB at 16,384, 118-119 at 8,192,
+# 120-121 at 4,096 (more statements, more of DuckDB's per-statement memory).
+LEAN_CHUNK_ROWS = 8_192
 # Chunks of a file prepared ahead (``Prepared``) and waiting for the insert.
 _AHEAD = 1
 _DONE = object()
@@ -77,16 +88,17 @@ class Chunk:
     :data:`CHUNK_ROWS` rows: what one ``INSERT`` scans. DuckDB reads it as an Arrow stream,
     which it may open more than once (a registered name is read for its schema first)."""
 
-    __slots__ = ("arrays", "metadata", "rows")
+    __slots__ = ("arrays", "metadata", "most", "rows")
 
-    def __init__(self, batch: Any) -> None:
+    def __init__(self, batch: Any, most: int | None = None) -> None:
         self.arrays = [batch]
         self.metadata = _metadata(batch)
         self.rows = int(batch.length)
+        self.most = CHUNK_ROWS if most is None else most
 
     def take(self, batch: Any) -> bool:
         """Add ``batch`` if it fits (same resource, room left); False when it does not."""
-        if self.rows + batch.length > CHUNK_ROWS or _metadata(batch) != self.metadata:
+        if self.rows + batch.length > self.most or _metadata(batch) != self.metadata:
             return False
         self.arrays.append(batch)
         self.rows += int(batch.length)
@@ -116,9 +128,10 @@ class Chunk:
         self.arrays = []
 
 
-def chunks(path: Path, prices: PriceTable | None) -> Iterator[Chunk]:
-    """The documents of the hand-off file ``path`` normalised and priced, a chunk at a time
-    (raises ``ValueError`` or ``KeyError`` for a damaged file)."""
+def chunks(path: Path, prices: PriceTable | None, most: int | None = None) -> Iterator[Chunk]:
+    """The documents of the hand-off file ``path`` normalised and priced, a chunk of at most
+    ``most`` rows (by default :data:`CHUNK_ROWS`; or one document) at a time (raises
+    ``ValueError`` or ``KeyError`` for a damaged file)."""
     from .span_batch import fields_to_batch
 
     chunk: Chunk | None = None
@@ -129,7 +142,7 @@ def chunks(path: Path, prices: PriceTable | None) -> Iterator[Chunk]:
                 continue
             if chunk is not None:
                 yield chunk
-            chunk = Chunk(batch)
+            chunk = Chunk(batch, most)
     if chunk is not None:
         yield chunk
 
@@ -141,9 +154,12 @@ class Prepared:
     and what waits in memory stays a chunk or two. It inserts once; merging the file again (a
     retry after a rollback) reads the file again."""
 
-    def __init__(self, path: Path, prices: PriceTable | None = None) -> None:
+    def __init__(
+        self, path: Path, prices: PriceTable | None = None, chunk_rows: int | None = None
+    ) -> None:
         self.path = path
         self.prices = prices
+        self.chunk_rows = chunk_rows
         self.rows = 0
         self.fresh = True
         self._ready: queue.Queue[Any] = queue.Queue(maxsize=_AHEAD)
@@ -153,7 +169,7 @@ class Prepared:
         """Prepare the chunks, handing each over as there is room (the preparer's thread);
         returns once all are handed over, a failure is, or the preparation is discarded."""
         try:
-            for chunk in chunks(self.path, self.prices):
+            for chunk in chunks(self.path, self.prices, self.chunk_rows):
                 if not self._hand(chunk):
                     return
         except Exception as exc:  # a damaged file: the insert raises it

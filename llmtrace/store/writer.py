@@ -105,6 +105,7 @@ class StoreWriter:
         self.committed_spans = 0
         self.spooled_batches = 0
         self.memory_limit_mb = _MEMORY_LIMIT_MB
+        self.backlog = False  # files wait behind the one being stored (set_behind), this lease
         self._least_limit_mb = _MEMORY_LIMIT_MB  # raised for good by a batch that did not fit
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._acquired_at = 0.0
@@ -186,6 +187,7 @@ class StoreWriter:
         """Give DuckDB more memory while files wait behind the one being stored (faster
         inserts), or the usual amount; letting go of the store brings the usual back. A limit
         a batch that did not fit raised stays."""
+        self.backlog = behind
         wanted = max(self._least_limit_mb, _BEHIND_MEMORY_LIMIT_MB if behind else 0)
         if self.memory_limit_mb == wanted:
             return
@@ -213,6 +215,7 @@ class StoreWriter:
             except Exception as exc:
                 report_internal_error("DuckDB store close", exc)
         self.memory_limit_mb = self._least_limit_mb  # the next lease starts caught up
+        self.backlog = False
         if stay_out:
             self._stay_out_until = time.monotonic() + self.yield_s
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...store.handoff import is_handoff_json
-from ...store.json_batch import Prepared
+from ...store.json_batch import CHUNK_ROWS, LEAN_CHUNK_ROWS, Prepared
 from ...store.spool import release_handoffs
 from ...store.writer import StoreWriter
 
@@ -96,9 +96,12 @@ class _Preparer:
     """Hand-off files prepared in order on a thread of its own as soon as they are given
     (DuckDB lets go of the GIL while it stores one; preparing is Python), so storing takes the
     longer of the two instead of both. A file's chunks are prepared as the insert takes them
-    (``json_batch.Prepared``): a chunk or two wait in memory, never whole files."""
+    (``json_batch.Prepared``): a chunk or two wait in memory, never whole files. Smaller
+    chunks while the merger keeps up (its memory), bigger ones once files wait (``behind``,
+    or more than one file given and not taken: its speed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, behind: Callable[[], bool] = lambda: False) -> None:
+        self._behind = behind
         self._lock = threading.Lock()
         self._entries: dict[Path, _Entry] = {}
         self._todo: queue.SimpleQueue[_Entry] = queue.SimpleQueue()
@@ -151,7 +154,7 @@ class _Preparer:
             prepared = None
             if not entry.cancelled:
                 with contextlib.suppress(Exception):
-                    prepared = _prepare(entry.path)
+                    prepared = _prepare(entry.path, self._chunk_rows())
             with entry.lock:
                 if entry.cancelled:
                     prepared = None
@@ -159,6 +162,11 @@ class _Preparer:
             entry.started.set()
             if prepared is not None:
                 prepared.produce()  # returns once taken whole, or discarded
+
+    def _chunk_rows(self) -> int:
+        with self._lock:
+            waiting = len(self._entries)
+        return CHUNK_ROWS if waiting > 1 or self._behind() else LEAN_CHUNK_ROWS
 
 
 class _Entry:
@@ -178,11 +186,11 @@ class _Entry:
             prepared.discard()
 
 
-def _prepare(path: Path) -> Prepared | None:
+def _prepare(path: Path, chunk_rows: int | None = None) -> Prepared | None:
     with open(path, "rb") as handle:
         if not is_handoff_json(handle.read(64)):
             return None
-    return Prepared(path, None)
+    return Prepared(path, None, chunk_rows)
 
 
 class Merger:
@@ -195,7 +203,7 @@ class Merger:
         self.pending: collections.deque[Path] = collections.deque()
         self.last_write_at = time.monotonic()
         self.refused = False
-        self.preparer = _Preparer()
+        self.preparer = _Preparer(lambda: writer.backlog or len(self.pending) > 1)
 
     def reply(self, line: str) -> None:
         try:
