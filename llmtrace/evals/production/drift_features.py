@@ -20,7 +20,13 @@ import duckdb
 
 from ... import semconv as sc
 from .drift_histogram import bin_counts, quantiles_of_counts
-from .drift_sql import calls_of_sides_sql, costs_table_sql, sides_table_sql
+from .drift_sql import (
+    CODED_CALL_COLUMNS,
+    calls_of_sides_sql,
+    costs_table_sql,
+    sides_table_sql,
+    text_codes,
+)
 from .trace_sql import TEXT_KEY, evaluations_table_sql
 
 __all__ = [
@@ -54,15 +60,13 @@ class FeatureSpec:
     discrete: bool = False
 
 
-_LLM = f"kind = '{sc.KIND_LLM}'"
+_LLM = "llm"  # the calls table's flag of an ``llm`` call (not a judge's)
 FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("input_tokens", "numeric", "calls", "input_tokens::DOUBLE", _LLM, True),
     FeatureSpec("output_tokens", "numeric", "calls", "output_tokens::DOUBLE", _LLM, True),
     FeatureSpec("latency_ms", "numeric", "traces", "root_ms"),
     FeatureSpec("cost_usd", "numeric", "costs", "cost_usd"),
-    FeatureSpec("model", "categorical", "calls", "model", _LLM),
-    FeatureSpec("prompt_version", "categorical", "calls", "prompt_version", _LLM),
-    FeatureSpec("finish_reasons", "categorical", "calls", "finish_reasons", _LLM),
+    *(FeatureSpec(column, "categorical", "calls", column, _LLM) for column in CODED_CALL_COLUMNS),
     FeatureSpec("tool_name", "categorical", "spans", "tool_name", f"kind = '{sc.KIND_TOOL}'"),
     FeatureSpec(
         "guardrail_action",
@@ -98,11 +102,13 @@ class Bins:
 class Selection:
     """Drift's two sides (reference ``sel`` 0, current ``sel`` 1) in temporary tables: their
     traces, and their LLM calls, spans and evaluation events each tagged with the side, so
-    every feature of a table is binned and counted in one pass over it."""
+    every feature of a table is binned and counted in one pass over it. ``codes``: the calls
+    table's text columns held as codes, each code's value (see :mod:`.drift_sql`)."""
 
     conn: duckdb.DuckDBPyConnection
     labels: list[str]
     tables: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, dict[int, str | None]] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -123,8 +129,9 @@ class Selection:
         costs = f"_lt_drift_costs_{suffix}"
         selections = [(roots, start) for _, roots, start in sides]
         conn.execute(sides_table_sql(traces, selections, where, key))
-        conn.execute(calls_of_sides_sql(calls, traces, since, key))
-        conn.execute(costs_table_sql(costs, calls, key))
+        codes = text_codes(conn, CODED_CALL_COLUMNS)
+        conn.execute(calls_of_sides_sql(calls, traces, since, key, codes))
+        conn.execute(costs_table_sql(costs, calls))
         conn.execute(
             evaluations_table_sql(evaluations, traces, with_sel=True, key=key, clusters=False)
         )
@@ -141,7 +148,7 @@ class Selection:
             "spans": spans,
             "evaluations": evaluations,
         }
-        return cls(conn, [label for label, _, _ in sides], tables)
+        return cls(conn, [label for label, _, _ in sides], tables, codes)
 
     def trace_count(self, sel: int) -> int:
         row = self.conn.execute(
@@ -158,9 +165,27 @@ class Selection:
         return [str(row[0]) for row in rows]
 
 
-def _value(feature: FeatureSpec) -> str:
+def _coded(data: Selection, feature: FeatureSpec) -> dict[int, str | None] | None:
+    """The values by code of a feature its table holds as codes, else None."""
+    if feature.table != "calls" or feature.kind != "categorical":
+        return None
+    return data.codes.get(feature.column)
+
+
+def _decode(codes: dict[int, str | None], code: Any) -> str:
+    """The category of a code (``(none)`` for NULL's): every value the column holds has one."""
+    if int(code) not in codes:
+        raise RuntimeError(f"drift: a call feature's code {code} is no value of its column")
+    value = codes[int(code)]
+    return NONE if value is None else value
+
+
+def _value(feature: FeatureSpec, coded: bool = False) -> str:
     """The feature's value on a row of its table; NULL when the row is not one of its rows
-    (a categorical feature's missing value is ``(none)``, a number's is NULL: not counted)."""
+    (a categorical feature's missing value is ``(none)``, a number's is NULL: not counted).
+    ``coded``: the column holds codes (NULL's too), read back after counting."""
+    if coded:
+        return f"CASE WHEN {feature.condition} THEN {feature.column} END"
     if feature.table == "evaluations":
         quoted = feature.column.replace("'", "''")
         return f"CASE WHEN name = '{quoted}' THEN score END"
@@ -291,7 +316,11 @@ def _one_pass(
     if not categorical and not numeric:
         return seen, counts
     raw = [f"{_value(f)} AS v{k}" for k, f in enumerate(numeric)]
-    columns = [f"{_value(f)} AS f{k}" for k, f in enumerate(categorical)]
+    codes = [_coded(data, f) for f in categorical]
+    columns = [
+        f"{_value(f, code is not None)} AS f{k}"
+        for k, (f, code) in enumerate(zip(categorical, codes, strict=True))
+    ]
     params: list[Any] = []
     for k, feature in enumerate(numeric):
         sql, found = _bin_index(f"v{k}", bins[feature.name])
@@ -313,7 +342,9 @@ def _one_pass(
         if values[k] is None:  # a row that is not one of the feature's rows
             continue
         if k < len(categorical):
-            seen[categorical[k].name][int(sel)][str(values[k])] = int(count)
+            side, code = seen[categorical[k].name][int(sel)], codes[k]
+            value = str(values[k]) if code is None else _decode(code, values[k])
+            side[value] = side.get(value, 0) + int(count)  # NULL and "(none)": one category
         else:
             counts[(int(sel), numeric[k - len(categorical)].name)][int(values[k])] += int(count)
     return seen, counts

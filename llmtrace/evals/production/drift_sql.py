@@ -3,15 +3,22 @@ once and read by every feature of it (see :class:`.drift_features.Selection`).
 
 Drift reads less of a trace than a gate does (no cluster, no error flag, no tokens), so its
 traces come from the root spans alone, and its calls from one join of ``model_calls`` to them:
-a call's side, its features and its trace's key in one table, from which each trace's cost is
+a call's side, its features and its trace's row in one table, from which each trace's cost is
 summed (a trace without a priced call has no cost, as in a gate's table).
+
+The calls table is 4M rows over 10M spans, and a text column costs it as much as the rest: so
+it holds no text. A call's kind is a flag (``llm``); its text features are their 64-bit hashes
+where :func:`text_codes` finds them one to one on every value of that column in ``spans`` (the
+view copies its values from there), and are read back as text after counting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
+from ... import semconv as sc
 from .trace_sql import (
     TEXT_KEY,
     matched_sql,
@@ -21,18 +28,36 @@ from .trace_sql import (
     trace_key_on,
 )
 
-__all__ = ["calls_of_sides_sql", "costs_table_sql", "sides_table_sql"]
+__all__ = [
+    "CODED_CALL_COLUMNS",
+    "calls_of_sides_sql",
+    "costs_table_sql",
+    "sides_table_sql",
+    "text_codes",
+]
 
-# What drift's call features read, beside the side and the trace key.
-_CALL_COLUMNS = (
-    "kind",
-    "cost_usd",
-    "input_tokens",
-    "output_tokens",
-    "model",
-    "prompt_version",
-    "finish_reasons",
-)
+# What drift's call features read, beside the side, the trace's row and the ``llm`` flag.
+_CALL_COLUMNS = ("cost_usd", "input_tokens", "output_tokens")
+# The text columns a call's features read, each as its hash when text_codes allows it.
+CODED_CALL_COLUMNS = ("model", "prompt_version", "finish_reasons")
+# The SQL of a value's code (a UBIGINT; NULL has one too): one place, so a test can make codes
+# that collide.
+CODE_SQL = "hash({})"
+
+
+def text_codes(conn: Any, columns: Sequence[str]) -> dict[str, dict[int, str | None]]:
+    """Per column of ``spans``: every value it holds (NULL too) by its code, for the columns
+    whose values all have codes of their own (a column where two values share a code is left
+    out, and read as text). One scan of a column's dictionary each: a few milliseconds."""
+    codes: dict[str, dict[int, str | None]] = {}
+    for column in columns:
+        rows = conn.execute(
+            f"SELECT {CODE_SQL.format('v')}, v FROM (SELECT DISTINCT {column} AS v FROM spans)"
+        ).fetchall()
+        found = {int(code): None if value is None else str(value) for code, value in rows}
+        if len(found) == len(rows):
+            codes[column] = found
+    return codes
 
 
 def sides_table_sql(
@@ -59,27 +84,36 @@ WHERE TRUE {keep}
 
 
 def calls_of_sides_sql(
-    table: str, traces: str, since: datetime | None, key: Sequence[str] = TEXT_KEY
+    table: str,
+    traces: str,
+    since: datetime | None,
+    key: Sequence[str] = TEXT_KEY,
+    coded: Collection[str] = (),
 ) -> str:
     """``CREATE TEMP TABLE table``: every model call (one call, one row, counted once per
-    trace) of a trace of ``traces`` (a :func:`sides_table_sql` table) that started at or after
-    ``since``, with its trace's side ``sel`` and ``key`` and the columns drift's features read;
-    a call of a trace on both sides is listed once for each."""
+    trace) of a trace of ``traces`` (a :func:`sides_table_sql` table, joined on ``key``) that
+    started at or after ``since``, with its trace's side ``sel`` and row in ``traces``
+    (``trace_row``), ``llm`` (its kind is ``llm``, not ``judge``) and the columns drift's
+    features read, those of :data:`CODED_CALL_COLUMNS` in ``coded`` as their codes; a call of
+    a trace on both sides is listed once for each."""
     after = f"AND c.start_time >= {timestamp_sql(since)}" if since is not None else ""
-    columns = ", ".join(f"c.{column}" for column in (*key, *_CALL_COLUMNS))
+    columns = [f"c.{column}" for column in _CALL_COLUMNS] + [
+        f"{CODE_SQL.format('c.' + column)} AS {column}" if column in coded else f"c.{column}"
+        for column in CODED_CALL_COLUMNS
+    ]
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
-SELECT t.sel, {columns}
+SELECT t.sel, t.rowid AS trace_row, c.kind = '{sc.KIND_LLM}' AS llm, {", ".join(columns)}
 FROM model_calls c JOIN {traces} t ON {trace_key_on(key, "t", "c")}
 WHERE c.first_in_trace {after}
 """
 
 
-def costs_table_sql(table: str, calls: str, key: Sequence[str] = TEXT_KEY) -> str:
+def costs_table_sql(table: str, calls: str) -> str:
     """``CREATE TEMP TABLE table``: each side's traces that have a call in ``calls`` (a
     :func:`calls_of_sides_sql` table) with the sum of their calls' costs (NULL when none was
-    priced)."""
+    priced), grouped on the trace's row (one integer, where its key is two or a text)."""
     return (
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT sel, sum(cost_usd) AS cost_usd "
-        f"FROM {calls} GROUP BY sel, {', '.join(key)}"
+        f"FROM {calls} GROUP BY trace_row, sel"
     )
