@@ -105,6 +105,9 @@ def test_the_calls_table_holds_no_text(store: Path) -> None:
         codes = drift_sql.text_codes(conn, CATEGORICAL)
         assert set(codes) == set(CATEGORICAL)
         assert set(codes["model"].values()) == {*MODELS, "wrapped-0", "wrapped-1", "judge-m"}
+        # a column with no value (its statistics say so, no scan): NULL's code alone
+        null = conn.execute(f"SELECT {drift_sql.CODE_SQL.format('NULL::VARCHAR')}").fetchall()
+        assert drift_sql.text_codes(conn, ["prompt_name"]) == {"prompt_name": {null[0][0]: None}}
         window = Window(T0, T0 + timedelta(hours=20))
         side = ("all", window_roots(window), window.start)
         data = Selection.load(conn, [side, side], None, window.start, trace_key(conn))

@@ -48,11 +48,16 @@ CODE_SQL = "hash({})"
 def text_codes(conn: Any, columns: Sequence[str]) -> dict[str, dict[int, str | None]]:
     """Per column of ``spans``: every value it holds (NULL too) by its code, for the columns
     whose values all have codes of their own (a column where two values share a code is left
-    out, and read as text). One scan of a column's dictionary each: a few milliseconds."""
+    out, and read as text). DuckDB finds a column's distinct values from its dictionaries in a
+    few milliseconds, but takes 10M NULLs one by one (80 ms): a column with no value is not
+    asked (its row groups' statistics answer that)."""
     codes: dict[str, dict[int, str | None]] = {}
     for column in columns:
+        held = conn.execute(f"SELECT 1 FROM spans WHERE {column} IS NOT NULL LIMIT 1")
+        values = f"SELECT DISTINCT {column} AS v FROM spans" if held.fetchall() else ""
         rows = conn.execute(
-            f"SELECT {CODE_SQL.format('v')}, v FROM (SELECT DISTINCT {column} AS v FROM spans)"
+            f"SELECT {CODE_SQL.format('v')}, v FROM (SELECT NULL::VARCHAR AS v "
+            f"{'UNION ' + values if values else ''})"
         ).fetchall()
         found = {int(code): None if value is None else str(value) for code, value in rows}
         if len(found) == len(rows):
