@@ -273,6 +273,9 @@ def _attach(path: Path, row_group_size: int) -> duckdb.DuckDBPyConnection:
     check_store_file(path, for_write=True)
     conn = _prepare(duckdb.connect())
     try:
+        # Spilled buffers go beside the store, as a file connection's do: an in-memory
+        # instance's default is ``.tmp`` in the working directory (the traced application's).
+        conn.execute("SET temp_directory = ?", [f"{path}.tmp"])
         conn.execute(f"ATTACH ? AS store (ROW_GROUP_SIZE {int(row_group_size)})", [str(path)])
         conn.execute("USE store")
     except Exception:
