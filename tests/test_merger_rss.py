@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import sys
 from pathlib import Path
 
+import pytest
+
+from llmtrace.exporters.duckdb import merger as merger_module
+from llmtrace.exporters.duckdb.allocator import LEAN_THRESHOLD, QUICK_THRESHOLD, set_threshold
 from llmtrace.exporters.duckdb.gathering import Document
 from llmtrace.exporters.duckdb.merger import Merger, _Preparer
 from llmtrace.exporters.duckdb.reading import encode_salvaging
@@ -114,3 +119,69 @@ def test_the_merger_counts_files_waiting_or_a_writer_behind_as_behind(tmp_path):
     writer.release()  # a lease ends caught up
     assert not behind()
     merger.finish()
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _own_pages_for(size: int) -> bool:
+    """Whether glibc serves a block of ``size`` bytes with pages of its own now."""
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = _MallInfo2
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    before = libc.mallinfo2().hblkhd
+    block = libc.malloc(size)
+    try:
+        return bool(libc.mallinfo2().hblkhd >= before + size)
+    finally:
+        libc.free(block)
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="glibc >= 2.33 only")
+def test_the_allocator_threshold_decides_which_blocks_get_pages_of_their_own():
+    # A block bigger than anything the heaps hold free (those serve it whatever the threshold).
+    size = 16 << 20
+    try:
+        assert set_threshold(LEAN_THRESHOLD)
+        assert _own_pages_for(size)  # given back when freed
+        assert set_threshold(QUICK_THRESHOLD)
+        assert not _own_pages_for(size)  # from a heap: quick to reuse
+    finally:
+        set_threshold(QUICK_THRESHOLD)  # this test process: as glibc would have it by now
+
+
+def test_the_merger_allocates_lean_while_it_keeps_up_and_quick_when_behind(tmp_path, monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr(merger_module, "set_threshold", calls.append)
+    db = tmp_path / "pace.duckdb"
+    merger = Merger(StoreWriter(db), idle_release_s=1.0, out=io.StringIO())
+    merger.tune_allocator = True
+    try:
+        merger.pending.append(_handoff(db, 10))
+        assert merger.merge_pending()
+        assert calls == [LEAN_THRESHOLD]
+        merger.pending.extend(_handoff(db, 10) for _ in range(3))
+        assert merger.merge_pending()
+        assert calls == [LEAN_THRESHOLD, QUICK_THRESHOLD]  # behind until the lease ends
+        merger.writer.release()
+        merger.pending.append(_handoff(db, 10))
+        assert merger.merge_pending()
+        assert calls == [LEAN_THRESHOLD, QUICK_THRESHOLD, LEAN_THRESHOLD]
+    finally:
+        merger.finish()

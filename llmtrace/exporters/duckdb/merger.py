@@ -47,6 +47,7 @@ from ...store.handoff import is_handoff_json
 from ...store.json_batch import CHUNK_ROWS, LEAN_CHUNK_ROWS, Prepared
 from ...store.spool import release_handoffs
 from ...store.writer import StoreWriter
+from .allocator import LEAN_THRESHOLD, QUICK_THRESHOLD, set_threshold
 
 __all__ = ["main"]
 
@@ -203,7 +204,20 @@ class Merger:
         self.pending: collections.deque[Path] = collections.deque()
         self.last_write_at = time.monotonic()
         self.refused = False
-        self.preparer = _Preparer(lambda: writer.backlog or len(self.pending) > 1)
+        self.preparer = _Preparer(self.behind)
+        self.tune_allocator = False  # the merger process's own (main): see allocator
+        self._lean: bool | None = None
+
+    def behind(self) -> bool:
+        """Whether files wait behind the one being stored (this lease): then speed counts
+        more than memory (DuckDB's cap, the chunks' size, the allocator)."""
+        return self.writer.backlog or len(self.pending) > 1
+
+    def _pace(self) -> None:
+        lean = not self.behind()
+        if self.tune_allocator and lean != self._lean:
+            self._lean = lean
+            set_threshold(LEAN_THRESHOLD if lean else QUICK_THRESHOLD)
 
     def reply(self, line: str) -> None:
         try:
@@ -233,6 +247,7 @@ class Merger:
             head = self.pending[0]
             if len(self.pending) > 1:  # behind: more memory until the lease ends
                 self.writer.set_behind(True)
+            self._pace()
             prepared = self.preparer.take(head)
             try:
                 merged = self.writer.merge(head, prepared)
@@ -337,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands: queue.Queue[str] = queue.Queue()
     merger = Merger(writer, args.idle_release, sys.stdout)
+    merger.tune_allocator = True
     reader = threading.Thread(
         target=_read_commands, args=(sys.stdin.fileno(), commands, merger.heard_of)
     )
