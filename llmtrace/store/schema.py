@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..semconv import GEN_AI_RESPONSE_FINISH_REASONS, PROMOTED_COLUMNS
+from .call_repeats import SORTED_REPEAT_CALL_VIEWS_SQL
 from .calls import (
     CALL_PARENT_VIEWS_SQL,
     CALL_VIEWS_SQL,
@@ -247,6 +248,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "model_calls finds repeated response ids by their hashes first, then their text: "
         "the same rows",
         HASHED_REPEAT_CALL_VIEWS_SQL,
+    ),
+    (
+        15,
+        "model_calls finds the hashes of repeated response ids by sorting them, not grouping "
+        "them: the same rows",
+        SORTED_REPEAT_CALL_VIEWS_SQL,
     ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
