@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import io
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
 from llmtrace.exporters.duckdb import merger as merger_module
-from llmtrace.exporters.duckdb.allocator import LEAN_THRESHOLD, QUICK_THRESHOLD, set_threshold
+from llmtrace.exporters.duckdb.allocator import LEAN_THRESHOLD, QUICK_THRESHOLD
 from llmtrace.exporters.duckdb.gathering import Document
 from llmtrace.exporters.duckdb.merger import Merger, _Preparer
 from llmtrace.exporters.duckdb.reading import encode_salvaging
@@ -19,6 +20,7 @@ from llmtrace.store.spool import write_handoff
 from llmtrace.store.together import insert_chunks
 from llmtrace.store.writer import StoreWriter
 from llmtrace.testing import make_spans
+from tests.conftest import run_python
 
 
 def _handoff(db: Path, spans: int) -> Path:
@@ -121,49 +123,43 @@ def test_the_merger_counts_files_waiting_or_a_writer_behind_as_behind(tmp_path):
     merger.finish()
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
+_OWN_PAGES = """
+import ctypes, json
+from llmtrace.exporters.duckdb.allocator import LEAN_THRESHOLD, QUICK_THRESHOLD, set_threshold
 
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 
-def _own_pages_for(size: int) -> bool:
-    """Whether glibc serves a block of ``size`` bytes with pages of its own now."""
-    libc = ctypes.CDLL(None)
-    libc.mallinfo2.restype = _MallInfo2
-    libc.malloc.restype = ctypes.c_void_p
-    libc.free.argtypes = [ctypes.c_void_p]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+
+def own_pages(size):
     before = libc.mallinfo2().hblkhd
     block = libc.malloc(size)
     try:
-        return bool(libc.mallinfo2().hblkhd >= before + size)
+        return libc.mallinfo2().hblkhd >= before + size
     finally:
         libc.free(block)
+
+size = 4 << 20
+answers = [set_threshold(LEAN_THRESHOLD), own_pages(size)]
+answers += [set_threshold(QUICK_THRESHOLD), own_pages(size)]
+print(json.dumps(answers))
+"""
 
 
 @pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="glibc >= 2.33 only")
 def test_the_allocator_threshold_decides_which_blocks_get_pages_of_their_own():
-    # A block bigger than anything the heaps hold free (those serve it whatever the threshold).
-    size = 16 << 20
-    try:
-        assert set_threshold(LEAN_THRESHOLD)
-        assert _own_pages_for(size)  # given back when freed
-        assert set_threshold(QUICK_THRESHOLD)
-        assert not _own_pages_for(size)  # from a heap: quick to reuse
-    finally:
-        set_threshold(QUICK_THRESHOLD)  # this test process: as glibc would have it by now
+    # A fresh process: its heaps hold no free block that big (which would serve it whatever
+    # the threshold).
+    result = run_python(_OWN_PAGES)
+    assert result.returncode == 0, result.stderr
+    lean_set, lean_own, quick_set, quick_own = json.loads(result.stdout)
+    assert lean_set and lean_own  # pages of its own, given back when freed
+    assert quick_set and not quick_own  # from a heap: quick to reuse
 
 
 def test_the_merger_allocates_lean_while_it_keeps_up_and_quick_when_behind(tmp_path, monkeypatch):
@@ -185,3 +181,18 @@ def test_the_merger_allocates_lean_while_it_keeps_up_and_quick_when_behind(tmp_p
         assert calls == [LEAN_THRESHOLD, QUICK_THRESHOLD, LEAN_THRESHOLD]
     finally:
         merger.finish()
+
+
+def test_the_bench_floor_is_a_real_merger_that_stored_one_span(tmp_path):
+    from bench.lean_runtime import merger_floor
+
+    floor = merger_floor(tmp_path)
+    assert 20 < floor < 1_000  # MiB: DuckDB alone is tens
+    writer = StoreWriter(tmp_path / "floor.duckdb")
+    try:
+        assert writer.acquire()
+        conn = writer._conn
+        assert conn is not None
+        assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(1,)]
+    finally:
+        writer.release()
