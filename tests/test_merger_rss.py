@@ -144,9 +144,15 @@ def own_pages(size):
     finally:
         libc.free(block)
 
+def heap_kept(size):
+    block = libc.malloc(size)
+    held = libc.mallinfo2().arena
+    libc.free(block)
+    return libc.mallinfo2().arena >= held
+
 size = 4 << 20
 answers = [set_threshold(LEAN_THRESHOLD), own_pages(size)]
-answers += [set_threshold(QUICK_THRESHOLD), own_pages(size)]
+answers += [set_threshold(QUICK_THRESHOLD), own_pages(size), heap_kept(size)]
 print(json.dumps(answers))
 """
 
@@ -157,9 +163,10 @@ def test_the_allocator_threshold_decides_which_blocks_get_pages_of_their_own():
     # the threshold).
     result = run_python(_OWN_PAGES)
     assert result.returncode == 0, result.stderr
-    lean_set, lean_own, quick_set, quick_own = json.loads(result.stdout)
+    lean_set, lean_own, quick_set, quick_own, quick_kept = json.loads(result.stdout)
     assert lean_set and lean_own  # pages of its own, given back when freed
     assert quick_set and not quick_own  # from a heap: quick to reuse
+    assert quick_kept  # and the heap keeps it for the next one (not trimmed at 128 KiB)
 
 
 def test_the_merger_allocates_lean_while_it_keeps_up_and_quick_when_behind(tmp_path, monkeypatch):

@@ -18,7 +18,8 @@ from typing import Any
 
 __all__ = ["LEAN_THRESHOLD", "QUICK_THRESHOLD", "set_threshold"]
 
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter
+_M_TRIM_THRESHOLD = -1  # mallopt's parameters
+_M_MMAP_THRESHOLD = -3
 LEAN_THRESHOLD = 128 * 1024  # glibc's default
 QUICK_THRESHOLD = 32 * 1024 * 1024  # the most it raises itself to on 64-bit
 
@@ -26,12 +27,16 @@ _mallopt: list[Any] = []  # looked up once: [] not yet, [None] not glibc
 
 
 def set_threshold(size: int) -> bool:
-    """Serve blocks of ``size`` bytes or more with pages of their own, from now on (False: not
-    glibc, nothing changed)."""
+    """Serve blocks of ``size`` bytes or more with pages of their own, from now on, and give
+    the heaps' free top back past twice that (what glibc pairs with the threshold it raises
+    itself; a threshold set by hand leaves the trimming at 128 KiB, which gave back and took
+    again the heap's top at every chunk of a flood). False: not glibc, nothing changed."""
     if not _mallopt:
         _mallopt.append(_lookup())
     mallopt = _mallopt[0]
-    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, size))
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, size)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * size))
 
 
 def _lookup() -> Any:
