@@ -16,7 +16,7 @@ from llmtrace.exporters.duckdb.gathering import Document
 from llmtrace.exporters.duckdb.merger import Merger, _Preparer
 from llmtrace.exporters.duckdb.reading import encode_salvaging
 from llmtrace.store.json_batch import CHUNK_ROWS, LEAN_CHUNK_ROWS, chunks
-from llmtrace.store.spool import write_handoff
+from llmtrace.store.spool import spool_files, write_handoff
 from llmtrace.store.together import insert_chunks
 from llmtrace.store.writer import StoreWriter
 from llmtrace.testing import make_spans
@@ -203,3 +203,18 @@ def test_the_bench_floor_is_a_real_merger_that_stored_one_span(tmp_path):
         assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(1,)]
     finally:
         writer.release()
+
+
+def test_a_commit_that_runs_out_of_duckdb_s_memory_is_tried_again_with_more(tmp_path):
+    # A partial row group (through the write-ahead log) needs its memory at the COMMIT, which
+    # DuckDB words as a TransactionException: 20,000 spans fit a 16 MB insert, not its commit.
+    db = tmp_path / "commit.duckdb"
+    path = _handoff(db, 20_000)
+    writer = StoreWriter(db)
+    writer.memory_limit_mb = 16
+    try:
+        assert writer.merge(path)
+    finally:
+        writer.release()
+    assert writer.committed_spans == 20_000 and writer.memory_limit_mb > 16
+    assert not path.exists() and spool_files(db) == []

@@ -70,6 +70,18 @@ def _report(where: str, path: Path, exc: BaseException) -> None:
     report_internal_error(where, exc)
 
 
+# How DuckDB words running out of its memory limit in a COMMIT (a TransactionException): a
+# partial row group of wide spans (20,000 of 30 attributes) failed so at 24 MB, and was left
+# to the next reader as a spool file, with an internal error.
+_MEMORY_MARKERS = ("could not allocate block", "failed to pin block", "out of memory")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.OutOfMemoryException) or any(
+        marker in str(exc).lower() for marker in _MEMORY_MARKERS
+    )
+
+
 # DuckDB's memory in the merger: enough for a row group of spans in one transaction (measured
 # here: a row group of 10- or 14-attribute spans scanned from Arrow fits in 24 MB; read as JSON
 # lines it needed 160 MB), and doubled, up to the maximum, for a batch that does not fit.
@@ -160,8 +172,9 @@ class StoreWriter:
                 try:
                     self.committed_spans += merge_file(conn, path, prepared=prepared)
                     break
-                except duckdb.OutOfMemoryException:  # rolled back: again, with more room
-                    if not self._raise_memory_limit(conn):
+                except (duckdb.OutOfMemoryException, duckdb.TransactionException) as exc:
+                    # Rolled back: again, with more room (when room was what it lacked).
+                    if not _out_of_memory(exc) or not self._raise_memory_limit(conn):
                         raise
         except Exception as exc:
             _report("DuckDB store merge", self.path, exc)
