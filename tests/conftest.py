@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,12 @@ import duckdb
 import pytest
 
 os.environ["LLMTRACE_RAISE_INTERNAL_ERRORS"] = "1"
+
+# A suite started as a shell's background job (``make test &``) has SIGINT ignored, and so
+# would every process it starts (an ignored signal stays ignored across exec): the Ctrl-C
+# tests' processes would then never see it. A handler here makes it the default there again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
