@@ -67,7 +67,9 @@ def test_tracing_into_the_store_loads_neither_openssl_nor_importlib_metadata(tmp
     suite, cold machine) took that path and we could not reproduce it."""
     result, said = _run_app(tmp_path / "first")
     if result["merged_here"]:
-        warnings.warn(f"the spans were stored by the process itself, not the merger: {said}")
+        warnings.warn(
+            f"the spans were stored by the process itself, not the merger: {said}", stacklevel=1
+        )
         result, said = _run_app(tmp_path / "again")
     assert result == {"ok": True, "loaded": [], "lost": 0, "merged_here": False}, said
 
