@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,15 +32,24 @@ def _handoff(db: Path, spans: int) -> Path:
     return write_handoff(db, document)
 
 
-def _inserted_then_counted(db: Path, insert) -> list[int]:
-    """References left to each chunk's first array after ``insert`` ran inside a transaction
-    that is still open (1: only the list this keeps)."""
+@contextlib.contextmanager
+def _in_transaction(db: Path) -> Iterator[Any]:
+    """The merger's own connection to ``db``, in a transaction the caller commits."""
     writer = StoreWriter(db)
     try:
         assert writer.acquire()
         conn = writer._conn
         assert conn is not None
         conn.execute("BEGIN TRANSACTION")
+        yield conn
+    finally:
+        writer.release()
+
+
+def _inserted_then_counted(db: Path, insert) -> list[int]:
+    """References left to each chunk's first array after ``insert`` ran inside a transaction
+    that is still open (1: only the list this keeps)."""
+    with _in_transaction(db) as conn:
         prepared = list(chunks(_handoff(db, 300), None)) + list(chunks(_handoff(db, 200), None))
         firsts = [chunk.arrays[0] for chunk in prepared]
         insert(conn, prepared)
@@ -46,8 +58,6 @@ def _inserted_then_counted(db: Path, insert) -> list[int]:
         conn.execute("COMMIT")
         assert conn.execute("SELECT count(*) FROM spans").fetchall() == [(500,)]
         return counts
-    finally:
-        writer.release()
 
 
 def test_a_chunk_lets_go_of_its_arrays_once_inserted_not_at_the_commit(tmp_path):
@@ -65,12 +75,7 @@ def test_chunks_stored_together_let_go_of_their_arrays_once_inserted(tmp_path):
 
 
 def _stored(db: Path, path: Path, most: int) -> list[tuple[object, ...]]:
-    writer = StoreWriter(db)
-    try:
-        assert writer.acquire()
-        conn = writer._conn
-        assert conn is not None
-        conn.execute("BEGIN TRANSACTION")
+    with _in_transaction(db) as conn:
         sizes = [chunk.rows for chunk in chunks(path, None, most)]
         rows = sum(chunk.insert(conn) for chunk in chunks(path, None, most))
         conn.execute("COMMIT")
@@ -78,8 +83,6 @@ def _stored(db: Path, path: Path, most: int) -> list[tuple[object, ...]]:
         return conn.execute(
             "SELECT * EXCLUDE (attributes), attributes::VARCHAR FROM spans ORDER BY span_id"
         ).fetchall()
-    finally:
-        writer.release()
 
 
 def test_smaller_chunks_store_the_same_rows(tmp_path):
