@@ -285,8 +285,14 @@ def _short_processes(
 
 
 def memory(spans: int, folder: Path) -> float:
+    """The merger's peak RSS (MiB) after ``spans`` @llm spans; every span must have been
+    stored by then (a merger that failed its files would measure low)."""
     db = folder / "memory.duckdb"
-    return float(_python(_MEMORY, "llmtrace", str(spans), str(db)).split()[-1])
+    peak = float(_python(_MEMORY, "llmtrace", str(spans), str(db)).split()[-1])
+    stored = _plainly_stored(db)
+    if stored != spans:
+        raise RuntimeError(f"the memory run stored {stored} of {spans} spans")
+    return peak
 
 
 def merger_floor(folder: Path) -> float:

@@ -14,7 +14,6 @@ store, then a hard link to the store's name, which fails when anyone made the st
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import time
@@ -33,6 +32,10 @@ _STALE_S = 600.0
 
 def template_path() -> Path | None:
     """Where this schema's and DuckDB version's template lives (None: no cache folder)."""
+    # hashlib only here: it loads OpenSSL (3 MiB of RSS), which a merger opening a store that
+    # exists never needs.
+    import hashlib
+
     import duckdb
 
     from .schema import MIGRATIONS
