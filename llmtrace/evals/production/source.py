@@ -4,11 +4,16 @@ written by ``llmtrace export --parquet`` (a team that outgrew one file keeps its
 For a folder, an in-memory DuckDB gets a ``spans`` view over the Parquet files (attributes
 back to VARIANT, as in the store), the store's own ``model_calls`` view SQL on top of it, and an
 empty ``eval_runs``, so every query of this package runs unchanged. Nothing is written back:
-results of a gate over Parquet are returned, not stored.
+results of a gate over Parquet are returned, not stored. What DuckDB spills goes to a folder of
+its own in the system's temporary folder, which DuckDB removes when the connection closes: an
+in-memory DuckDB would spill into ``.tmp`` in the user's working directory.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -19,7 +24,7 @@ from ...store.calls import FASTER_CALL_VIEWS_SQL
 from ...store.query import open_store_for_read
 from ...store.schema import attribute_text_sql
 
-__all__ = ["is_parquet_source", "open_source"]
+__all__ = ["is_parquet_source", "open_source", "spill_folder"]
 
 
 def is_parquet_source(path: Path) -> bool:
@@ -36,6 +41,7 @@ def _parquet_connection(folder: Path) -> duckdb.DuckDBPyConnection:
     pattern = str(folder / "**" / "*.parquet").replace("'", "''")
     conn = duckdb.connect()
     try:
+        conn.execute("SET temp_directory = ?", [str(spill_folder())])
         partitioned = any(part.startswith("date=") for f in files for part in f.parts)
         columns = "* EXCLUDE (date)" if partitioned else "*"
         source = f"read_parquet('{pattern}', hive_partitioning = {str(partitioned).lower()})"
@@ -50,6 +56,13 @@ def _parquet_connection(folder: Path) -> duckdb.DuckDBPyConnection:
         first = str(exc).strip().splitlines()[0]
         raise UserError(f"--db {folder}: not llmtrace's Parquet export: {first}") from None
     return conn
+
+
+def spill_folder() -> Path:
+    """A folder, not made yet, for one in-memory connection's spills: DuckDB makes it at the
+    first spill and removes it at close, as it made it."""
+    name = f"llmtrace-{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
+    return Path(tempfile.gettempdir()) / name
 
 
 def _missing_columns(conn: duckdb.DuckDBPyConnection, source: str) -> str:
