@@ -20,28 +20,21 @@ from llmtrace.exporters.duckdb.rows import spans_to_batch
 from llmtrace.store.connection import connect_write
 from llmtrace.store.spool import spool_files, write_handoff, write_spool
 from llmtrace.testing import make_spans
+from tests.conftest import ROOT, count_spans_read_write, run_python
 
-ROOT = Path(__file__).resolve().parents[1]
 BOOT = Path(merger_boot.__file__)
 
 
-def _python(code: str, *args: str) -> dict[str, object]:
-    """Run ``code`` in a fresh interpreter (the merger's set-up done first) and return the
-    JSON it prints last."""
+def _python(code: str) -> dict[str, object]:
+    """Run ``code`` in a fresh interpreter (merger_boot loaded first, as ``boot``) and return
+    the JSON it prints last."""
     prelude = (
         "import sys, json\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
         "import importlib.util\n"
         f"spec = importlib.util.spec_from_file_location('boot', {str(BOOT)!r})\n"
         "boot = importlib.util.module_from_spec(spec); spec.loader.exec_module(boot)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", prelude + code, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    done = run_python(prelude + code)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -122,18 +115,13 @@ def _merge_with_the_merger(db: Path, path: Path) -> list[str]:
     return [line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if "|" in line]
 
 
-def _stored(db: Path) -> int:
-    with duckdb.connect(str(db), read_only=True) as conn:
-        return int(conn.execute("SELECT count(*) FROM spans").fetchone()[0])  # type: ignore[index]
-
-
 def test_the_merger_stores_a_json_handoff_through_the_lean_import(tmp_path):
     db = tmp_path / "lean.duckdb"
     connect_write(db).close()
     document, _ = encode_salvaging(make_spans(300))
     assert isinstance(document, Document)
     modules = _merge_with_the_merger(db, write_handoff(db, document))
-    assert _stored(db) == 300 and not spool_files(db)
+    assert count_spans_read_write(db) == (300, 300) and not spool_files(db)
     assert "nanoarrow" in modules and "duckdb._sources" in modules
     assert "duckdb._relation" not in modules and "importlib.metadata" not in modules
 
@@ -144,6 +132,6 @@ def test_the_merger_stores_an_arrow_spool_file_through_the_lean_import(tmp_path)
     db = tmp_path / "lean.duckdb"
     connect_write(db).close()
     modules = _merge_with_the_merger(db, write_spool(db, spans_to_batch(make_spans(120))))
-    assert _stored(db) == 120 and not spool_files(db)
+    assert count_spans_read_write(db) == (120, 120) and not spool_files(db)
     assert "pyarrow" in modules and "duckdb._relation" not in modules
     assert not list(tmp_path.glob("**/*.unmergeable"))

@@ -176,8 +176,7 @@ def test_the_merger_allocates_lean_while_it_keeps_up_and_quick_when_behind(tmp_p
     calls: list[int] = []
     monkeypatch.setattr(merger_module, "set_threshold", calls.append)
     db = tmp_path / "pace.duckdb"
-    merger = Merger(StoreWriter(db), idle_release_s=1.0, out=io.StringIO())
-    merger.tune_allocator = True
+    merger = Merger(StoreWriter(db), idle_release_s=1.0, out=io.StringIO(), tune_allocator=True)
     try:
         merger.pending.append(_handoff(db, 10))
         assert merger.merge_pending()

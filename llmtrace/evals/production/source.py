@@ -24,7 +24,7 @@ from ...store.calls import FASTER_CALL_VIEWS_SQL
 from ...store.query import open_store_for_read
 from ...store.schema import attribute_text_sql
 
-__all__ = ["is_parquet_source", "open_source", "spill_folder"]
+__all__ = ["is_parquet_source", "open_source"]
 
 
 def is_parquet_source(path: Path) -> bool:
@@ -41,7 +41,7 @@ def _parquet_connection(folder: Path) -> duckdb.DuckDBPyConnection:
     pattern = str(folder / "**" / "*.parquet").replace("'", "''")
     conn = duckdb.connect()
     try:
-        conn.execute("SET temp_directory = ?", [str(spill_folder())])
+        conn.execute("SET temp_directory = ?", [str(_spill_folder())])
         partitioned = any(part.startswith("date=") for f in files for part in f.parts)
         columns = "* EXCLUDE (date)" if partitioned else "*"
         source = f"read_parquet('{pattern}', hive_partitioning = {str(partitioned).lower()})"
@@ -58,7 +58,7 @@ def _parquet_connection(folder: Path) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-def spill_folder() -> Path:
+def _spill_folder() -> Path:
     """A folder, not made yet, for one in-memory connection's spills: DuckDB makes it at the
     first spill and removes it at close, as it made it."""
     name = f"llmtrace-{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"

@@ -197,7 +197,16 @@ def _prepare(path: Path, chunk_rows: int | None = None) -> Prepared | None:
 class Merger:
     """Merges the hand-off files it is told about, in order, and tends the lease."""
 
-    def __init__(self, writer: StoreWriter, idle_release_s: float, out: IO[str]) -> None:
+    def __init__(
+        self,
+        writer: StoreWriter,
+        idle_release_s: float,
+        out: IO[str],
+        *,
+        tune_allocator: bool = False,
+    ) -> None:
+        """``tune_allocator``: set the C library's allocator as the pace changes (see
+        allocator); only the merger process's own ``main`` does, as it owns the process."""
         self.writer = writer
         self.idle_release_s = idle_release_s
         self.out = out
@@ -205,7 +214,7 @@ class Merger:
         self.last_write_at = time.monotonic()
         self.refused = False
         self.preparer = _Preparer(self.behind)
-        self.tune_allocator = False  # the merger process's own (main): see allocator
+        self.tune_allocator = tune_allocator
         self._lean: bool | None = None
 
     def behind(self) -> bool:
@@ -351,8 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
     )
     commands: queue.Queue[str] = queue.Queue()
-    merger = Merger(writer, args.idle_release, sys.stdout)
-    merger.tune_allocator = True
+    merger = Merger(writer, args.idle_release, sys.stdout, tune_allocator=True)
     reader = threading.Thread(
         target=_read_commands, args=(sys.stdin.fileno(), commands, merger.heard_of)
     )

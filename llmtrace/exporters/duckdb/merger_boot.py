@@ -38,6 +38,15 @@ _PACKAGES = ("llmtrace", "llmtrace.exporters", "llmtrace.exporters.duckdb")
 LEAN_DUCKDB_VERSIONS = ("2.0",)
 
 
+def _package(name: str, path: list[str]) -> types.ModuleType:
+    """An empty package module: its submodules, found on ``path``, import as usual, and its
+    ``__init__`` never runs."""
+    module = types.ModuleType(name)
+    module.__path__ = path
+    module.__package__ = name
+    return module
+
+
 def lean_duckdb() -> bool:
     """Make ``import duckdb`` give DuckDB's C extension (``_duckdb``) with the Arrow scan's
     sources set up, without running the package's ``__init__``. False (nothing changed) for a
@@ -59,11 +68,9 @@ def lean_duckdb() -> bool:
         or set_sources is None
     ):
         return False
-    module = types.ModuleType("duckdb")
+    module = _package("duckdb", list(spec.submodule_search_locations))
     module.__dict__.update((k, v) for k, v in vars(_duckdb).items() if not k.startswith("__"))
     module.__version__ = version  # type: ignore[attr-defined]
-    module.__path__ = list(spec.submodule_search_locations)
-    module.__package__ = "duckdb"
     module.__file__ = spec.origin
     sys.modules["duckdb"] = module
     try:
@@ -82,10 +89,7 @@ def bare_packages(root: Path) -> None:
     ``__init__`` modules; keep numpy from being imported, DuckDB's package ``__init__`` too
     (lean_duckdb), and pyarrow (if an Arrow file loads it) off jemalloc."""
     for name in _PACKAGES:
-        module = types.ModuleType(name)
-        module.__path__ = [str(root.joinpath(*name.split(".")))]
-        module.__package__ = name
-        sys.modules.setdefault(name, module)
+        sys.modules.setdefault(name, _package(name, [str(root.joinpath(*name.split(".")))]))
     sys.modules.setdefault("numpy", None)  # type: ignore[arg-type]  # import numpy -> ImportError
     lean_duckdb()
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")  # read when pyarrow loads
