@@ -226,8 +226,19 @@ class HubSession:
             sock = _find_or_start(self.name, wait_s) if start else _connect(self.name)
             if sock is None:
                 return False
+            # The hub hears which store before any file: the connection is published (and
+            # ``connected`` says True to another thread, which then gives files without
+            # the lock) only once that is sent. Published first, a file given meanwhile
+            # reached the hub before the store, which ignored it and answered the sync
+            # "ok" with the file unstored (1 cold start in ~7 here).
+            try:
+                sock.settimeout(_START_S)
+                sock.sendall(f"store {self.db.resolve()}\n".encode())
+            except OSError:
+                sock.close()
+                return False
             self._sock, self._pid = sock, os.getpid()
-            return self._send(f"store {self.db.resolve()}\n".encode())  # before any file
+            return True
 
     def give(self, path: Path) -> bool:
         """Tell the hub of a spool file to store (without waiting); False when it is gone."""
